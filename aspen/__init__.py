@@ -1,0 +1,1 @@
+"""Aspen: a Raft-replicated key-value store."""

@@ -1,0 +1,1 @@
+"""The lab: runs clusters under faults and checks what clients saw."""

@@ -1,0 +1,64 @@
+"""Every way to build, test, benchmark and exercise Aspen.
+
+`nox -s tests` is what CI runs (through `.ci/run`). Long sessions (`chaos`, `soak`, `load`,
+benchmarks) are `default=False` and pass `session.posargs` through to the program they run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+def install(session: nox.Session, extras: str = "test") -> None:
+    """Install the project (editable) with the given extras into the session's venv."""
+    session.install("-e", f".[{extras}]")
+
+
+def pytest_args(session: nox.Session, *default: str) -> list[str]:
+    """Shared pytest options: parallel, and the caller's args (or the defaults) after them."""
+    workers = os.environ.get("PYTEST_WORKERS", "auto")
+    return ["-n", workers, *(session.posargs or default)]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The CI suite: everything except tests marked `slow`."""
+    install(session)
+    session.run("pytest", *pytest_args(session, "-m", "not slow"))
+
+
+@nox.session(python=PYTHON, default=False)
+def slow(session: nox.Session) -> None:
+    """Only the long tests (big simulations, long fault schedules)."""
+    install(session)
+    session.run("pytest", *pytest_args(session, "-m", "slow"))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy (strict on the Raft core and the checker)."""
+    install(session, "dev")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "aspen", "lab")
+
+
+@nox.session(python=PYTHON, default=False)
+def sim(session: nox.Session) -> None:
+    """Deterministic simulation: `-- --seed N --steps M` replays a run; `-- --bench` benchmarks."""
+    install(session)
+    session.run("python", "-m", "aspen.sim", *session.posargs)
+
+
+@nox.session(name="checker-bench", python=PYTHON, default=False)
+def checker_bench(session: nox.Session) -> None:
+    """Linearizability checker speed and memory; prints and writes JSON."""
+    install(session)
+    session.run("python", "-m", "lab.checker.bench", *session.posargs)
