@@ -68,4 +68,7 @@ def test_scanner_catches_impurity(source: str) -> None:
 
 
 def test_scanner_allows_injected_rng() -> None:
-    assert violations("import random\ndef f(rng: random.Random) -> int:\n    return rng.randint(1, 2)") == []
+    assert (
+        violations("import random\ndef f(rng: random.Random) -> int:\n    return rng.randint(1, 2)")
+        == []
+    )

@@ -35,7 +35,9 @@ def storage(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
 
 
 def ents(*terms: int, start: int = 1) -> list[Entry]:
-    return [Entry(term=t, index=start + i, data=f"e{start + i}".encode()) for i, t in enumerate(terms)]
+    return [
+        Entry(term=t, index=start + i, data=f"e{start + i}".encode()) for i, t in enumerate(terms)
+    ]
 
 
 def test_empty_storage(storage: Any) -> None:
