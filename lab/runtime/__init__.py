@@ -1,0 +1,1 @@
+"""Where nodes run: local processes or Docker containers, behind one interface."""

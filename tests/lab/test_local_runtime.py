@@ -1,0 +1,114 @@
+"""LocalRuntime against a real, trivial child process (no database needed)."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lab.runtime.base import NodeCommand, NodeState
+from lab.runtime.local import LocalRuntime, gc_processes
+
+# A child that writes a heartbeat line every 10 ms: a paused child stops writing.
+CHILD = NodeCommand(
+    argv=[
+        sys.executable,
+        "-c",
+        "import sys, time\nwhile True:\n    print('beat', flush=True)\n    time.sleep(0.01)",
+    ],
+    env={"PYTHONUNBUFFERED": "1"},
+)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(tmp_path, [1, 2], run_id=f"test-{uuid.uuid4().hex}")
+    yield rt
+    rt.close()
+
+
+def beats(rt: LocalRuntime, node: int) -> int:
+    return rt.log_path(node).read_text().count("beat")
+
+
+def test_ports_are_distinct_and_stable(runtime: LocalRuntime) -> None:
+    ports = {runtime.endpoint(n, s).port for n in (1, 2) for s in ("raft", "http")}
+    assert len(ports) == 4
+    assert runtime.endpoint(1, "raft") == runtime.endpoint(1, "raft")
+
+
+def test_start_kill_restart(runtime: LocalRuntime) -> None:
+    assert runtime.state(1) is NodeState.NEW
+    runtime.start(1, CHILD)
+    assert runtime.state(1) is NodeState.RUNNING
+    wait_for(lambda: beats(runtime, 1) > 0)
+    runtime.kill(1)
+    assert runtime.state(1) is NodeState.STOPPED
+    assert runtime.exit_code(1) == -9
+    runtime.restart(1)
+    assert runtime.state(1) is NodeState.RUNNING
+
+
+def test_pause_stops_progress_and_resume_continues(runtime: LocalRuntime) -> None:
+    runtime.start(1, CHILD)
+    wait_for(lambda: beats(runtime, 1) > 2)
+    runtime.pause(1)
+    assert runtime.state(1) is NodeState.PAUSED
+    pid = runtime.pid(1)
+    assert pid is not None
+    wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    settled = beats(runtime, 1)
+    runtime.resume(1)
+    wait_for(lambda: beats(runtime, 1) > settled + 2)
+
+
+def test_stop_terminates_a_paused_node(runtime: LocalRuntime) -> None:
+    runtime.start(1, CHILD)
+    runtime.pause(1)
+    runtime.stop(1, grace=5)
+    assert runtime.state(1) is NodeState.STOPPED
+
+
+def test_sample_reports_resources(runtime: LocalRuntime) -> None:
+    runtime.start(2, CHILD)
+    Path(runtime.data_dir(2)).mkdir(parents=True)
+    (Path(runtime.data_dir(2)) / "f").write_bytes(b"x" * 1000)
+    s = runtime.sample(2)
+    assert s is not None
+    assert s.rss_bytes > 0 and s.threads >= 1 and s.open_fds >= 1 and s.data_bytes == 1000
+    runtime.kill(2)
+    assert runtime.sample(2) is None
+
+
+def test_wipe_requires_stopped(runtime: LocalRuntime) -> None:
+    runtime.start(1, CHILD)
+    with pytest.raises(RuntimeError):
+        runtime.wipe(1)
+    runtime.kill(1)
+    Path(runtime.data_dir(1)).mkdir(parents=True, exist_ok=True)
+    runtime.wipe(1)
+    assert not Path(runtime.data_dir(1)).exists()
+
+
+def test_gc_kills_leftovers_of_a_run(tmp_path: Path) -> None:
+    run_id = f"test-gc-{uuid.uuid4().hex}"
+    rt = LocalRuntime(tmp_path, [1], run_id=run_id)
+    rt.start(1, CHILD)
+    pid = rt.pid(1)
+    killed = gc_processes(run_id)
+    assert killed == [pid]
+    wait_for(lambda: rt.state(1) is NodeState.STOPPED)
+    rt.close()
