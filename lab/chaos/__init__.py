@@ -1,0 +1,1 @@
+"""Faults: what to break (pure grudge functions), how (nemeses), and when (scenarios)."""
