@@ -1,0 +1,55 @@
+"""The shape every workload has: per-slot operation streams, final reads, a checker.
+
+A run has ``concurrency`` worker *slots*. Each slot draws its operations from its own stream,
+seeded from the run's seed and the slot number, so the sequence of operations a slot issues does
+not depend on timing: same seed, same schedule. (Jepsen's *process* is a slot's current
+identity: after an ``info`` the slot continues as a new process, since the old one may still have
+an operation in flight forever.)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """An operation a client is asked to perform (the ``invoke`` event's f/key/value)."""
+
+    f: str
+    key: str | None
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What the client saw: ``ok`` (with the result value), ``fail`` (definitely did not
+    happen) or ``info`` (unknown)."""
+
+    type: Literal["ok", "fail", "info"]
+    value: Any = None
+    error: str | None = None
+
+
+class OpStream(Protocol):
+    def next(self) -> Invocation: ...
+
+
+class Workload(Protocol):
+    name: str
+    model: str
+    """The checker model the history is checked against (``kv``, ``set``)."""
+
+    def stream(self, slot: int) -> OpStream: ...
+
+    def final_reads(self, nodes: Sequence[int]) -> list[tuple[int, Invocation]]:
+        """Reads to run after the faults heal, as (node to ask, invocation)."""
+        ...
+
+
+def slot_rng(seed: int, slot: int, purpose: str) -> random.Random:
+    """An RNG private to one slot and purpose, stable across runs with the same seed."""
+    return random.Random(f"{seed}/{purpose}/{slot}")
