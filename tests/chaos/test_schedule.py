@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,7 +28,7 @@ def test_windows_are_ordered_disjoint_and_inside_the_run(
     for w in windows:
         assert timing.warmup <= w.start < w.end <= duration - timing.tail + 1e-3
         assert w.fault in faults
-    for a, b in zip(windows, windows[1:], strict=False):
+    for a, b in itertools.pairwise(windows):
         assert a.end < b.start
 
 
