@@ -1,0 +1,120 @@
+"""Benchmark of the simulator driving the real core: Raft messages and committed ops per second.
+
+Not a test: numbers depend on the machine. Fault-free cluster, small network delay, many
+concurrent clients writing (so each tick batches many proposals into each AppendEntries).
+Wall-clock time is measured here and only here; the simulation itself never reads a clock.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import time
+from io import StringIO
+from typing import Any
+
+from aspen.raft import RaftConfig
+from aspen.sim.client import ClientConfig
+from aspen.sim.cluster import Cluster, SimConfig
+from aspen.sim.network import NetConfig
+from aspen.sim.scheduler import NS_PER_MS
+
+TARGET_MSGS_PER_S = 100_000
+TARGET_OPS_PER_S = 20_000
+
+
+def bench_config(nodes: int, clients: int) -> SimConfig:
+    return SimConfig(
+        seed=1,
+        nodes=nodes,
+        tick_ms=10,
+        raft=RaftConfig(id=1),
+        net=NetConfig(min_delay_ns=200_000, mean_jitter_ns=100_000),
+        clients=ClientConfig(
+            clients=clients,
+            keys=64,
+            timeout_ns=10_000 * NS_PER_MS,
+            think_ns=0,
+            mix=(0.0, 1.0, 0.0),
+        ),
+        snapshot_every=5000,
+        keep_entries=500,
+    )
+
+
+def bench_one(nodes: int, virtual_ms: int, clients: int) -> dict[str, Any]:
+    """Run a fault-free cluster; measure only the part after a leader is elected."""
+    cluster = Cluster(bench_config(nodes, clients))
+    cluster.run_for(1000 * NS_PER_MS)  # elect a leader
+    if cluster.leader() is None:
+        raise RuntimeError("no leader elected before the benchmark")
+    cluster.clients.start()
+    cluster.run_for(100 * NS_PER_MS)  # warm up: hints point at the leader
+    delivered0 = cluster.net.stats.delivered
+    ok0 = cluster.clients.stats.ok
+    events0 = cluster.sched.processed
+    t0 = time.perf_counter()
+    cluster.run_for(virtual_ms * NS_PER_MS)
+    wall = time.perf_counter() - t0
+    messages = cluster.net.stats.delivered - delivered0
+    ops = cluster.clients.stats.ok - ok0
+    return {
+        "nodes": nodes,
+        "clients": clients,
+        "virtual_ms": virtual_ms,
+        "wall_s": round(wall, 3),
+        "messages": messages,
+        "committed_ops": ops,
+        "events": cluster.sched.processed - events0,
+        "messages_per_s": round(messages / wall),
+        "committed_ops_per_s": round(ops / wall),
+        "commit_index": cluster.inv.max_committed,
+    }
+
+
+def profile_one(nodes: int, virtual_ms: int, clients: int, top: int = 25) -> str:
+    """cProfile of one benchmark run, top functions by internal time."""
+    prof = cProfile.Profile()
+    prof.enable()
+    bench_one(nodes, virtual_ms, clients)
+    prof.disable()
+    out = StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main(out_path: str, virtual_ms: int, clients: int, profile: bool) -> int:
+    results = [bench_one(n, virtual_ms, clients) for n in (3, 5)]
+    three = results[0]
+    report: dict[str, Any] = {
+        "benchmark": "aspen.sim",
+        "targets_3_nodes": {
+            "messages_per_s": TARGET_MSGS_PER_S,
+            "committed_ops_per_s": TARGET_OPS_PER_S,
+        },
+        "meets_target_3_nodes": three["messages_per_s"] >= TARGET_MSGS_PER_S
+        and three["committed_ops_per_s"] >= TARGET_OPS_PER_S,
+        "results": results,
+    }
+    for r in results:
+        print(
+            f"{r['nodes']} nodes, {r['clients']} clients: {r['messages_per_s']:>9,} msgs/s  "
+            f"{r['committed_ops_per_s']:>8,} committed ops/s  ({r['messages']:,} msgs, "
+            f"{r['committed_ops']:,} ops in {r['wall_s']} s wall, {r['virtual_ms']} ms virtual)"
+        )
+    print(
+        f"target (3 nodes): {TARGET_MSGS_PER_S:,} msgs/s and {TARGET_OPS_PER_S:,} ops/s: "
+        + ("met" if report["meets_target_3_nodes"] else "NOT met")
+    )
+    if profile:
+        text = profile_one(3, virtual_ms, clients)
+        report["profile_3_nodes"] = text
+        print(text)
+    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(f"wrote {out_path}")
+    return 0

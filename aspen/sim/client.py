@@ -1,0 +1,242 @@
+"""Simulated clients: K processes issuing reads, writes and CAS against the cluster.
+
+Each process has at most one operation outstanding, as in Jepsen. Writes and CAS are proposals
+to the node the process believes leads; reads use ``read_index`` (linearizable, no log entry).
+Outcomes follow the lab's three-valued rule:
+
+* ``ok``: the proposing node applied our entry (same index, same term, same bytes) and returned
+  its result; a read is served once the node's applied index reaches the ReadState's index;
+* ``fail``: it definitely did not happen: ``NotLeader`` / ``ProposalDropped`` before anything was
+  proposed, a CAS whose expectation did not hold, a read that timed out (reads change nothing),
+  or a *lost proposal*: some node applied a different entry at our index, so ours can never
+  commit (clients never retry, and every written value is unique);
+* ``info``: unknown (the client timed out). The process is then retired and a fresh process id
+  takes its slot, because the operation may still take effect at any later time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aspen.kv import commands
+from aspen.kv.commands import CommandResult
+from aspen.raft.errors import NotLeader, ProposalDropped
+from aspen.raft.messages import NONE, Entry
+from aspen.sim.history import History
+from aspen.sim.scheduler import NS_PER_MS, Scheduler
+
+if TYPE_CHECKING:
+    from aspen.sim.cluster import Cluster
+    from aspen.sim.node import SimNode
+
+
+@dataclass(slots=True)
+class ClientConfig:
+    clients: int = 5
+    keys: int = 3
+    timeout_ns: int = 1000 * NS_PER_MS
+    think_ns: int = 20 * NS_PER_MS
+    """Each process waits a uniform ``[0, think_ns]`` between operations."""
+    mix: tuple[float, float, float] = (0.4, 0.4, 0.2)
+    """Relative weights of read, write, cas."""
+
+
+@dataclass(slots=True)
+class Op:
+    id: int
+    slot: int
+    process: int
+    f: str
+    key: str
+    value: Any
+    node: int
+    epoch: int
+    term: int = 0
+    index: int = 0
+    data: bytes = b""
+    done: bool = False
+    committed: bool = False
+    """Some node applied it, but not (yet) the one that answers this client."""
+    invoked: int = 0
+
+    def value_written(self) -> str | None:
+        return str(self.value[1]) if self.f == "cas" else str(self.value)
+
+
+@dataclass(slots=True)
+class ClientStats:
+    invoked: int = 0
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    lost: int = 0
+    by_f: dict[str, int] = field(default_factory=dict)
+
+
+def node_name(node_id: int) -> str:
+    return f"n{node_id}"
+
+
+class Clients:
+    """The client processes of one run; they record the history as they go."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        config: ClientConfig,
+        rng: random.Random,
+        history: History,
+    ) -> None:
+        self.cluster = cluster
+        self.sched: Scheduler = cluster.sched
+        self.config = config
+        self.rng = rng
+        self.history = history
+        self.keys = [f"k{i}" for i in range(config.keys)]
+        self.process = list(range(config.clients))
+        self.hint = [NONE] * config.clients
+        self.stats = ClientStats()
+        self.running = False
+        self._next_op = 0
+        self._next_value = 0
+        self._recent: dict[str, list[str | None]] = {k: [None] for k in self.keys}
+        self._by_index: dict[int, list[Op]] = {}
+        self._reads: dict[bytes, Op] = {}
+        self.liveness_mark: int | None = None
+        self.first_ok_after_mark: int | None = None
+        """When the first write/CAS invoked after ``liveness_mark`` was applied and answered."""
+
+    def start(self) -> None:
+        self.running = True
+        for slot in range(self.config.clients):
+            self.sched.after(self.rng.randrange(self.config.think_ns + 1), self._issue, slot)
+
+    def stop(self) -> None:
+        """Issue no new operations (outstanding ones still complete or time out)."""
+        self.running = False
+
+    # --- issuing --------------------------------------------------------------------------------
+
+    def _pick_node(self, slot: int) -> SimNode | None:
+        nodes = self.cluster.nodes
+        hint = nodes.get(self.hint[slot])
+        if hint is not None and hint.up:
+            return hint
+        up = [n for n in nodes.values() if n.up]
+        return self.rng.choice(up) if up else None
+
+    def _issue(self, slot: int) -> None:
+        if not self.running:
+            return
+        node = self._pick_node(slot)
+        if node is None:
+            self.sched.after(self.config.timeout_ns // 10, self._issue, slot)
+            return
+        rng = self.rng
+        r = rng.random() * sum(self.config.mix)
+        read_w, write_w, _ = self.config.mix
+        key = rng.choice(self.keys)
+        self._next_op += 1
+        op = Op(self._next_op, slot, self.process[slot], "", key, None, node.id, node.epoch)
+        if r < read_w:
+            op.f = "read"
+        else:
+            self._next_value += 1
+            new = f"v{self._next_value}"
+            if r < read_w + write_w:
+                op.f, op.value = "write", new
+                op.data = commands.encode(commands.Put(key, new))
+            else:
+                expected = rng.choice(self._recent[key])
+                op.f, op.value = "cas", [expected, new]
+                op.data = commands.encode(commands.Cas(key, expected, new))
+        self._record(op, "invoke", None if op.f == "read" else op.value)
+        self.stats.invoked += 1
+        self.stats.by_f[op.f] = self.stats.by_f.get(op.f, 0) + 1
+        self.sched.after(self.config.timeout_ns, self._timeout, op)
+        raw = node.core()
+        try:
+            if op.f == "read":
+                ctx = b"r%d" % op.id
+                self._reads[ctx] = op
+                node.call(lambda r: r.read_index(ctx))
+            else:
+                op.index = node.call(lambda r: r.propose(op.data)) or 0
+                op.term = raw.term
+                self._by_index.setdefault(op.index, []).append(op)
+        except NotLeader as e:
+            self._reads.pop(b"r%d" % op.id, None)
+            self.hint[slot] = e.leader
+            self._complete(op, "fail", "not-leader")
+        except ProposalDropped:
+            self._complete(op, "fail", "proposal-dropped")
+
+    # --- outcomes -------------------------------------------------------------------------------
+
+    def on_apply(self, node: SimNode, entry: Entry, result: CommandResult | None) -> None:
+        ops = self._by_index.get(entry.index)
+        if not ops:
+            return
+        for op in list(ops):
+            if op.done:
+                ops.remove(op)
+            elif op.term != entry.term or op.data != entry.data:
+                ops.remove(op)
+                self.stats.lost += 1
+                self._complete(op, "fail", f"lost: index {op.index} holds term {entry.term}")
+            elif node.id == op.node and node.epoch == op.epoch:
+                ops.remove(op)
+                mark = self.liveness_mark
+                if mark is not None and op.invoked >= mark and self.first_ok_after_mark is None:
+                    self.first_ok_after_mark = self.sched.now
+                if op.f == "cas" and result is not None and not result.ok:
+                    self._complete(op, "fail", "cas-mismatch")
+                else:
+                    self._complete(op, "ok")
+                    self._recent[op.key] = [*self._recent[op.key][-3:], op.value_written()]
+            else:
+                op.committed = True
+        if not ops:
+            del self._by_index[entry.index]
+
+    def on_read(self, node: SimNode, context: bytes) -> None:
+        op = self._reads.pop(context, None)
+        if op is None or op.done:
+            return
+        if node.id != op.node or node.epoch != op.epoch:
+            return
+        op.value = node.kv.get(op.key)
+        self._complete(op, "ok")
+
+    def _timeout(self, op: Op) -> None:
+        if op.done:
+            return
+        if op.f == "read":
+            self._reads.pop(b"r%d" % op.id, None)
+            self._complete(op, "fail", "timeout")
+        else:
+            self._complete(op, "info", "timeout")
+
+    def _complete(self, op: Op, type_: str, error: str | None = None) -> None:
+        op.done = True
+        self._record(op, type_, op.value, error)
+        stats = self.stats
+        if type_ == "ok":
+            stats.ok += 1
+            self.hint[op.slot] = op.node
+        elif type_ == "fail":
+            stats.fail += 1
+        else:
+            stats.info += 1
+            self.process[op.slot] += self.config.clients
+            self.hint[op.slot] = NONE
+        self.sched.after(self.rng.randrange(self.config.think_ns + 1), self._issue, op.slot)
+
+    def _record(self, op: Op, type_: str, value: Any, error: str | None = None) -> None:
+        if type_ == "invoke":
+            op.invoked = self.sched.now
+        self.history.op(
+            self.sched.now, op.process, type_, op.f, op.key, value, node_name(op.node), error
+        )

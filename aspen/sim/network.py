@@ -1,0 +1,113 @@
+"""A simulated network between the nodes of one process: delay, loss, duplication, partitions.
+
+Every message a node sends is handed to :meth:`Network.send`, which decides (with its own seeded
+RNG) whether it is lost, how long it takes and whether it arrives twice, then schedules its
+delivery on the :class:`~aspen.sim.scheduler.Scheduler`. Jitter reorders messages on the same
+link, as UDP would; ``reorder`` adds rare long delays on top.
+
+Partitions are sets of *blocked directed links* ``(frm, to)``, so any shape is expressible,
+including one-way cuts (``frm`` can no longer reach ``to`` but hears from it). A message on a
+blocked link is dropped when sent; messages already in flight still arrive (they were on the
+wire before the cut).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from aspen.raft.messages import Message
+from aspen.sim.scheduler import NS_PER_MS, Scheduler
+
+Link = tuple[int, int]
+"""A directed link ``(frm, to)``."""
+
+
+@dataclass(slots=True)
+class NetConfig:
+    """Fault-free behaviour of every link; faults are layered on top by the nemesis."""
+
+    min_delay_ns: int = NS_PER_MS // 2
+    """No message arrives faster than this."""
+    mean_jitter_ns: int = NS_PER_MS
+    """Mean of the exponential extra delay (0 = every message takes ``min_delay_ns``)."""
+    drop: float = 0.0
+    """Probability that any message is lost."""
+    duplicate: float = 0.0
+    """Probability that a message is delivered twice (the copy takes its own delay)."""
+    reorder: float = 0.0
+    """Probability that a message is held back by up to ``reorder_max_ns`` more."""
+    reorder_max_ns: int = 50 * NS_PER_MS
+
+
+@dataclass(slots=True)
+class NetStats:
+    sent: int = 0
+    delivered: int = 0
+    dropped_blocked: int = 0
+    dropped_random: int = 0
+    dropped_dead: int = 0
+    duplicated: int = 0
+
+
+@dataclass(slots=True)
+class Network:
+    """Links between node ids; ``deliver(msg, epoch)`` is called when a message arrives.
+
+    ``epoch`` is the receiver's incarnation when the message was sent (see ``epoch_of``): the
+    cluster drops a message addressed to an incarnation that has since crashed.
+    """
+
+    sched: Scheduler
+    rng: random.Random
+    deliver: Callable[[Message, int], None]
+    epoch_of: Callable[[int], int]
+    config: NetConfig = field(default_factory=NetConfig)
+    blocked: frozenset[Link] = frozenset()
+    link_drop: dict[Link, float] = field(default_factory=dict)
+    """Extra per-link loss probability, on top of ``config.drop``."""
+    stats: NetStats = field(default_factory=NetStats)
+
+    def send(self, msg: Message) -> None:
+        stats = self.stats
+        stats.sent += 1
+        link = (msg.frm, msg.to)
+        if link in self.blocked:
+            stats.dropped_blocked += 1
+            return
+        cfg = self.config
+        rng = self.rng
+        p = cfg.drop
+        if self.link_drop:
+            p += self.link_drop.get(link, 0.0)
+        if p and rng.random() < p:
+            stats.dropped_random += 1
+            return
+        epoch = self.epoch_of(msg.to)
+        self.sched.after(self._delay(), self.deliver, msg, epoch)
+        if cfg.duplicate and rng.random() < cfg.duplicate:
+            stats.duplicated += 1
+            self.sched.after(self._delay(), self.deliver, msg, epoch)
+
+    def _delay(self) -> int:
+        cfg = self.config
+        d = cfg.min_delay_ns
+        if cfg.mean_jitter_ns:
+            d += int(self.rng.expovariate(1.0) * cfg.mean_jitter_ns)
+        if cfg.reorder and self.rng.random() < cfg.reorder:
+            d += self.rng.randrange(cfg.reorder_max_ns + 1)
+        return d
+
+    # --- faults ---------------------------------------------------------------------------------
+
+    def block(self, links: Iterable[Link]) -> None:
+        self.blocked = self.blocked | frozenset(links)
+
+    def heal(self) -> None:
+        """Unblock every link and forget per-link loss."""
+        self.blocked = frozenset()
+        self.link_drop = {}
+
+    def reachable(self, frm: int, to: int) -> bool:
+        return (frm, to) not in self.blocked
