@@ -1,0 +1,71 @@
+"""The interface between the lab and the system under test.
+
+A ``DB`` knows how to turn a runtime's nodes into a cluster (command lines, initialisation),
+how to ask a node about its state, and how to make clients. Everything else in the lab —
+runner, nemeses, workloads, checkers — talks to the system only through it, so another store
+(etcd, say) fits by writing one more ``DB``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from lab.workloads.base import Completion, Invocation
+
+if TYPE_CHECKING:
+    from lab.context import RunContext
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    node_id: int
+    role: str
+    term: int
+    leader: int
+    commit: int
+    applied: int
+    voters: frozenset[int] = frozenset()
+    learners: frozenset[int] = frozenset()
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Client(Protocol):
+    """Performs invocations against one node and classifies every outcome as ok/fail/info."""
+
+    async def invoke(self, inv: Invocation) -> Completion: ...
+
+    async def close(self) -> None: ...
+
+
+class DB(Protocol):
+    name: str
+
+    async def setup(self, ctx: RunContext) -> None:
+        """Start every node and form the cluster; returns once a leader serves writes."""
+        ...
+
+    def start_node(
+        self, ctx: RunContext, node_id: int, env: Mapping[str, str] | None = None
+    ) -> None:
+        """(Re)start one node's process with its usual command (plus ``env``, if given)."""
+        ...
+
+    async def status(self, ctx: RunContext, node_id: int) -> NodeStatus | None:
+        """The node's view of the cluster, or None if it does not answer."""
+        ...
+
+    async def leader(self, ctx: RunContext) -> int | None:
+        """The node a majority of answering nodes names as leader, or None."""
+        ...
+
+    def client(self, ctx: RunContext, node_id: int, *, stale_reads: bool = False) -> Client: ...
+
+    async def remove_member(self, ctx: RunContext, node_id: int) -> None: ...
+
+    async def add_learner(self, ctx: RunContext, node_id: int) -> None: ...
+
+    async def promote(self, ctx: RunContext, node_ids: Sequence[int]) -> None: ...
+
+    async def teardown(self, ctx: RunContext) -> None: ...
