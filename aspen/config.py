@@ -1,0 +1,499 @@
+"""A node's configuration, layered: defaults < ``ASPEN_*`` environment < TOML file < flags.
+
+Every layer yields raw values keyed by field name; one function per field turns a raw value
+into its typed form, so a bad value is reported the same way whichever layer it came from::
+
+    $ aspen-node --node-id 0
+    aspen-node: config error: node_id: must be a positive integer, got 0
+
+The file is named by ``--config PATH`` (or ``ASPEN_CONFIG``); its keys are the field names
+below, and a key it does not know is an error (a typo must not silently fall back to a
+default). Unknown ``ASPEN_*`` variables are ignored: the environment is shared with other tools.
+
+Fields (TOML key / flag / variable):
+
+=====================  ========================  =========================  ================
+field                  flag                      variable                   default
+=====================  ========================  =========================  ================
+node_id                ``--node-id``             ``ASPEN_NODE_ID``          (required)
+data_dir               ``--data-dir``            ``ASPEN_DATA_DIR``         ``./data``
+raft_addr              ``--raft-addr``           ``ASPEN_RAFT_ADDR``        ``127.0.0.1:7000``
+http_addr              ``--http-addr``           ``ASPEN_HTTP_ADDR``        ``127.0.0.1:8080``
+advertise_raft         ``--advertise-raft``      ``ASPEN_ADVERTISE_RAFT``   = raft_addr
+advertise_http         ``--advertise-http``      ``ASPEN_ADVERTISE_HTTP``   = http_addr
+cluster_id             ``--cluster-id``          ``ASPEN_CLUSTER_ID``       ``""`` (from ticket)
+tick_ms                ``--tick-ms``             ``ASPEN_TICK_MS``          50
+heartbeat_ms           ``--heartbeat-ms``        ``ASPEN_HEARTBEAT_MS``     100
+election_ms            ``--election-ms``         ``ASPEN_ELECTION_MS``      1000
+fsync                  ``--fsync``               ``ASPEN_FSYNC``            ``always``
+map_size               ``--map-size``            ``ASPEN_MAP_SIZE``         1 GiB
+snapshot_threshold     ``--snapshot-threshold``  ``ASPEN_SNAPSHOT_...``     10000 entries
+max_proposal_batch     ``--max-proposal-batch``  ``ASPEN_MAX_PROPOSAL_...``  256
+ticket                 ``--ticket``              ``ASPEN_TICKET``           none
+log_level              ``--log-level``           ``ASPEN_LOG_LEVEL``        ``INFO``
+peers                  ``--peer`` (repeatable)   ``ASPEN_PEERS`` (a,b,...)  none
+=====================  ========================  =========================  ================
+
+A peer is written ``ID=RAFT@HTTP`` (``2=10.0.0.2:7000@10.0.0.2:8080``); in TOML it may also
+be a table ``{id = 2, raft = "...", http = "..."}``. ``map_size`` takes an integer or a size
+with a unit (``64MiB``, ``1GiB``). Timeouts are in milliseconds and are counted in whole
+ticks by the driver (:attr:`NodeConfig.heartbeat_ticks`, :attr:`NodeConfig.election_ticks`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import os
+import re
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from aspen.errors import ConfigError
+
+FsyncMode = Literal["always", "never"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_NODE_ID = (1 << 63) - 1
+"""Node ids travel as signed 64-bit integers on the wire."""
+
+DEFAULT_RAFT_ADDR = "127.0.0.1:7000"
+DEFAULT_HTTP_ADDR = "127.0.0.1:8080"
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
+
+
+# --- addresses ----------------------------------------------------------------------------------
+
+
+def parse_host_port(text: str, *, allow_port_zero: bool = True) -> tuple[str, int]:
+    """Split ``host:port`` (IPv6 as ``[::1]:port``) and check both parts.
+
+    The host is a hostname, an IPv4 address or a bracketed IPv6 address; the port is a decimal
+    integer in 0..65535 (1..65535 with ``allow_port_zero=False``). Raises ``ValueError`` with a
+    message fit for a user.
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError("address must be a non-empty 'host:port' string")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or text[end + 1 : end + 2] != ":":
+            raise ValueError(f"bad address {text!r}: expected '[ipv6]:port'")
+        host, port_text = text[1:end], text[end + 2 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"bad address {text!r}: {host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"bad address {text!r}: expected 'host:port'")
+        if ":" in host:
+            raise ValueError(f"bad address {text!r}: write IPv6 hosts as '[addr]:port'")
+        if not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"bad address {text!r}: {host!r} is not a valid host name")
+    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5:
+        raise ValueError(f"bad address {text!r}: port must be a number in 0..65535")
+    port = int(port_text)
+    if port > 65535 or (port == 0 and not allow_port_zero):
+        low = 0 if allow_port_zero else 1
+        raise ValueError(f"bad address {text!r}: port must be in {low}..65535")
+    return host, port
+
+
+def check_address(text: str, *, allow_port_zero: bool = True) -> str:
+    """Return ``text`` unchanged if it is a valid ``host:port``; raise ``ValueError`` if not."""
+    parse_host_port(text, allow_port_zero=allow_port_zero)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSpec:
+    """A statically configured peer: ``ID=RAFT@HTTP``."""
+
+    id: int
+    raft: str
+    http: str
+
+    @classmethod
+    def parse(cls, text: str) -> PeerSpec:
+        """Parse ``ID=RAFT@HTTP``; raises ``ValueError``."""
+        ident, eq, rest = text.partition("=")
+        raft, at, http = rest.partition("@")
+        if not eq or not at:
+            raise ValueError(f"bad peer {text!r}: expected ID=RAFT@HTTP")
+        return cls(_node_id(ident.strip()), check_address(raft), check_address(http))
+
+    def __str__(self) -> str:
+        return f"{self.id}={self.raft}@{self.http}"
+
+
+# --- the configuration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything a node needs to start. Build it with :func:`load_config`, which validates."""
+
+    node_id: int
+    data_dir: Path = Path("data")
+    raft_addr: str = DEFAULT_RAFT_ADDR
+    """Where the Raft transport listens (port 0: any free port)."""
+    http_addr: str = DEFAULT_HTTP_ADDR
+    """Where the HTTP API listens (port 0: any free port)."""
+    advertise_raft: str = ""
+    """The Raft address peers should dial; empty means ``raft_addr``."""
+    advertise_http: str = ""
+    """The HTTP address clients are redirected to; empty means ``http_addr``."""
+    cluster_id: str = ""
+    tick_ms: int = 50
+    heartbeat_ms: int = 100
+    election_ms: int = 1000
+    """The minimum election timeout; the core randomizes in [election, 2 * election)."""
+    fsync: FsyncMode = "always"
+    map_size: int = 1 << 30
+    """LMDB map size in bytes: the most the data file may grow to."""
+    snapshot_threshold: int = 10_000
+    """Snapshot and compact once this many entries were applied since the last snapshot."""
+    max_proposal_batch: int = 256
+    """The most proposals the driver puts in one Raft append."""
+    ticket: str | None = None
+    log_level: str = "INFO"
+    peers: tuple[PeerSpec, ...] = ()
+
+    @property
+    def raft_advertised(self) -> str:
+        return self.advertise_raft or self.raft_addr
+
+    @property
+    def http_advertised(self) -> str:
+        return self.advertise_http or self.http_addr
+
+    @property
+    def heartbeat_ticks(self) -> int:
+        return self.heartbeat_ms // self.tick_ms
+
+    @property
+    def election_ticks(self) -> int:
+        return self.election_ms // self.tick_ms
+
+
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NodeConfig))
+
+# --- per-field conversion: raw value (str from env/flags, anything from TOML) -> typed -------
+
+
+def _node_id(raw: object) -> int:
+    n = _int(raw)
+    if not 0 < n <= MAX_NODE_ID:
+        raise ValueError(f"must be a positive integer, got {raw!r}")
+    return n
+
+
+def _int(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"must be an integer, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
+        return int(raw)
+    raise ValueError(f"must be an integer, got {raw!r}")
+
+
+def _positive_int(raw: object) -> int:
+    n = _int(raw)
+    if n <= 0:
+        raise ValueError(f"must be positive, got {n}")
+    return n
+
+
+def _str(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a string, got {type(raw).__name__}")
+    return raw
+
+
+def _address(raw: object) -> str:
+    return check_address(_str(raw).strip())
+
+
+def _optional_address(raw: object) -> str:
+    text = _str(raw).strip()
+    return check_address(text) if text else ""
+
+
+def _fsync(raw: object) -> str:
+    text = _str(raw).strip().lower()
+    if text not in ("always", "never"):
+        raise ValueError(f"must be 'always' or 'never', got {raw!r}")
+    return text
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}
+_UNITS |= {"g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
+
+
+def _size(raw: object) -> int:
+    if isinstance(raw, str):
+        m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", raw)
+        if not m or m.group(2).lower() not in _UNITS:
+            raise ValueError(f"must be a size like 1073741824, 64MiB or 1GiB, got {raw!r}")
+        n = int(m.group(1)) * _UNITS[m.group(2).lower()]
+    else:
+        n = _int(raw)
+    if n < 1 << 20:
+        raise ValueError(f"must be at least 1 MiB, got {n} bytes")
+    return n
+
+
+def _log_level(raw: object) -> str:
+    text = _str(raw).strip().upper()
+    if text not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return text
+
+
+def _ticket(raw: object) -> str | None:
+    text = _str(raw).strip()
+    if not text:
+        return None
+    from aspen.ticket import Ticket, TicketError  # here: aspen.ticket imports this module
+
+    try:
+        Ticket.decode(text)
+    except TicketError as e:
+        raise ValueError(str(e)) from None
+    return text
+
+
+def _cluster_id(raw: object) -> str:
+    text = _str(raw).strip()
+    if len(text) > 128:
+        raise ValueError("must be at most 128 characters")
+    return text
+
+
+def _peer(raw: object) -> PeerSpec:
+    if isinstance(raw, Mapping):
+        unknown = set(raw) - {"id", "raft", "http"}
+        if unknown or not {"id", "raft", "http"} <= set(raw):
+            raise ValueError("a peer table needs exactly the keys id, raft, http")
+        return PeerSpec(_node_id(raw["id"]), _address(raw["raft"]), _address(raw["http"]))
+    return PeerSpec.parse(_str(raw).strip())
+
+
+def _peers(raw: object) -> tuple[PeerSpec, ...]:
+    if isinstance(raw, str):
+        items: Sequence[object] = [p for p in raw.split(",") if p.strip()]
+    elif isinstance(raw, list | tuple):
+        items = raw
+    else:
+        raise ValueError(f"must be a list of ID=RAFT@HTTP, got {type(raw).__name__}")
+    peers = tuple(_peer(p) for p in items)
+    ids = [p.id for p in peers]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"node ids must be unique, got {ids}")
+    return peers
+
+
+def _path(raw: object) -> Path:
+    text = _str(raw)
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return Path(text).expanduser()
+
+
+_CONVERT: dict[str, Callable[[object], Any]] = {
+    "node_id": _node_id,
+    "data_dir": _path,
+    "raft_addr": _address,
+    "http_addr": _address,
+    "advertise_raft": _optional_address,
+    "advertise_http": _optional_address,
+    "cluster_id": _cluster_id,
+    "tick_ms": _positive_int,
+    "heartbeat_ms": _positive_int,
+    "election_ms": _positive_int,
+    "fsync": _fsync,
+    "map_size": _size,
+    "snapshot_threshold": _positive_int,
+    "max_proposal_batch": _positive_int,
+    "ticket": _ticket,
+    "log_level": _log_level,
+    "peers": _peers,
+}
+assert set(_CONVERT) == set(FIELDS), "every NodeConfig field needs a converter"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# --- the layers ---------------------------------------------------------------------------------
+
+
+def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
+    """The node's command-line flags. Unset flags are absent from the namespace (SUPPRESS) so
+    they do not override lower layers; values stay strings and are checked by load_config."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Run an Aspen node. Precedence: defaults < ASPEN_* < --config file < flags.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--config", metavar="PATH", help="TOML file (also ASPEN_CONFIG)")
+    helps = {
+        "node_id": "this node's id (> 0)",
+        "data_dir": "directory for the data files (created if missing)",
+        "raft_addr": "host:port the Raft transport listens on",
+        "http_addr": "host:port the HTTP API listens on",
+        "advertise_raft": "host:port peers dial (default: --raft-addr)",
+        "advertise_http": "host:port clients are sent to (default: --http-addr)",
+        "cluster_id": "the cluster this node belongs to",
+        "tick_ms": "Raft tick length in ms",
+        "heartbeat_ms": "leader heartbeat interval in ms",
+        "election_ms": "minimum election timeout in ms",
+        "fsync": "always | never",
+        "map_size": "LMDB map size (bytes, or 64MiB, 1GiB)",
+        "snapshot_threshold": "entries applied between snapshots",
+        "max_proposal_batch": "most proposals per Raft append",
+        "ticket": "a cluster ticket (aspen...) to join with",
+        "log_level": "DEBUG | INFO | WARNING | ERROR | CRITICAL",
+    }
+    for name, text in helps.items():
+        p.add_argument(_flag(name), dest=name, metavar=name.upper(), help=text)
+    p.add_argument(
+        "--peer",
+        dest="peers",
+        action="append",
+        metavar="ID=RAFT@HTTP",
+        help="a static peer (repeatable)",
+    )
+    return p
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
+    raw: dict[str, object] = {}
+    for name in FIELDS:
+        value = environ.get("ASPEN_" + name.upper())
+        if value is not None:
+            raw[name] = value
+    return raw
+
+
+def _from_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError("config", f"cannot read {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("config", f"{path} is not valid TOML: {e}") from None
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown key in {path} (known: {', '.join(FIELDS)})")
+    return dict(data)
+
+
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> NodeConfig:
+    """Build and validate a :class:`NodeConfig` from flags, file, environment and defaults.
+
+    Raises :class:`aspen.errors.ConfigError` naming the offending field; a usage error in the
+    flags themselves (an unknown flag) exits 2 through argparse. Creates ``data_dir`` if it is
+    missing and checks it is writable.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    args = vars(config_parser().parse_args(list(argv)))
+    config_path = args.pop("config", None) or environ.get("ASPEN_CONFIG")
+
+    raw: dict[str, object] = _from_env(environ)
+    if config_path:
+        raw.update(_from_toml(Path(config_path)))
+    raw.update(args)
+
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            values[name] = _CONVERT[name](value)
+        except ValueError as e:
+            raise ConfigError(name, str(e)) from None
+    if "node_id" not in values:
+        raise ConfigError("node_id", "is required (--node-id, ASPEN_NODE_ID or node_id = N)")
+    config = NodeConfig(**values)
+    validate(config)
+    return config
+
+
+def validate(config: NodeConfig) -> None:
+    """Cross-field checks, and the data directory (created if missing, must be writable)."""
+    if config.heartbeat_ms < config.tick_ms:
+        raise ConfigError("heartbeat_ms", f"must be at least tick_ms ({config.tick_ms})")
+    if config.heartbeat_ticks >= config.election_ticks:
+        raise ConfigError(
+            "election_ms",
+            f"must be more ticks than heartbeat_ms ({config.heartbeat_ms} ms = "
+            f"{config.heartbeat_ticks} ticks of {config.tick_ms} ms), got {config.election_ms}",
+        )
+    if config.ticket:
+        from aspen.ticket import Ticket
+
+        ticket = Ticket.decode(config.ticket)
+        if config.cluster_id and config.cluster_id != ticket.cluster_id:
+            raise ConfigError(
+                "cluster_id",
+                f"{config.cluster_id!r} differs from the ticket's {ticket.cluster_id!r}",
+            )
+    _check_data_dir(config.data_dir)
+
+
+def _check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            "data_dir", f"{path} is not a writable directory: {e.strerror or e}"
+        ) from None
+
+
+@contextlib.contextmanager
+def exit_on_config_error(prog: str = "aspen-node") -> Iterator[None]:
+    """Turn a :class:`ConfigError` into one line on stderr and exit status 2.
+
+    Usable as ``with exit_on_config_error(): config = load_config()`` or as a decorator.
+    """
+    try:
+        yield
+    except ConfigError as e:
+        _die(prog, e)
+
+
+def _die(prog: str, e: ConfigError) -> NoReturn:
+    line = " ".join(str(e).split())
+    print(f"{prog}: config error: {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+__all__ = [
+    "DEFAULT_HTTP_ADDR",
+    "DEFAULT_RAFT_ADDR",
+    "FIELDS",
+    "NodeConfig",
+    "PeerSpec",
+    "check_address",
+    "config_parser",
+    "exit_on_config_error",
+    "load_config",
+    "parse_host_port",
+    "validate",
+]

@@ -1,0 +1,105 @@
+"""Building the aiohttp application for a node, and serving it on a port.
+
+::
+
+    app = build_app(service)                      # service: any NodeService
+    server = await serve(app, "127.0.0.1", 0)     # port 0: any free port
+    print(server.port)
+    ...
+    await server.close()
+
+Middlewares, outermost first: metrics (times and counts every request by its final status),
+then errors (turns every exception into a JSON response, see :mod:`aspen.http.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from aspen.http import cluster, kv
+from aspen.http.errors import error_middleware, json_response
+from aspen.http.keys import METRICS, SERVICE
+from aspen.http.metrics import ApiMetrics, handle_metrics, metrics_middleware
+from aspen.http.openapi import openapi_document
+from aspen.kv.commands import MAX_VALUE_BYTES
+from aspen.node.service import NodeService
+
+log = logging.getLogger("aspen.http")
+
+DEFAULT_MAX_BODY_BYTES = 8 * MAX_VALUE_BYTES
+"""Room for one 1 MiB value even if every character is JSON-escaped (``\\u00XX``: 6 bytes)."""
+MAX_REQUEST_LINE = 32 * 1024
+"""Request-line limit: a 4 KiB key percent-encoded in ``/kv/{key}`` takes up to 12 KiB."""
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+def build_app(
+    service: NodeService,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The HTTP API for ``service``.
+
+    ``max_body_bytes`` bounds every request body (413 beyond it); ``registry`` is the
+    Prometheus registry ``/metrics`` exposes (a new one per app by default: no global state).
+    """
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware], client_max_size=max_body_bytes
+    )
+    app[SERVICE] = service
+    app[METRICS] = ApiMetrics(service, registry)
+    kv.add_routes(app)
+    cluster.add_routes(app)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/openapi.json", _openapi)
+    return app
+
+
+@dataclass(slots=True)
+class HttpServer:
+    """A running :func:`serve`: the bound ``host`` and ``port``, and ``close()``."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(
+    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0
+) -> HttpServer:
+    """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        max_line_size=MAX_REQUEST_LINE,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = port
+    for address in runner.addresses:
+        bound = address[1]
+        break
+    return HttpServer(runner, host, bound)
