@@ -22,6 +22,10 @@ class ProposalDropped(RaftError):
     """The leader cannot take this proposal now (transfer in progress, conf change pending)."""
 
 
+class InvalidConfChange(RaftError):
+    """A membership change that can never be applied (e.g. it removes every voter)."""
+
+
 class InvariantViolation(RaftError):
     """The core reached a state that Raft forbids. A bug: never catch this."""
 
