@@ -104,11 +104,13 @@ class Clients:
         self._recent: dict[str, list[str | None]] = {k: [None] for k in self.keys}
         self._by_index: dict[int, list[Op]] = {}
         self._reads: dict[bytes, Op] = {}
+        self._busy: list[Op | None] = [None] * config.clients
         self.liveness_mark: int | None = None
         self.first_ok_after_mark: int | None = None
         """When the first write/CAS invoked after ``liveness_mark`` was applied and answered."""
 
     def start(self) -> None:
+        """Let every process issue random operations on its own, one after another."""
         self.running = True
         for slot in range(self.config.clients):
             self.sched.after(self.rng.randrange(self.config.think_ns + 1), self._issue, slot)
@@ -117,7 +119,19 @@ class Clients:
         """Issue no new operations (outstanding ones still complete or time out)."""
         self.running = False
 
+    def idle_slots(self) -> list[int]:
+        return [i for i, op in enumerate(self._busy) if op is None]
+
     # --- issuing --------------------------------------------------------------------------------
+
+    def _issue(self, slot: int) -> None:
+        if not self.running or self._busy[slot] is not None:
+            return
+        rng = self.rng
+        read_w, write_w, cas_w = self.config.mix
+        f = rng.choices(("read", "write", "cas"), (read_w, write_w, cas_w))[0]
+        if not self.invoke(slot, f, rng.choice(self.keys), pick=rng.randrange(4)):
+            self.sched.after(self.config.timeout_ns // 10, self._issue, slot)
 
     def _pick_node(self, slot: int) -> SimNode | None:
         nodes = self.cluster.nodes
@@ -127,38 +141,43 @@ class Clients:
         up = [n for n in nodes.values() if n.up]
         return self.rng.choice(up) if up else None
 
-    def _issue(self, slot: int) -> None:
-        if not self.running:
-            return
-        node = self._pick_node(slot)
-        if node is None:
-            self.sched.after(self.config.timeout_ns // 10, self._issue, slot)
-            return
-        rng = self.rng
-        r = rng.random() * sum(self.config.mix)
-        read_w, write_w, _ = self.config.mix
-        key = rng.choice(self.keys)
-        self._next_op += 1
-        op = Op(self._next_op, slot, self.process[slot], "", key, None, node.id, node.epoch)
-        if r < read_w:
-            op.f = "read"
+    def invoke(
+        self, slot: int, f: str, key: str, node_id: int | None = None, pick: int = 0
+    ) -> bool:
+        """Start one operation on process ``slot``; False if it is busy or no node is up.
+
+        ``node_id`` picks the node (default: the process's leader hint, else a random up node);
+        a CAS expects the ``pick``-th most recent value written to ``key`` (or absence).
+        """
+        if self._busy[slot] is not None:
+            return False
+        if node_id is None:
+            node = self._pick_node(slot)
         else:
+            node = self.cluster.nodes.get(node_id)
+        if node is None or node.raw is None:
+            return False
+        self._next_op += 1
+        op = Op(self._next_op, slot, self.process[slot], f, key, None, node.id, node.epoch)
+        if f != "read":
             self._next_value += 1
             new = f"v{self._next_value}"
-            if r < read_w + write_w:
-                op.f, op.value = "write", new
+            if f == "write":
+                op.value = new
                 op.data = commands.encode(commands.Put(key, new))
             else:
-                expected = rng.choice(self._recent[key])
-                op.f, op.value = "cas", [expected, new]
+                recent = self._recent[key]
+                expected = recent[-1 - pick % len(recent)]
+                op.value = [expected, new]
                 op.data = commands.encode(commands.Cas(key, expected, new))
-        self._record(op, "invoke", None if op.f == "read" else op.value)
+        self._busy[slot] = op
+        self._record(op, "invoke", op.value)
         self.stats.invoked += 1
-        self.stats.by_f[op.f] = self.stats.by_f.get(op.f, 0) + 1
+        self.stats.by_f[f] = self.stats.by_f.get(f, 0) + 1
         self.sched.after(self.config.timeout_ns, self._timeout, op)
         raw = node.core()
         try:
-            if op.f == "read":
+            if f == "read":
                 ctx = b"r%d" % op.id
                 self._reads[ctx] = op
                 node.call(lambda r: r.read_index(ctx))
@@ -172,6 +191,7 @@ class Clients:
             self._complete(op, "fail", "not-leader")
         except ProposalDropped:
             self._complete(op, "fail", "proposal-dropped")
+        return True
 
     # --- outcomes -------------------------------------------------------------------------------
 
@@ -221,6 +241,7 @@ class Clients:
 
     def _complete(self, op: Op, type_: str, error: str | None = None) -> None:
         op.done = True
+        self._busy[op.slot] = None
         self._record(op, type_, op.value, error)
         stats = self.stats
         if type_ == "ok":
@@ -232,7 +253,8 @@ class Clients:
             stats.info += 1
             self.process[op.slot] += self.config.clients
             self.hint[op.slot] = NONE
-        self.sched.after(self.rng.randrange(self.config.think_ns + 1), self._issue, op.slot)
+        if self.running:
+            self.sched.after(self.rng.randrange(self.config.think_ns + 1), self._issue, op.slot)
 
     def _record(self, op: Op, type_: str, value: Any, error: str | None = None) -> None:
         if type_ == "invoke":

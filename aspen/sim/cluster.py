@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from aspen.kv.commands import CommandResult
 from aspen.raft import RaftConfig
-from aspen.raft.errors import NotLeader, ProposalDropped
+from aspen.raft.errors import InvariantViolation, RaftError
 from aspen.raft.messages import ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, Message
 from aspen.raft.ready import Role
 from aspen.raft.storage import MemoryStorage
@@ -261,7 +261,9 @@ class Cluster(NodeHost):
             return False
         try:
             leader.call(lambda r: r.transfer_leadership(target))
-        except (NotLeader, ProposalDropped) as e:
+        except InvariantViolation:
+            raise
+        except RaftError as e:
             self.nemesis("transfer-leadership", f"n{leader.id} -> n{target} refused: {e}")
             return False
         self.stats.transfers += 1
@@ -277,7 +279,9 @@ class Cluster(NodeHost):
             return False
         try:
             leader.call(lambda r: r.propose_membership(ConfChange(changes)))
-        except (NotLeader, ProposalDropped) as e:
+        except InvariantViolation:
+            raise
+        except RaftError as e:
             self.nemesis("membership", f"{text} on n{leader.id} refused: {e}")
             return False
         self.nemesis("membership", f"{text} proposed on n{leader.id}")

@@ -136,8 +136,8 @@ class SimNode:
             kv.data = dict(image.data)
             kv.applied = image.applied
             conf = image.conf_state
-        if kv.applied or conf != ConfState():
-            self.storage.set_conf_state(conf)
+        # The configuration is persisted with the state machine image it belongs to.
+        self.storage.set_conf_state(conf)
         self.kv = kv
         self.conf = conf
         self.persisted_commit = self.storage.hard_state.commit

@@ -15,6 +15,7 @@ the run checks *liveness*: a write invoked after the heal must commit within
 from __future__ import annotations
 
 import random
+import traceback
 from dataclasses import dataclass, field
 
 from aspen.raft import RaftConfig
@@ -122,6 +123,8 @@ def run(
         cluster.sched.run_until(end)
     except SafetyViolation as e:
         violation = str(e)
+    except Exception as e:  # the core raised (InvariantViolation or a bug): report with the seed
+        violation = f"{cfg.context}: {type(e).__name__}: {e}\n{traceback.format_exc()}"
     mark = cluster.clients.first_ok_after_mark
     return RunResult(
         seed=seed,
