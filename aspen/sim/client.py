@@ -151,10 +151,7 @@ class Clients:
         """
         if self._busy[slot] is not None:
             return False
-        if node_id is None:
-            node = self._pick_node(slot)
-        else:
-            node = self.cluster.nodes.get(node_id)
+        node = self._pick_node(slot) if node_id is None else self.cluster.nodes.get(node_id)
         if node is None or node.raw is None:
             return False
         self._next_op += 1
