@@ -233,6 +233,12 @@ class Clients:
         if op.f == "read":
             self._reads.pop(b"r%d" % op.id, None)
             self._complete(op, "fail", "timeout")
+            return
+        # The cluster may know better than the client: another entry committed at our index.
+        committed = self.cluster.inv.committed.get(op.index)
+        if committed is not None and (committed.term != op.term or committed.data != op.data):
+            self.stats.lost += 1
+            self._complete(op, "fail", f"lost: index {op.index} holds term {committed.term}")
         else:
             self._complete(op, "info", "timeout")
 

@@ -59,7 +59,6 @@ class ClusterStats:
     faults: int = 0
     crashes: int = 0
     restarts: int = 0
-    snapshots_installed: int = 0
     conf_changes_applied: int = 0
     transfers: int = 0
 
@@ -87,6 +86,7 @@ class Cluster(NodeHost):
         self.clients = Clients(self, config.clients, self._child_rng(), self.history)
         self.nemesis_rng = self._child_rng()
         self._members_ever: frozenset[int] = frozenset()
+        self.delivered_by_type: dict[str, int] = {}
         voters = [self._new_node() for _ in range(config.nodes)]
         conf = ConfState(voters=frozenset(n.id for n in voters))
         for n in voters:
@@ -110,6 +110,8 @@ class Cluster(NodeHost):
             self.net.stats.dropped_dead += 1
             return
         self.net.stats.delivered += 1
+        name = type(msg).__name__
+        self.delivered_by_type[name] = self.delivered_by_type.get(name, 0) + 1
         if self.trace.messages:
             self.trace.log(self.sched.now, f"deliver {msg!r}")
         node.step(msg)
@@ -125,8 +127,7 @@ class Cluster(NodeHost):
             self.stats.conf_changes_applied += 1
             self.trace.log(self.sched.now, f"n{node.id} applied conf {entry.index}: {node.conf}")
             self._retire_removed(node)
-        else:
-            self.clients.on_apply(node, entry, result)
+        self.clients.on_apply(node, entry, result)
 
     def on_read(self, node: SimNode, context: bytes) -> None:
         self.clients.on_read(node, context)
@@ -154,6 +155,10 @@ class Cluster(NodeHost):
             return
         node.tick()
         self.sched.after(self.tick_ns, self._tick, node, epoch)
+
+    def snapshots_installed(self) -> int:
+        """Snapshots received from a leader and installed, over all nodes."""
+        return sum(n.snapshots_installed for n in self.nodes.values())
 
     def live(self) -> list[SimNode]:
         """Nodes that are not retired (up or down), in id order."""

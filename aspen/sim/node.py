@@ -74,6 +74,7 @@ class NodeHost:
         raise NotImplementedError
 
     def on_apply(self, node: SimNode, entry: Entry, result: CommandResult | None) -> None:
+        """``node`` applied ``entry`` (every entry; ``result`` is None unless a KV command)."""
         raise NotImplementedError
 
     def on_read(self, node: SimNode, context: bytes) -> None:
@@ -110,6 +111,7 @@ class SimNode:
         self._in_flight: Ready | None = None
         self.retired = False
         self.restarts = 0
+        self.snapshots_installed = 0
 
     @property
     def up(self) -> bool:
@@ -268,6 +270,7 @@ class SimNode:
                     f"{kv.applied}"
                 )
             self.conf = snap.meta.conf_state
+            self.snapshots_installed += 1
             self._save_sm()
         if not rd.committed_entries:
             return
@@ -286,6 +289,7 @@ class SimNode:
                 host.on_apply(self, e, result)
             else:
                 kv.mark_applied(e.index)
+                host.on_apply(self, e, None)
         if self.options.sm_sync:
             self._save_sm()
         self._maybe_snapshot()

@@ -46,6 +46,8 @@ class RunResult:
     clients: dict[str, int]
     faults_injected: int
     commit_index: int
+    snapshots_installed: int
+    delivered_by_type: dict[str, int]
     events: int
     invariant_checks: int
     heal_at_ns: int
@@ -147,6 +149,8 @@ def run(
         },
         faults_injected=nemesis.injected,
         commit_index=cluster.inv.max_committed,
+        snapshots_installed=cluster.snapshots_installed(),
+        delivered_by_type=dict(sorted(cluster.delivered_by_type.items())),
         events=cluster.sched.processed,
         invariant_checks=cluster.inv.checks,
         heal_at_ns=heal_at,
@@ -168,7 +172,8 @@ def summary(r: RunResult) -> str:
         f"dropped {r.net.dropped_blocked + r.net.dropped_random + r.net.dropped_dead} "
         f"duplicated {r.net.duplicated}",
         f"  commit index {r.commit_index}, leaders elected {r.cluster.leaders_elected}, "
-        f"conf changes applied {r.cluster.conf_changes_applied}",
+        f"conf changes applied {r.cluster.conf_changes_applied}, snapshots installed "
+        f"{r.snapshots_installed}",
         f"  faults injected {r.faults_injected} (crashes {r.cluster.crashes}, restarts "
         f"{r.cluster.restarts}, transfers {r.cluster.transfers})",
         f"  clients: {r.clients}",
