@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -32,8 +33,13 @@ log = logging.getLogger("aspen.http")
 
 DEFAULT_MAX_BODY_BYTES = 8 * MAX_VALUE_BYTES
 """Room for one 1 MiB value even if every character is JSON-escaped (``\\u00XX``: 6 bytes)."""
-MAX_REQUEST_LINE = 32 * 1024
-"""Request-line limit: a 4 KiB key percent-encoded in ``/kv/{key}`` takes up to 12 KiB."""
+MAX_REQUEST_LINE = 64 * 1024
+"""Request-line limit. Any key of at most 4096 characters fits percent-encoded in ``/kv/{key}``
+(4 UTF-8 bytes each, 3 characters per byte: 48 KiB), so an oversize key gets a JSON 400 from
+validation. Beyond this, and for bytes that are not HTTP at all, aiohttp's parser answers a
+plain-text 400 itself: such a request never reaches the application or its middlewares."""
+RUNNER_OPTIONS: dict[str, Any] = {"max_line_size": MAX_REQUEST_LINE, "access_log": None}
+"""What :func:`serve` passes to ``web.AppRunner`` (for embedders that make their own runner)."""
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -85,11 +91,7 @@ async def serve(
 ) -> HttpServer:
     """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port."""
     runner = web.AppRunner(
-        app,
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=shutdown_timeout,
-        max_line_size=MAX_REQUEST_LINE,
+        app, handle_signals=False, shutdown_timeout=shutdown_timeout, **RUNNER_OPTIONS
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
+import json
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, ParamSpec
@@ -19,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from aspen.http import HttpServer, build_app, serve
+from aspen.http.app import RUNNER_OPTIONS
 from tests.http.fake_service import FakeService
 
 P = ParamSpec("P")
@@ -32,12 +35,23 @@ def async_test(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
     return run
 
 
+def payload(body: Any) -> dict[str, Any]:
+    """Request kwargs for a JSON body (or raw bytes), streamed from a BytesIO: aiohttp warns
+    about raw bodies over 1 MiB, and tests run with warnings as errors."""
+    if body is None:
+        return {}
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return {"data": io.BytesIO(raw), "headers": {"Content-Type": "application/json"}}
+
+
 @contextlib.asynccontextmanager
 async def api(
     service: FakeService | None = None, **kwargs: Any
 ) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], FakeService]]:
     service = service or FakeService()
-    async with TestClient(TestServer(build_app(service, **kwargs))) as client:
+    server = TestServer(build_app(service, **kwargs))
+    await server.start_server(**RUNNER_OPTIONS)  # TestClient would start it without them
+    async with TestClient(server) as client:
         service.set_http(f"127.0.0.1:{client.port}")
         yield client, service
 
