@@ -29,12 +29,16 @@ class RaftLog:
     # --- shape ---------------------------------------------------------------------------------
 
     def first_index(self) -> int:
-        i = self.unstable.maybe_first_index()
-        return i if i is not None else self.storage.first_index()
+        snap = self.unstable.snapshot
+        return snap.meta.index + 1 if snap is not None else self.storage.first_index()
 
     def last_index(self) -> int:
-        i = self.unstable.maybe_last_index()
-        return i if i is not None else self.storage.last_index()
+        u = self.unstable
+        if u.entries:
+            return u.offset + len(u.entries) - 1
+        if u.snapshot is not None:
+            return u.snapshot.meta.index
+        return self.storage.last_index()
 
     def persisted_index(self) -> int:
         """Highest index known durable AND still part of this log (0 while a snapshot is
@@ -45,7 +49,11 @@ class RaftLog:
 
     def term(self, index: int) -> int:
         """Term at ``index``; raises ``Compacted``/``Unavailable`` outside the known range."""
-        t = self.unstable.maybe_term(index)
+        u = self.unstable
+        k = index - u.offset
+        if 0 <= k < len(u.entries):
+            return u.entries[k].term
+        t = u.maybe_term(index)
         if t is not None:
             return t
         if index < self.first_index() - 1:
@@ -140,8 +148,9 @@ class RaftLog:
 
     def find_conflict(self, ents: tuple[Entry, ...]) -> int:
         """Index of the first entry of ``ents`` not already in the log (0 if all are)."""
+        last = self.last_index()
         for e in ents:
-            if not self.match_term(e.index, e.term):
+            if e.index > last or not self.match_term(e.index, e.term):
                 return e.index
         return 0
 

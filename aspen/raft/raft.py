@@ -84,8 +84,10 @@ class Raft:
         self.msgs: list[Message] = []
         self.msgs_after_persist: list[Message] = []
         self.bcast_pending = False
-        """Leader: new entries or a new commit index wait to be broadcast (at the next Ready,
-        so that many proposals share one AppendEntries per follower)."""
+        """Leader: every follower is owed what it lacks, even if only the new commit index."""
+        self.send_pending: set[int] = set()
+        """Leader: followers owed their new entries (if any). Sends wait for the next Ready so
+        that the proposals and acknowledgements of one round share one AppendEntries."""
 
         hs, cs = storage.initial_state()
         snap = storage.snapshot()
@@ -140,6 +142,7 @@ class Raft:
         self.pending_reads = []
         self.snap_recv = None
         self.bcast_pending = False
+        self.send_pending = set()
 
     def become_follower(self, term: int, lead: int) -> None:
         self._reset(term)
@@ -253,7 +256,7 @@ class Raft:
     def step(self, m: Message) -> None:
         """Apply the term rules every role shares (Raft §5.1), then the role's step function."""
         if m.term > self.term:
-            if type(m) is RequestVote:
+            if isinstance(m, RequestVote):
                 in_lease = (
                     self.cfg.check_quorum
                     and self.lead != NONE
@@ -265,24 +268,23 @@ class Raft:
                     return
                 if not m.pre_vote:
                     self.become_follower(m.term, NONE)
-            elif type(m) is RequestVoteResponse and m.pre_vote and m.granted:
+            elif isinstance(m, RequestVoteResponse) and m.pre_vote and m.granted:
                 pass  # granted pre-votes carry the term we WOULD have: not a reason to step down
-            elif type(m) in (AppendEntries, Heartbeat, InstallSnapshot):
+            elif isinstance(m, (AppendEntries, Heartbeat, InstallSnapshot)):
                 self.become_follower(m.term, m.frm)
             else:
                 self.become_follower(m.term, NONE)
         elif m.term < self.term:
-            if (self.cfg.check_quorum or self.cfg.pre_vote) and type(m) in (
-                AppendEntries,
-                Heartbeat,
+            if (self.cfg.check_quorum or self.cfg.pre_vote) and isinstance(
+                m, (AppendEntries, Heartbeat)
             ):
                 # A stale leader (e.g. healed from a partition) would otherwise never learn of
                 # the new term: with pre-vote/check-quorum nobody disrupts it by campaigning.
                 self.send(AppendEntriesResponse(self.term, self.id, m.frm, 0))
-            elif type(m) is RequestVote and m.pre_vote:
+            elif isinstance(m, RequestVote) and m.pre_vote:
                 self.send(RequestVoteResponse(self.term, self.id, m.frm, False, True))
             return
-        if type(m) is RequestVote:
+        if isinstance(m, RequestVote):
             self.handle_vote_request(m)
             return
         self.step_fn(self, m)
@@ -325,7 +327,7 @@ class Raft:
     def append_entries(self, ents: list[Entry]) -> int:
         """Leader: append entries of the current term; followers learn at the next Ready."""
         self.log.append(ents)
-        self.bcast_pending = True
+        self.send_pending.update(self.tracker.progress)
         return self.log.last_index()
 
     def maybe_commit(self) -> bool:
@@ -359,10 +361,13 @@ class Raft:
             )
 
     def flush_broadcast(self) -> None:
-        if self.bcast_pending:
-            self.bcast_pending = False
-            if self.role is Role.LEADER:
-                replication.bcast_append(self)
+        """Send what ``bcast_pending``/``send_pending`` promised (called before each Ready)."""
+        if not (self.bcast_pending or self.send_pending):
+            return
+        if self.role is Role.LEADER:
+            replication.flush_appends(self, self.bcast_pending, self.send_pending)
+        self.bcast_pending = False
+        self.send_pending = set()
 
     # --- leader: the public verbs -----------------------------------------------------------------
 
@@ -440,7 +445,9 @@ class Raft:
         return conf
 
     def switch_to_config(self, conf: ConfState) -> None:
-        self.tracker.set_conf(conf, self.log.last_index() + 1)
+        # A newcomer is first probed with our last entry (etcd does the same): most often it is
+        # the very entry that added it, and an empty log rejects it with a useful hint.
+        self.tracker.set_conf(conf, max(self.log.last_index(), 1))
         if self.role is not Role.LEADER:
             return
         if not self.promotable():
@@ -456,9 +463,7 @@ class Raft:
         if self.maybe_commit():
             self.bcast_pending = True
         else:
-            for node in self.tracker.progress:
-                if node != self.id:
-                    replication.maybe_send_append(self, node, send_if_empty=False)
+            self.send_pending.update(self.tracker.progress)
 
     # --- snapshots (follower) ---------------------------------------------------------------------
 

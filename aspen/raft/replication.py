@@ -7,6 +7,7 @@ chunks and sends no entries.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from aspen.raft.errors import Compacted
@@ -63,9 +64,19 @@ def send_append(r: Raft, to: int) -> None:
 
 
 def bcast_append(r: Raft) -> None:
+    """Send every follower what it lacks (at least the commit index), filling its window."""
+    flush_appends(r, True, ())
+
+
+def flush_appends(r: Raft, everyone: bool, owed: Collection[int]) -> None:
+    """Send ``owed`` followers their new entries; with ``everyone``, every follower gets at
+    least an empty AppendEntries carrying the commit index. Fills each pipeline window."""
     for node in r.tracker.progress:
-        if node != r.id:
-            maybe_send_append(r, node, send_if_empty=True)
+        if node == r.id or not (everyone or node in owed):
+            continue
+        if maybe_send_append(r, node, send_if_empty=everyone):
+            while maybe_send_append(r, node, send_if_empty=False):
+                pass
 
 
 def maybe_send_snapshot(r: Raft, to: int, pr: Progress) -> bool:
@@ -143,12 +154,12 @@ def handle_append_response(r: Raft, m: AppendEntriesResponse) -> None:
             pr.become_replicate()
     else:
         pr.inflights.free_le(m.index)
-    if r.maybe_commit():
+    if pr.match > r.log.committed and r.maybe_commit():
         r.bcast_pending = True
     elif old_paused:
         send_append(r, m.frm)
-    while maybe_send_append(r, m.frm, send_if_empty=False):
-        pass
+    # The window may have room again: send the rest with the next Ready, batched.
+    r.send_pending.add(m.frm)
     if m.frm == r.lead_transferee and pr.match == r.log.last_index():
         # Raft thesis §3.10: the target has our whole log; let it campaign at once.
         send_timeout_now(r, m.frm)
