@@ -1,0 +1,314 @@
+"""The NodeService a running Aspen node offers: KV and cluster operations on top of the driver.
+
+Writes become commands in the Raft log (``aspen.kv.commands``) and are answered with what
+applying them did. Linearizable reads wait for a ReadIndex barrier and then read local state;
+stale reads read local state at once. Peer addresses are replicated as records under a reserved
+key prefix, so every node (and every ticket) agrees on where members live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from aspen.kv.commands import Cas, Command, CommandResult, Delete, Put, SetMulti, encode
+from aspen.node.driver import RaftDriver
+from aspen.node.peers import PEER_KEY_PREFIX, RESERVED_PREFIX, AddressBook, encode_peer, peer_key
+from aspen.node.service import (
+    CasResult,
+    ConflictError,
+    Consistency,
+    DeleteResult,
+    HealthCheck,
+    HealthStatus,
+    InvalidRequestError,
+    Membership,
+    NotLeaderError,
+    PeerAddress,
+    ReadResult,
+    ScanResult,
+    StorageFullError,
+    UnavailableError,
+    WriteResult,
+)
+from aspen.raft.messages import NONE, ConfChange, ConfChangeKind, ConfState
+from aspen.raft.ready import Role
+
+FULL_FRACTION = 0.95
+"""Above this share of the map in use, writes are refused (507) so the log can still grow."""
+MIN_FREE_DISK = 64 << 20
+
+
+class ReadStorage(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def scan(self, prefix: str, limit: int) -> tuple[list[tuple[str, str]], bool]: ...
+
+    def applied_index(self) -> int: ...
+
+    def conf_state(self) -> ConfState: ...
+
+    def size_bytes(self) -> int: ...
+
+    def used_fraction(self) -> float: ...
+
+    def last_index(self) -> int: ...
+
+    def first_index(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    proposal: float = 3.0
+    read: float = 3.0
+    init: float = 10.0
+
+
+class AspenService:
+    def __init__(
+        self,
+        *,
+        node_id: int,
+        cluster_id: str,
+        driver: RaftDriver,
+        storage: ReadStorage,
+        peers: AddressBook,
+        self_address: PeerAddress,
+        data_dir: Path,
+        fsync: str,
+        version: str,
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
+        self._id = node_id
+        self._cluster_id = cluster_id
+        self._driver = driver
+        self._storage = storage
+        self._peers = peers
+        self._self_address = self_address
+        self._data_dir = data_dir
+        self._fsync = fsync
+        self._version = version
+        self._t = timeouts
+        self._started = time.monotonic()
+        self._snapshot_lock = asyncio.Lock()
+
+    @property
+    def node_id(self) -> int:
+        return self._id
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _address_of(self, node_id: int) -> PeerAddress | None:
+        if node_id == self._id:
+            return self._self_address
+        return self._peers.address(node_id)
+
+    def _check_key(self, key: str) -> None:
+        if key.startswith(RESERVED_PREFIX):
+            raise InvalidRequestError("keys starting with \\u0000 are reserved for Aspen")
+
+    def _check_writable(self) -> None:
+        if self._storage.used_fraction() > FULL_FRACTION:
+            raise StorageFullError(
+                f"data file is {self._storage.used_fraction():.0%} full (map size limit): "
+                "writes are refused, reads still work"
+            )
+        if shutil.disk_usage(self._data_dir).free < MIN_FREE_DISK:
+            raise StorageFullError("disk almost full: writes are refused, reads still work")
+
+    async def _write(self, cmd: Command) -> tuple[int, CommandResult]:
+        self._check_writable()
+        index, result = await self._driver.propose_command(encode(cmd), self._t.proposal)
+        assert result is not None
+        return index, result
+
+    async def _read_point(self, consistency: Consistency) -> int:
+        if consistency is Consistency.STALE:
+            return self._driver.applied
+        return await self._driver.read_barrier(self._t.read)
+
+    # --- key-value ----------------------------------------------------------------------------
+
+    async def put(self, key: str, value: str) -> WriteResult:
+        self._check_key(key)
+        index, _ = await self._write(Put(key, value))
+        return WriteResult(index)
+
+    async def delete(self, key: str) -> DeleteResult:
+        self._check_key(key)
+        index, result = await self._write(Delete(key))
+        return DeleteResult(index, existed=result.previous is not None)
+
+    async def cas(self, key: str, expected: str | None, new: str) -> CasResult:
+        self._check_key(key)
+        index, result = await self._write(Cas(key, expected, new))
+        return CasResult(index, ok=result.ok, current=result.previous)
+
+    async def set_multi(self, items: Sequence[tuple[str, str]]) -> WriteResult:
+        for key, _ in items:
+            self._check_key(key)
+        index, _ = await self._write(SetMulti(tuple(items)))
+        return WriteResult(index)
+
+    async def get(self, key: str, consistency: Consistency) -> ReadResult:
+        self._check_key(key)
+        index = await self._read_point(consistency)
+        return ReadResult(self._storage.get(key), max(index, self._driver.applied))
+
+    async def scan(self, prefix: str, limit: int, consistency: Consistency) -> ScanResult:
+        index = await self._read_point(consistency)
+        # Aspen's own records sort before every user key: look past them for an empty prefix.
+        skip = len(self._peers.replicated()) if not prefix else 0
+        found, more = self._storage.scan(prefix, limit + skip + 1)
+        items = [(k, v) for k, v in found if not k.startswith(RESERVED_PREFIX)]
+        truncated = more or len(items) > limit
+        return ScanResult(items[:limit], max(index, self._driver.applied), truncated)
+
+    # --- cluster ------------------------------------------------------------------------------
+
+    async def init(self, members: Mapping[int, PeerAddress]) -> None:
+        if self._id not in members:
+            raise InvalidRequestError(f"this node ({self._id}) must be one of the members")
+        if self._storage.last_index() > 0 or self._driver.node.conf_state.voters:
+            raise ConflictError("this node is already part of an initialized cluster")
+        for node_id, address in members.items():
+            if node_id != self._id:
+                self._peers.learn(node_id, address.raft)
+        self._driver.bootstrap(ConfState(voters=frozenset(members)))
+        deadline = time.monotonic() + self._t.init
+        while self._driver.node.role is not Role.LEADER:
+            if time.monotonic() > deadline:
+                raise UnavailableError("cluster initialized but no leader elected in time")
+            self._driver.campaign()
+            await self._driver.wait_role_change(0.5)
+        records = [(peer_key(n), encode_peer(a)) for n, a in sorted(members.items())]
+        await self._write(SetMulti(tuple(records)))
+
+    async def add_peer(self, node_id: int, address: PeerAddress) -> WriteResult:
+        if node_id <= 0:
+            raise InvalidRequestError("node_id must be a positive integer")
+        index, _ = await self._write(Put(peer_key(node_id), encode_peer(address)))
+        return WriteResult(index)
+
+    async def add_learner(self, node_id: int, address: PeerAddress) -> WriteResult:
+        if node_id <= 0:
+            raise InvalidRequestError("node_id must be a positive integer")
+        conf = self._driver.node.conf_state
+        if node_id in conf.voters:
+            raise ConflictError(f"node {node_id} is already a voter")
+        await self.add_peer(node_id, address)
+        if node_id in conf.learners:
+            return WriteResult(self._driver.applied)
+        change = ConfChange(((ConfChangeKind.ADD_LEARNER, node_id),))
+        return WriteResult(await self._driver.propose_membership(change, self._t.proposal))
+
+    async def change_membership(self, voters: Set[int]) -> WriteResult:
+        conf = self._driver.node.conf_state
+        members = conf.voters | conf.learners
+        if not voters:
+            raise InvalidRequestError("the voter set must not be empty")
+        unknown = set(voters) - members
+        if unknown:
+            raise InvalidRequestError(
+                f"not members (add them as learners first): {sorted(unknown)}"
+            )
+        if conf.joint:
+            raise ConflictError("a membership change is still in progress")
+        changes = [(ConfChangeKind.ADD_VOTER, n) for n in sorted(set(voters) - conf.voters)]
+        changes += [(ConfChangeKind.REMOVE, n) for n in sorted(conf.voters - set(voters))]
+        if not changes:
+            return WriteResult(self._driver.applied)
+        index = await self._driver.propose_membership(ConfChange(tuple(changes)), self._t.proposal)
+        return WriteResult(index)
+
+    async def trigger_snapshot(self) -> int:
+        async with self._snapshot_lock:
+            return await self._driver.snapshot_now()
+
+    def leader(self) -> tuple[int, PeerAddress | None]:
+        leader = self._driver.node.leader
+        if leader == NONE:
+            return 0, None
+        return leader, self._address_of(leader)
+
+    def membership(self) -> Membership:
+        conf = self._driver.node.conf_state
+        ids = conf.all_nodes()
+        addresses = {n: a for n in sorted(ids) if (a := self._address_of(n)) is not None}
+        return Membership(conf.voters, conf.learners, conf.voters_outgoing, addresses)
+
+    def cluster_id(self) -> str:
+        return self._cluster_id
+
+    def raft_metrics(self) -> dict[str, Any]:
+        st = self._driver.node.status()
+        return {
+            "id": st.id,
+            "term": st.term,
+            "vote": st.vote,
+            "commit": st.commit,
+            "applied": self._driver.applied,
+            "leader": st.leader,
+            "role": st.role.value,
+            "voters": sorted(st.conf_state.voters),
+            "learners": sorted(st.conf_state.learners),
+            "voters_outgoing": sorted(st.conf_state.voters_outgoing),
+            "last_log_index": self._storage.last_index(),
+            "snapshot_index": self._storage.first_index() - 1,
+            "progress": {
+                str(n): {"match": p.match, "next": p.next, "state": p.state}
+                for n, p in sorted(st.progress.items())
+            },
+            "transport": self._driver.transport_stats(),
+        }
+
+    def node_info(self) -> dict[str, Any]:
+        return {
+            "id": self._id,
+            "cluster_id": self._cluster_id,
+            "raft": self._self_address.raft,
+            "http": self._self_address.http,
+            "version": self._version,
+            "data_dir": str(self._data_dir),
+            "fsync": self._fsync,
+            "uptime_seconds": round(time.monotonic() - self._started, 3),
+        }
+
+    def health(self) -> list[HealthCheck]:
+        checks = []
+        conf = self._driver.node.conf_state
+        if not (conf.voters | conf.learners):
+            checks.append(HealthCheck("leader", HealthStatus.DEGRADED, "cluster not initialized"))
+        elif self._driver.node.leader == NONE:
+            checks.append(HealthCheck("leader", HealthStatus.FAIL, "no leader known"))
+        else:
+            checks.append(
+                HealthCheck("leader", HealthStatus.OK, f"leader is {self._driver.node.leader}")
+            )
+        used = self._storage.used_fraction()
+        if self._driver.fatal is not None:
+            checks.append(HealthCheck("storage", HealthStatus.FAIL, repr(self._driver.fatal)))
+        elif used > FULL_FRACTION:
+            checks.append(HealthCheck("storage", HealthStatus.FAIL, f"map {used:.0%} full"))
+        elif used > 0.8:
+            checks.append(HealthCheck("storage", HealthStatus.DEGRADED, f"map {used:.0%} full"))
+        else:
+            checks.append(HealthCheck("storage", HealthStatus.OK, f"map {used:.0%} full"))
+        free = shutil.disk_usage(self._data_dir).free
+        status = HealthStatus.OK if free >= MIN_FREE_DISK else HealthStatus.FAIL
+        checks.append(HealthCheck("disk", status, f"{free >> 20} MiB free"))
+        return checks
+
+    def storage_bytes(self) -> int:
+        return self._storage.size_bytes()
+
+    def is_peer_record(self, key: str) -> bool:
+        return key.startswith(PEER_KEY_PREFIX)
+
+
+__all__ = ["AspenService", "NotLeaderError", "Timeouts"]

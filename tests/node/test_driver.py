@@ -1,0 +1,148 @@
+"""The driver around the real core, three nodes in one event loop over an in-memory network."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from aspen.kv.commands import Cas, CommandResult, Put, encode
+from aspen.node.driver import RaftDriver
+from aspen.node.memstore import MemoryNodeStorage
+from aspen.node.service import NotLeaderError, UnavailableError, UnknownOutcomeError
+from aspen.raft import ConfState, Message, RaftConfig, RawNode, Role
+
+
+class LoopbackNetwork:
+    """Delivers messages on the next loop turn; ``cut`` nodes neither send nor receive."""
+
+    def __init__(self) -> None:
+        self.drivers: dict[int, RaftDriver] = {}
+        self.cut: set[int] = set()
+
+    def transport(self, node_id: int) -> Any:
+        net = self
+
+        class T:
+            def send(self, msg: Message) -> None:
+                if msg.frm in net.cut or msg.to in net.cut or msg.to not in net.drivers:
+                    return
+                asyncio.get_running_loop().call_soon(net.drivers[msg.to].step, msg)
+
+            def stats(self) -> dict[str, Any]:
+                return {}
+
+        return T()
+
+
+async def eventually(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def three_nodes() -> AsyncIterator[tuple[LoopbackNetwork, dict[int, MemoryNodeStorage]]]:
+    net = LoopbackNetwork()
+    stores = {}
+    for i in (1, 2, 3):
+        store = MemoryNodeStorage()
+        node = RawNode(RaftConfig(id=i, election_tick=10), store.raft_view, random.Random(i))
+        node.bootstrap(ConfState(voters=frozenset({1, 2, 3})))
+        driver = RaftDriver(node, store, net.transport(i), tick_seconds=0.005)
+        net.drivers[i] = driver
+        stores[i] = store
+    for d in net.drivers.values():
+        d.start()
+    net.drivers[1].campaign()
+    try:
+        yield net, stores
+    finally:
+        for d in net.drivers.values():
+            await d.close()
+
+
+def leader_of(net: LoopbackNetwork) -> RaftDriver | None:
+    leaders = [d for i, d in net.drivers.items() if i not in net.cut and d.node.role is Role.LEADER]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+async def test_proposals_apply_on_every_node_with_their_results() -> None:
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        index, result = await leader.propose_command(encode(Put("a", "1")), 5)
+        assert result == CommandResult()
+        _, cas = await leader.propose_command(encode(Cas("a", "0", "2")), 5)
+        assert cas == CommandResult(ok=False, previous="1")
+        await eventually(lambda: all(s.get("a") == "1" for s in stores.values()))
+        assert all(d.applied >= index for d in net.drivers.values())
+
+
+async def test_many_concurrent_proposals_share_ready_batches() -> None:
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        results = await asyncio.gather(
+            *(leader.propose_command(encode(Put(f"k{i}", str(i))), 5) for i in range(200))
+        )
+        indexes = [i for i, _ in results]
+        assert len(set(indexes)) == 200
+        await eventually(lambda: all(s.get("k199") == "199" for s in stores.values()))
+
+
+async def test_follower_refuses_with_the_leader_id() -> None:
+    async with three_nodes() as (net, _):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        follower = next(d for d in net.drivers.values() if d is not leader)
+        await eventually(lambda: follower.node.leader == leader.node.id)
+        with pytest.raises(NotLeaderError) as e:
+            await follower.propose_command(encode(Put("a", "1")), 1)
+        assert e.value.leader_id == leader.node.id
+
+
+async def test_read_barrier_on_leader_and_refusal_without_quorum() -> None:
+    async with three_nodes() as (net, _):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        index, _ = await leader.propose_command(encode(Put("a", "1")), 5)
+        assert await leader.read_barrier(5) >= index
+        net.cut.update(i for i in net.drivers if i != leader.node.id)
+        with pytest.raises((UnavailableError, NotLeaderError)):
+            await leader.read_barrier(0.5)
+
+
+async def test_proposal_without_quorum_is_unknown_not_failed() -> None:
+    async with three_nodes() as (net, _):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        net.cut.update(i for i in net.drivers if i != leader.node.id)
+        with pytest.raises((UnknownOutcomeError, UnavailableError)) as e:
+            await leader.propose_command(encode(Put("x", "1")), 0.3)
+        # The entry was appended to the leader's log: it may still commit, so it must be unknown.
+        assert isinstance(e.value, UnknownOutcomeError)
+
+
+async def test_snapshot_compacts_the_log() -> None:
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        for i in range(20):
+            await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
+        index = await leader.snapshot_now()
+        store = stores[leader.node.id]
+        assert store.first_index() == index + 1
+        assert store.raft.snapshot().meta.index == index
