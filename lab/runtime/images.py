@@ -1,0 +1,396 @@
+"""The node image the Docker runtime starts containers from: found by content, built if missing.
+
+``ensure_image(project_root)`` returns ``aspen-node:<hash>``, where the hash covers everything
+that goes into the image: the working-tree content of the project's source files (``aspen/``,
+``lab/``, ``pyproject.toml``, ``README.md``, ``docker/``, as ``git ls-files`` lists them, untracked
+but not ignored files included), the base image's id and the extras installed. An unchanged
+tree is a cache hit that costs a few ``docker inspect``s and reading the sources; anything else
+builds:
+
+1. the base: ``BASE`` (default ``python:3.11-slim``, or ``$ASPEN_BASE_IMAGE``) if it is local.
+   Otherwise the debootstrap base ``aspen-base:<tag>`` from ``docker/base/build.sh`` if it is
+   local (no pull is tried then, so an engine without a registry never waits on one), then a
+   pull bounded by ``PULL_TIMEOUT``, and last a fresh ``docker/base/build.sh`` (about a minute);
+2. a wheelhouse on the host: the project's wheel from a clean copy of the hashed files (so no
+   stale ``build/`` leaks into it), and its ``[lab]`` dependencies' wheels, resolved once per
+   ``pyproject.toml`` and kept in ``~/.cache/aspen/wheelhouse`` (``--force`` resolves them
+   again). The two are kept apart so the dependency layers stay cached;
+3. ``docker/Dockerfile`` with a temporary build context holding only the Dockerfile and the
+   wheels: no network is needed during the build.
+
+The image is tagged ``aspen-node:<hash>`` and ``aspen-node:latest``, and carries the labels
+``org.opencontainers.image.version`` (pyproject's version), ``org.opencontainers.image.revision``
+(the git commit the first build with this content was made at) and ``aspen.content-hash``.
+
+Inside the image, ``$ASPEN_FAKETIME_LIB`` (also the label ``aspen.faketime-lib``) is the path of
+the PyPI ``libfaketime`` build of ``libfaketime.so.1`` for clock-skew faults, used with
+``FAKETIME_DONT_FAKE_MONOTONIC=1``.
+
+``python -m lab.runtime.images [--force] [--base IMAGE]`` prints the tag, the time taken and the
+image size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# `docker.client.from_env`, not `docker.from_env`: run from the project root, mypy takes the
+# repository's docker/ folder for a namespace package named `docker`.
+import docker.client
+import docker.errors
+import requests
+
+from aspen.errors import AspenError
+
+NODE_REPO = "aspen-node"
+BASE_REPO = "aspen-base"
+DEFAULT_BASE = "python:3.11-slim"
+EXTRAS = "lab"
+PULL_TIMEOUT = 30.0
+BUILD_TIMEOUT = 1800.0
+# What goes into the image, relative to the project root. The wheel is built from the first four.
+PACKAGE_PATHS = ("aspen", "lab", "pyproject.toml", "README.md")
+HASHED_PATHS = (*PACKAGE_PATHS, "docker")
+# Never part of the image, when there is no git to apply .gitignore.
+_UNHASHED_PARTS = frozenset({"__pycache__", "wheelhouse", ".mypy_cache", ".pytest_cache"})
+# Bump when the way the image is built changes in a way the hashed files do not show.
+_HASH_SCHEME = "aspen-node-image/1"
+
+LABEL_VERSION = "org.opencontainers.image.version"
+LABEL_REVISION = "org.opencontainers.image.revision"
+LABEL_CONTENT_HASH = "aspen.content-hash"
+FAKETIME_LIB = (
+    "/opt/aspen/venv/lib/python3.11/site-packages/libfaketime/vendor/libfaketime/src/"
+    "libfaketime.so.1"
+)
+
+Log = Callable[[str], object]
+
+
+class ImageBuildError(AspenError):
+    """The node image (or its base, or its wheelhouse) could not be built."""
+
+
+def ensure_image(
+    project_root: Path, *, base: str | None = None, force: bool = False, log: Log = print
+) -> str:
+    """Return ``aspen-node:<hash>`` for the project at ``project_root``, building it if missing.
+
+    ``base`` overrides the base image (default ``$ASPEN_BASE_IMAGE`` or ``python:3.11-slim``;
+    ``aspen-base`` means the debootstrap base); ``force`` rebuilds even on a cache hit and
+    resolves the dependencies' wheels again (Docker's layer cache still applies). Builds are
+    serialised machine-wide by a lock file, so parallel callers build once and the others get
+    the cache hit. Raises ``ImageBuildError``.
+    """
+    project_root = project_root.resolve()
+    if not (project_root / "docker" / "Dockerfile").is_file():
+        raise ImageBuildError(f"{project_root} has no docker/Dockerfile")
+    client = _client()
+    with _build_lock():
+        base_ref, base_id = _resolve_base(client, project_root, base, log)
+        digest = content_hash(project_root, base_id=base_id)
+        tag = f"{NODE_REPO}:{digest}"
+        if not force and _image_id(client, tag) is not None:
+            log(f"{tag} is up to date (cache hit)")
+        else:
+            _build_node(client, project_root, base_ref, digest, refresh=force, log=log)
+        client.api.tag(tag, NODE_REPO, "latest")
+        return tag
+
+
+def content_hash(project_root: Path, *, base_id: str) -> str:
+    """The 16-hex-digit identity of the image that this tree and this base image make."""
+    h = hashlib.sha256()
+    for part in (_HASH_SCHEME, base_id, EXTRAS):
+        h.update(part.encode() + b"\0")
+    for rel in source_files(project_root, HASHED_PATHS):
+        path = project_root / rel
+        data = path.read_bytes()
+        executable = os.access(path, os.X_OK)
+        h.update(f"{rel}\0{int(executable)}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def source_files(project_root: Path, paths: tuple[str, ...]) -> list[str]:
+    """Files under ``paths`` that exist in the working tree, sorted, relative and POSIX-style.
+
+    From ``git ls-files --cached --others --exclude-standard`` (so new, not yet committed files
+    count and ignored ones do not); a walk skipping caches when the root is not a git work tree.
+    """
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *paths],
+            cwd=project_root,
+            capture_output=True,
+            check=True,
+        ).stdout
+        listed = {name.decode() for name in out.split(b"\0") if name}
+    except (OSError, subprocess.CalledProcessError):
+        listed = set()
+        for top in paths:
+            start = project_root / top
+            candidates = [start] if start.is_file() else start.rglob("*")
+            for path in candidates:
+                rel = path.relative_to(project_root)
+                skipped = _UNHASHED_PARTS.intersection(rel.parts) or path.suffix == ".pyc"
+                if path.is_file() and not skipped:
+                    listed.add(rel.as_posix())
+    return sorted(rel for rel in listed if (project_root / rel).is_file())
+
+
+def _client(timeout: float = BUILD_TIMEOUT) -> Any:
+    try:
+        client = docker.client.from_env(timeout=int(timeout))
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as e:
+        raise ImageBuildError(f"no Docker engine answers: {e}") from e
+    return client
+
+
+def _image_id(client: Any, ref: str) -> str | None:
+    try:
+        return str(client.api.inspect_image(ref)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+@contextmanager
+def _build_lock() -> Iterator[None]:
+    path = Path(tempfile.gettempdir()) / "aspen-images.lock"
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _resolve_base(client: Any, project_root: Path, base: str | None, log: Log) -> tuple[str, str]:
+    """The base image to build on, as (reference, image id); builds aspen-base if it must."""
+    wanted = base or os.environ.get("ASPEN_BASE_IMAGE") or DEFAULT_BASE
+    script = project_root / "docker" / "base" / "build.sh"
+    local_base = _run_base_script(script, "--print-tag")
+    if wanted == BASE_REPO:
+        wanted = local_base
+    image_id = _image_id(client, wanted)
+    if image_id is not None:
+        return wanted, image_id
+    if wanted != local_base:
+        image_id = _image_id(client, local_base)
+        if image_id is not None:
+            log(f"{wanted} is not here; using {local_base} without trying a pull")
+            return local_base, image_id
+        if _try_pull(wanted, log):
+            image_id = _image_id(client, wanted)
+            if image_id is not None:
+                return wanted, image_id
+    log(f"building {local_base} with docker/base/build.sh (about a minute)")
+    started = time.monotonic()
+    built = _run_base_script(script, log=log)
+    log(f"built {built} in {time.monotonic() - started:.0f} s")
+    image_id = _image_id(client, built)
+    if image_id is None:
+        raise ImageBuildError(f"docker/base/build.sh reported {built}, which does not exist")
+    return built, image_id
+
+
+def _try_pull(ref: str, log: Log) -> bool:
+    log(f"{ref} is not here; trying to pull it (at most {PULL_TIMEOUT:.0f} s)")
+    try:
+        _client(PULL_TIMEOUT).images.pull(ref)
+    except (docker.errors.DockerException, requests.RequestException, ImageBuildError) as e:
+        log(f"cannot pull {ref}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        return False
+    return True
+
+
+def _run_base_script(script: Path, *args: str, log: Log | None = None) -> str:
+    """Run build.sh; its progress (stderr) goes to ``log``, its last stdout line is returned."""
+    proc = subprocess.Popen(
+        ["bash", str(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None and proc.stdout is not None
+    errors = []
+    for line in proc.stderr:
+        errors.append(line.rstrip())
+        if log is not None:
+            log(line.rstrip())
+    out = proc.stdout.read().split()
+    if proc.wait() != 0 or not out:
+        detail = "\n".join(errors[-20:])
+        raise ImageBuildError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{detail}")
+    return out[-1]
+
+
+def _build_node(
+    client: Any, project_root: Path, base_ref: str, digest: str, *, refresh: bool, log: Log
+) -> None:
+    tag = f"{NODE_REPO}:{digest}"
+    log(f"building {tag} on {base_ref}")
+    with tempfile.TemporaryDirectory(prefix="aspen-image-") as tmp:
+        context = Path(tmp) / "context"
+        context.mkdir()
+        for name in ("Dockerfile", ".dockerignore"):
+            shutil.copy2(project_root / "docker" / name, context / name)
+        started = time.monotonic()
+        wheelhouse = context / "wheelhouse"
+        build_wheelhouse(project_root, wheelhouse, Path(tmp) / "src", refresh=refresh, log=log)
+        log(f"wheelhouse built in {time.monotonic() - started:.0f} s")
+        buildargs = {
+            "BASE": base_ref,
+            "VERSION": project_version(project_root),
+            "REVISION": git_revision(project_root),
+            "CONTENT_HASH": digest,
+        }
+        started = time.monotonic()
+        output: list[str] = []
+        try:
+            for chunk in client.api.build(
+                path=str(context),
+                tag=tag,
+                buildargs=buildargs,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+            ):
+                if "error" in chunk:
+                    detail = "\n".join(output[-30:])
+                    raise ImageBuildError(f"docker build failed: {chunk['error']}\n{detail}")
+                for line in str(chunk.get("stream", "")).splitlines():
+                    output.append(line)
+                    if line.startswith("Step "):
+                        log(line if len(line) <= 100 else line[:97] + "...")
+        except (docker.errors.DockerException, requests.RequestException) as e:
+            raise ImageBuildError(f"docker build failed: {e}") from e
+        log(f"docker build took {time.monotonic() - started:.0f} s")
+
+
+def build_wheelhouse(
+    project_root: Path, wheelhouse: Path, scratch: Path, *, refresh: bool = False, log: Log = print
+) -> None:
+    """Wheels for the project (``project/``) and its ``[lab]`` dependencies (``deps/``).
+
+    The project's wheel is built from a copy of its source files in ``scratch``, never from the
+    working tree, whose ``build/`` may hold modules that no longer exist. The dependencies'
+    wheels are resolved once per ``pyproject.toml`` and kept in a cache on the host
+    (``$ASPEN_WHEEL_CACHE``, default ``~/.cache/aspen/wheelhouse``); ``refresh`` resolves them
+    again, picking up new releases.
+    """
+    if sys.version_info[:2] != (3, 11):
+        raise ImageBuildError(
+            f"the image's Python is 3.11; build the wheelhouse with Python 3.11, not {sys.version}"
+        )
+    for rel in source_files(project_root, PACKAGE_PATHS):
+        (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(project_root / rel, scratch / rel)
+    _pip_wheel("--no-deps", "-w", str(wheelhouse / "project"), str(scratch))
+    cache = _wheel_cache_dir() / _deps_key(project_root)
+    if refresh or not cache.is_dir():
+        log(f"resolving the [{EXTRAS}] dependencies into {cache}")
+        fresh = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
+        try:
+            _pip_wheel("-w", str(fresh), f"{scratch}[{EXTRAS}]")
+            for own in fresh.glob("aspen-*.whl"):
+                own.unlink()
+            if cache.exists():
+                shutil.rmtree(cache)
+            fresh.rename(cache)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(cache, wheelhouse / "deps")
+
+
+def _pip_wheel(*args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise ImageBuildError(f"pip wheel failed:\n{result.stdout}{result.stderr}")
+
+
+def _wheel_cache_dir() -> Path:
+    configured = os.environ.get("ASPEN_WHEEL_CACHE")
+    if configured:
+        path = Path(configured)
+    else:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        path = path / "aspen" / "wheelhouse"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _deps_key(project_root: Path) -> str:
+    """What the resolved dependency set depends on: pyproject, the extras, Python, the machine."""
+    h = hashlib.sha256((project_root / "pyproject.toml").read_bytes())
+    h.update(f"\0{EXTRAS}\0{sys.implementation.cache_tag}\0{os.uname().machine}".encode())
+    return h.hexdigest()[:16]
+
+
+def project_version(project_root: Path) -> str:
+    with (project_root / "pyproject.toml").open("rb") as f:
+        return str(tomllib.load(f)["project"]["version"])
+
+
+def git_revision(project_root: Path) -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.runtime.images",
+        description="Build the Aspen node image if this tree has none; print its tag.",
+    )
+    parser.add_argument("--force", action="store_true", help="rebuild even on a cache hit")
+    parser.add_argument(
+        "--base",
+        help=f"base image (default $ASPEN_BASE_IMAGE or {DEFAULT_BASE}; "
+        f"'{BASE_REPO}' for the debootstrap one)",
+    )
+    parser.add_argument(
+        "--project-root", type=Path, default=Path.cwd(), help="default: the current directory"
+    )
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        tag = ensure_image(args.project_root, base=args.base, force=args.force)
+        size = _client().api.inspect_image(tag)["Size"]
+    except ImageBuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"image: {tag}")
+    print(f"time:  {time.monotonic() - started:.1f} s")
+    print(f"size:  {size / 1e6:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
