@@ -59,10 +59,13 @@ class Network:
         bootstrap: str = "all",
         learners: Iterable[int] = (),
         seed: int = 0,
+        storages: dict[int, MemoryStorage] | None = None,
         **config: Any,
     ) -> None:
         """``bootstrap``: "all" nodes with the same conf, "one" (node min id; the others start
-        empty), or "none"."""
+        empty), or "none". With ``storages``, nodes restart from those (no bootstrap)."""
+        if storages is not None:
+            size, bootstrap = sorted(storages), "none"
         ids = list(range(1, size + 1)) if isinstance(size, int) else list(size)
         self.config = config
         self.rng = random.Random(seed)
@@ -73,13 +76,16 @@ class Network:
         self.read_states: dict[int, list[ReadState]] = {}
         self.drops: dict[tuple[int, int], float] = {}
         self.ignored: set[type] = set()
+        self.blocks: list[Callable[[Message], bool]] = []
+        self.rewrites: list[Callable[[Message], Message]] = []
+        self.restarts: dict[int, int] = {}
         self.delivered: list[Message] = []
         self.readies: dict[int, list[Ready]] = {}
         self.on_ready: Callable[[int, Ready], None] | None = None
         learners = list(learners)
         conf = ConfState(voters=frozenset(ids), learners=frozenset(learners))
         for i in ids + learners:
-            self.storages[i] = MemoryStorage()
+            self.storages[i] = storages[i] if storages is not None else MemoryStorage()
             self.sms[i] = StateMachine()
             self.start(i)
             if bootstrap == "all" or (bootstrap == "one" and i == min(ids)):
@@ -92,7 +98,8 @@ class Network:
         return RaftConfig(id=node, applied=self.sms[node].applied, **self.config)
 
     def start(self, node: int) -> RawNode:
-        rng = random.Random(self.seed * 1000 + node + 7919 * len(self.readies.get(node, [])))
+        self.restarts[node] = self.restarts.get(node, -1) + 1
+        rng = random.Random(self.seed * 1000 + node + 7919 * self.restarts[node])
         self.nodes[node] = RawNode(self.make_config(node), self.storages[node], rng)
         self.read_states.setdefault(node, [])
         return self.nodes[node]
@@ -136,12 +143,24 @@ class Network:
     def ignore(self, kind: type) -> None:
         self.ignored.add(kind)
 
+    def block(self, predicate: Callable[[Message], bool]) -> None:
+        """Drop every message for which ``predicate`` is true."""
+        self.blocks.append(predicate)
+
+    def rewrite(self, fn: Callable[[Message], Message]) -> None:
+        """Deliver ``fn(m)`` instead of each message ``m`` (to model a partial delivery)."""
+        self.rewrites.append(fn)
+
     def recover(self) -> None:
         self.drops.clear()
         self.ignored.clear()
+        self.blocks.clear()
+        self.rewrites.clear()
 
     def _filtered(self, m: Message) -> bool:
         if type(m) in self.ignored or m.to not in self.nodes:
+            return True
+        if any(b(m) for b in self.blocks):
             return True
         perc = self.drops.get((m.frm, m.to), 0.0)
         return perc > 0 and self.rng.random() < perc
@@ -192,6 +211,8 @@ class Network:
             m = queue.popleft()
             if self._filtered(m):
                 continue
+            for fn in self.rewrites:
+                m = fn(m)
             self.delivered.append(m)
             self.nodes[m.to].step(m)
             queue.extend(self.handle_ready(m.to))
@@ -233,9 +254,13 @@ class Network:
             return 0
         return max(leaders, key=lambda n: n.term).id
 
-    def elect(self, node: int) -> None:
-        self.campaign(node)
-        assert self.nodes[node].role is Role.LEADER, self.nodes[node].status()
+    def elect(self, node: int, attempts: int = 1) -> None:
+        """Campaign up to ``attempts`` times (a lost election still raises the term)."""
+        for _ in range(attempts):
+            self.campaign(node)
+            if self.nodes[node].role is Role.LEADER:
+                return
+        raise AssertionError(f"node {node} not elected: {self.nodes[node].status()}")
 
     def wait_leader(self, max_ticks: int = 200) -> int:
         for _ in range(max_ticks):
@@ -249,3 +274,78 @@ class Network:
         """``(index, term, data)`` of every entry in the node's storage after its snapshot."""
         s = self.storages[node]
         return [(e.index, e.term, e.data) for e in s.entries(s.first_index(), s.last_index() + 1)]
+
+
+# --- single-node helpers (for tests that inject messages by hand) ---------------------------------
+
+
+def make_storage(
+    voters: Iterable[int] = (1, 2, 3),
+    *,
+    log_terms: Iterable[int] = (),
+    term: int = 0,
+    vote: int = 0,
+    commit: int = 0,
+    learners: Iterable[int] = (),
+) -> MemoryStorage:
+    """A disk holding entries of ``log_terms`` (at index 1, 2, ...) and that hard state."""
+    from aspen.raft import Entry, HardState
+
+    storage = MemoryStorage()
+    storage.append([Entry(t, i + 1) for i, t in enumerate(log_terms)])
+    storage.set_hard_state(HardState(term, vote, commit))
+    storage.set_conf_state(ConfState(frozenset(voters), frozenset(learners)))
+    return storage
+
+
+def make_node(
+    node: int,
+    voters: Iterable[int] = (1, 2, 3),
+    *,
+    log_terms: Iterable[int] = (),
+    term: int = 0,
+    vote: int = 0,
+    commit: int = 0,
+    learners: Iterable[int] = (),
+    seed: int = 0,
+    **config: Any,
+) -> tuple[RawNode, MemoryStorage]:
+    """A node restarted from :func:`make_storage`."""
+    storage = make_storage(
+        voters, log_terms=log_terms, term=term, vote=vote, commit=commit, learners=learners
+    )
+    rawnode = RawNode(RaftConfig(id=node, **config), storage, random.Random(seed * 100 + node))
+    return rawnode, storage
+
+
+def drive(node: RawNode, storage: MemoryStorage) -> Ready:
+    """Handle one Ready as a driver would (persist, apply conf changes) and return it."""
+    rd = node.ready()
+    if rd.snapshot is not None:
+        storage.apply_snapshot(rd.snapshot)
+    storage.append(rd.entries)
+    if rd.hard_state is not None:
+        storage.set_hard_state(rd.hard_state)
+    for e in rd.committed_entries:
+        if e.kind is EntryKind.CONF_CHANGE:
+            storage.set_conf_state(node.apply_conf_change(ConfChange.decode(e.data)))
+    node.advance(rd)
+    return rd
+
+
+def outbox(node: RawNode, storage: MemoryStorage) -> list[Message]:
+    """Every message the node wants sent now (handling its Readys)."""
+    out: list[Message] = []
+    while node.has_ready():
+        rd = drive(node, storage)
+        out += rd.messages + rd.persisted_messages
+    return out
+
+
+def elapse_until_campaign(node: RawNode, limit: int = 100) -> int:
+    """Tick until the node leaves FOLLOWER; returns the number of ticks."""
+    for i in range(1, limit + 1):
+        node.tick()
+        if node.role is not Role.FOLLOWER:
+            return i
+    raise AssertionError("node never campaigned")
