@@ -62,3 +62,13 @@ def checker_bench(session: nox.Session) -> None:
     """Linearizability checker speed and memory; prints and writes JSON."""
     install(session)
     session.run("python", "-m", "lab.checker.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def chaos(session: nox.Session) -> None:
+    """Chaos runs against a local Aspen cluster; `-- --scenario partition --seed 7` for one.
+
+    Without arguments: every scenario at CI size. Exits non-zero when any verdict is not valid.
+    """
+    install(session, "lab")
+    session.run("aspen-lab", "chaos", *session.posargs)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, str] = {
+    "chaos": "lab.chaos.cli",
     "toxiproxy": "lab.toxiproxy.cli",
 }
 

@@ -186,7 +186,8 @@ class RaftDriver:
         return index
 
     def transport_stats(self) -> dict[str, Any]:
-        return self._transport.stats()
+        stats: dict[str, Any] = self._transport.stats()
+        return stats
 
     async def propose_membership(self, change: ConfChange, timeout: float) -> int:
         index = self._call_leader(lambda: self.node.propose_membership(change))

@@ -9,6 +9,7 @@ key prefix, so every node (and every ticket) agrees on where members live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 from collections.abc import Mapping, Sequence, Set
@@ -181,13 +182,22 @@ class AspenService:
                 self._peers.learn(node_id, address.raft)
         self._driver.bootstrap(ConfState(voters=frozenset(members)))
         deadline = time.monotonic() + self._t.init
+        next_campaign = 0.0
         while self._driver.node.role is not Role.LEADER:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise UnavailableError("cluster initialized but no leader elected in time")
-            self._driver.campaign()
-            await self._driver.wait_role_change(0.5)
+            if now >= next_campaign and self._driver.node.leader == NONE:
+                self._driver.campaign()
+                next_campaign = now + 1.0
+            elif self._driver.node.leader not in (NONE, self._id):
+                break  # another member won the election: it will replicate the records too
+            await self._driver.wait_role_change(0.1)
         records = [(peer_key(n), encode_peer(a)) for n, a in sorted(members.items())]
-        await self._write(SetMulti(tuple(records)))
+        # If another member won the election, these records wait for an operator's add-peer:
+        # until then peers are reached through static configuration or learned addresses.
+        with contextlib.suppress(NotLeaderError):
+            await self._write(SetMulti(tuple(records)))
 
     async def add_peer(self, node_id: int, address: PeerAddress) -> WriteResult:
         if node_id <= 0:

@@ -54,9 +54,7 @@ class LockedRaftStorage:
             return self._inner.snapshot()
 
 
-def apply_entries(
-    kv: MemoryKV, committed: Sequence[Entry]
-) -> list[CommandResult | None]:
+def apply_entries(kv: MemoryKV, committed: Sequence[Entry]) -> list[CommandResult | None]:
     """Apply committed entries to ``kv``; None for entries that hold no command."""
     results: list[CommandResult | None] = []
     for e in committed:
@@ -81,7 +79,11 @@ class MemoryNodeStorage:
         self.raft = MemoryStorage()
         self.kv = MemoryKV()
         self._keys: list[str] | None = None
-        self.raft_view = LockedRaftStorage(self.raft, self.lock)
+        self._view = LockedRaftStorage(self.raft, self.lock)
+
+    @property
+    def raft_view(self) -> LockedRaftStorage:
+        return self._view
 
     # --- driver side --------------------------------------------------------------------------
 

@@ -1,0 +1,184 @@
+"""One Aspen node process: storage, Raft core, transport, driver and HTTP API, wired and run.
+
+``run_node(config)`` returns the process exit code: 0 after a clean stop (SIGTERM/SIGINT), 1
+when the node hit a fatal error (a failed disk write stops the Raft loop: the node must not
+keep acknowledging anything). It never hangs on a fatal error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import random
+import signal
+from typing import Any
+
+from aspen.config import NodeConfig
+from aspen.http.app import build_app, serve
+from aspen.node.driver import RaftDriver
+from aspen.node.kv_service import AspenService
+from aspen.node.peers import PEER_KEY_PREFIX, AddressBook, split_host_port
+from aspen.node.service import PeerAddress
+from aspen.node.storage import NodeStorage, open_storage
+from aspen.raft import Entry, EntryKind, RaftConfig, RawNode
+from aspen.transport.tcp import PeerTransport
+
+log = logging.getLogger("aspen.node")
+
+VERSION = "0.1.0"
+_PEER_MARKER = PEER_KEY_PREFIX.encode()
+
+
+def _touches_peers(entries: list[Entry]) -> bool:
+    """Cheap test for entries that may write peer records (their keys appear verbatim)."""
+    return any(e.kind is EntryKind.NORMAL and _PEER_MARKER in e.data for e in entries)
+
+
+class _TransportStats:
+    """Adapts PeerTransport to the driver's ``send``/``stats`` needs."""
+
+    def __init__(self, transport: PeerTransport) -> None:
+        self._t = transport
+
+    def send(self, msg: Any) -> None:
+        self._t.send(msg)
+
+    def stats(self) -> dict[str, Any]:
+        return dataclasses.asdict(self._t.stats)
+
+
+class Node:
+    """Everything a running node holds; ``start`` and ``close`` bracket its life."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.storage: NodeStorage = open_storage(config)
+        applied = self.storage.applied_index()
+        raft_config = RaftConfig(
+            id=config.node_id,
+            election_tick=config.election_ticks,
+            heartbeat_tick=config.heartbeat_ticks,
+            max_entries_per_msg=config.max_proposal_batch,
+            applied=applied,
+        )
+        rng = random.Random(int.from_bytes(os.urandom(8), "big"))
+        self.raw = RawNode(raft_config, self.storage.raft_view, rng)
+        raft_host, raft_port = split_host_port(config.raft_addr)
+        self.transport = PeerTransport(
+            config.node_id,
+            config.cluster_id,
+            raft_host,
+            raft_port,
+            on_message=self._on_message,
+            report_unreachable=self._on_unreachable,
+        )
+        self.peers = AddressBook(
+            config.node_id,
+            {p.id: PeerAddress(p.raft, p.http) for p in config.peers},
+            on_change=self._on_peer_change,
+        )
+        self.driver = RaftDriver(
+            self.raw,
+            self.storage,
+            _TransportStats(self.transport),
+            tick_seconds=config.tick_ms / 1000,
+            leader_address=self._leader_address,
+            on_applied=self._on_applied,
+            snapshot_threshold=config.snapshot_threshold,
+        )
+        self.service = AspenService(
+            node_id=config.node_id,
+            cluster_id=config.cluster_id,
+            driver=self.driver,
+            storage=self.storage,
+            peers=self.peers,
+            self_address=PeerAddress(config.raft_advertised, config.http_advertised),
+            data_dir=config.data_dir,
+            fsync=config.fsync,
+            version=VERSION,
+        )
+        self._http: Any = None
+
+    # --- callbacks ----------------------------------------------------------------------------
+
+    def _on_message(self, msg: Any) -> None:
+        self.driver.step(msg)
+
+    def _on_unreachable(self, node_id: int) -> None:
+        self.driver.report_unreachable(node_id)
+
+    def _on_peer_change(self, node_id: int, raft: str | None) -> None:
+        if raft is None:
+            self.transport.remove_peer(node_id)
+            return
+        host, port = split_host_port(raft)
+        self.transport.set_peer(node_id, host, port)
+
+    def _leader_address(self, node_id: int) -> PeerAddress | None:
+        return self.peers.address(node_id)
+
+    def _on_applied(self, entries: Any) -> None:
+        if _touches_peers(list(entries)):
+            self._reload_peers()
+
+    def _reload_peers(self) -> None:
+        records, _ = self.storage.scan(PEER_KEY_PREFIX, 10_000)
+        self.peers.load_replicated(records)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for p in self.config.peers:
+            if p.id != self.config.node_id:
+                self._on_peer_change(p.id, p.raft)
+        self._reload_peers()
+        await self.transport.start()
+        self.driver.start()
+        app = build_app(self.service)
+        host, port = split_host_port(self.config.http_addr)
+        self._http = await serve(app, host, port)
+        log.info(
+            "node %d serving: raft %s, http %s, data %s, fsync %s",
+            self.config.node_id,
+            self.config.raft_addr,
+            self.config.http_addr,
+            self.config.data_dir,
+            self.config.fsync,
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        await self.driver.close()
+        await self.transport.close()
+        self.storage.close()
+
+
+async def _serve(config: NodeConfig) -> int:
+    node = Node(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        stopped = asyncio.create_task(stop.wait())
+        fatal = asyncio.create_task(node.driver.wait_closed_or_fatal())
+        await asyncio.wait({stopped, fatal}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (stopped, fatal):
+            t.cancel()
+        if node.driver.fatal is not None:
+            log.critical("stopping after a fatal error: %r", node.driver.fatal)
+            return 1
+        log.info("stopping on signal")
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            await node.close()
+
+
+def run_node(config: NodeConfig) -> int:
+    return asyncio.run(_serve(config))

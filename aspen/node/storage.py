@@ -1,0 +1,62 @@
+"""The storage a node runs on, and how it is opened from the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from aspen.config import NodeConfig
+from aspen.errors import AspenError
+from aspen.kv.commands import CommandResult
+from aspen.raft.messages import ConfState, Entry, HardState, Snapshot
+from aspen.raft.storage import Storage
+
+
+class StorageOpenError(AspenError):
+    """The data directory cannot be used (corrupt, foreign, unreadable): one line says why."""
+
+
+class NodeStorage(Protocol):
+    """Everything the driver, the service and the core need from a node's storage."""
+
+    @property
+    def raft_view(self) -> Storage: ...
+
+    def write_ready(
+        self,
+        hard_state: HardState | None,
+        entries: Sequence[Entry],
+        snapshot: Snapshot | None,
+        committed: Sequence[Entry],
+        conf_state: ConfState | None,
+    ) -> list[CommandResult | None]: ...
+
+    def applied_index(self) -> int: ...
+
+    def first_index(self) -> int: ...
+
+    def last_index(self) -> int: ...
+
+    def snapshot_image(self) -> tuple[int, ConfState, bytes]: ...
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot: ...
+
+    def compact(self, index: int) -> None: ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def scan(self, prefix: str, limit: int) -> tuple[list[tuple[str, str]], bool]: ...
+
+    def conf_state(self) -> ConfState: ...
+
+    def size_bytes(self) -> int: ...
+
+    def used_fraction(self) -> float: ...
+
+    def close(self) -> None: ...
+
+
+def open_storage(config: NodeConfig) -> NodeStorage:
+    from aspen.node.memstore import MemoryNodeStorage
+
+    return MemoryNodeStorage()

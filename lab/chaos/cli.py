@@ -1,0 +1,140 @@
+"""``aspen-lab chaos``: run named chaos scenarios and say whether the cluster stayed correct.
+
+Without ``--scenario`` it runs the default matrix at CI size. The exit status is 0 only when
+every run's every verdict is ``valid``; each run leaves its directory in the store, with the
+exact command to rerun it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lab.chaos.scenarios import DEFAULT_MATRIX, SCENARIOS
+from lab.context import NodeOptions
+from lab.store import DEFAULT_ROOT
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0] if __doc__ else None
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="scenario to run (repeatable); default: the whole matrix",
+    )
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of workload")
+    parser.add_argument("--seed", type=int, default=None, help="default: time-based, printed")
+    parser.add_argument("--concurrency", type=int, default=6, help="client worker slots")
+    parser.add_argument("--rate", type=float, default=0.0, help="total ops/s (0 = closed loop)")
+    parser.add_argument("--keys", type=int, default=5, help="register keys")
+    parser.add_argument("--runtime", choices=("local", "docker"), default="local")
+    parser.add_argument(
+        "--fsync",
+        choices=("always", "never"),
+        default="always",
+        help="never is UNSAFE: for proving the lab catches lost writes",
+    )
+    parser.add_argument(
+        "--stale-reads",
+        action="store_true",
+        help="UNSAFE: clients read local state (consistency=stale)",
+    )
+    parser.add_argument("--store", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _summary_line(name: str, run_dir: Path, results: dict[str, Any]) -> str:
+    verdicts = " ".join(f"{k}={v}" for k, v in results["verdicts"].items())
+    ops = results["ops"]["total"]
+    rec = results.get("recovery_seconds")
+    rec_text = "n/a" if rec is None else f"{rec:.1f}s"
+    status = "VALID" if results["valid"] else "NOT VALID"
+    return (
+        f"{status:9} {name:14} {verdicts}  ok={ops['ok']} fail={ops['fail']} "
+        f"info={ops['info']}  {results['throughput']['ok_per_s']:.0f} ok/s  "
+        f"recovery {rec_text}  wall {results['wall_seconds']:.0f}s  {run_dir}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from lab.test import LabTest, run_test
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lab").setLevel(logging.INFO)
+    logging.getLogger("lab.toxiproxy").setLevel(logging.ERROR)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100_000
+    scenarios = args.scenario or DEFAULT_MATRIX
+    options = NodeOptions(fsync=args.fsync, stale_reads=args.stale_reads)
+    failures = 0
+    lines = []
+    for name in scenarios:
+        test = LabTest(
+            scenario=name,
+            seed=seed,
+            nodes=args.nodes,
+            duration=args.duration,
+            concurrency=args.concurrency,
+            rate=args.rate,
+            runtime=args.runtime,
+            node_options=options,
+            store=args.store,
+            keys=args.keys,
+        )
+        print(f"--- {name}: seed {seed}, {args.nodes} nodes, {args.duration:g}s", flush=True)
+        progress = _progress(name, args.duration, args.quiet)
+        try:
+            run_dir, results = run_test(test, progress)
+        finally:
+            progress.close()
+        if not args.no_report:
+            _report(run_dir)
+        line = _summary_line(name, run_dir, results)
+        lines.append(line)
+        print(line, flush=True)
+        for err in results["errors"]:
+            print(f"    error: {err}", flush=True)
+        if not results["valid"]:
+            failures += 1
+    print("\n".join(["", "=== summary", *lines]), flush=True)
+    print(f"rerun any of them with: nox -s chaos -- --scenario NAME --seed {seed}")
+    return 1 if failures else 0
+
+
+def _report(run_dir: Path) -> None:
+    try:
+        from lab.report.html import write_run_report  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    path = write_run_report(run_dir)
+    print(f"    report: {path}", flush=True)
+
+
+class _progress:
+    """Elapsed / total on the terminal (rich), fed by the runner's progress callback."""
+
+    def __init__(self, name: str, total: float, quiet: bool) -> None:
+        self._bar: Any = None
+        if quiet or not sys.stderr.isatty():
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn(f"[bold]{name}"), BarColumn(), TimeElapsedColumn(), transient=True
+        )
+        self._task = self._bar.add_task(name, total=total)
+        self._bar.start()
+
+    def __call__(self, elapsed: float) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=elapsed)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

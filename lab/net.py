@@ -1,0 +1,85 @@
+"""Every directed peer link behind its own Toxiproxy proxy.
+
+Node ``i`` reaches node ``j`` through proxy ``n<i>-n<j>``, so a fault on that proxy's upstream
+stream affects exactly the messages ``i`` sends ``j`` (the transport opens one connection per
+direction). A symmetric partition is two such cuts; a one-way partition is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from lab.chaos.partition import Link
+from lab.toxiproxy.control import ToxiproxyControl
+
+
+def proxy_name(src: int, dst: int) -> str:
+    return f"n{src}-n{dst}"
+
+
+class Network:
+    def __init__(
+        self,
+        control: ToxiproxyControl,
+        nodes: Sequence[int],
+        *,
+        listen: Callable[[int, int], str] = lambda _src, _dst: "127.0.0.1:0",
+    ) -> None:
+        self.control = control
+        self.nodes = list(nodes)
+        self._listen = listen
+        self._addresses: dict[Link, str] = {}
+
+    def links(self) -> list[Link]:
+        return [(i, j) for i in self.nodes for j in self.nodes if i != j]
+
+    def setup(self, upstream: Callable[[int], str]) -> None:
+        """Create one proxy per directed link, ``upstream(j)`` being node j's raft address."""
+        for src, dst in self.links():
+            info = self.control.create_proxy(
+                proxy_name(src, dst), upstream(dst), listen=self._listen(src, dst)
+            )
+            self._addresses[(src, dst)] = info.listen
+
+    def peer_address(self, src: int, dst: int) -> str:
+        """What node ``src`` must use as ``dst``'s raft address."""
+        return self._addresses[(src, dst)]
+
+    def peer_addresses(self, src: int) -> Mapping[int, str]:
+        return {dst: addr for (s, dst), addr in self._addresses.items() if s == src}
+
+    def add_toxic(
+        self,
+        links: Iterable[Link],
+        name: str,
+        type: str,
+        attributes: Mapping[str, int],
+        *,
+        toxicity: float = 1.0,
+    ) -> None:
+        for src, dst in links:
+            self.control.add_toxic(
+                proxy_name(src, dst),
+                type,
+                attributes=attributes,
+                stream="upstream",
+                toxicity=toxicity,
+                name=name,
+            )
+
+    def remove_toxic(self, links: Iterable[Link], name: str) -> None:
+        for src, dst in links:
+            self.control.remove_toxic(proxy_name(src, dst), name, missing_ok=True)
+
+    def heal(self) -> None:
+        """Every proxy enabled, every toxic gone."""
+        self.control.reset()
+
+    def describe(self) -> dict[str, Any]:
+        return {f"{s}->{d}": a for (s, d), a in sorted(self._addresses.items())}
+
+    def close(self) -> None:
+        for src, dst in self._addresses:
+            self.control.delete_proxy(proxy_name(src, dst))
+        self._addresses.clear()

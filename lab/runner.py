@@ -1,0 +1,199 @@
+"""Runs one lab test from start to verdict.
+
+Phases, in order: set up the cluster; run the workload (``concurrency`` worker slots) while
+the nemesis follows its fault schedule; heal every fault; wait for the cluster to recover (every
+node converges and serves); final reads; tear down; check the history. Teardown happens in a
+``finally``: every process, proxy and container the run created is gone when this returns,
+also after Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.chaos.nemesis import Nemesis
+from lab.chaos.schedule import FaultWindow
+from lab.context import RunContext
+from lab.db.base import Client, NodeStatus
+from lab.workloads.base import Completion, Invocation, Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    duration: float = 30.0
+    """Seconds the workload runs (faults happen inside this)."""
+    op_timeout: float = 2.0
+    """A client call with no answer after this long is recorded as ``info``."""
+    recovery_timeout: float = 30.0
+    """Bound on how long the healed cluster may take to converge."""
+    rate: float = 0.0
+    """Total ops/s across all slots (0 = closed loop, as fast as answers come)."""
+    concurrency: int = 6
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    recovered: bool
+    recovery_seconds: float | None
+    final_statuses: list[dict[str, Any]] = field(default_factory=list)
+    windows: list[FaultWindow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def _worker(
+    ctx: RunContext,
+    workload: Workload,
+    slot: int,
+    phases: Phases,
+    clients: dict[int, Client],
+    stop_at: float,
+) -> None:
+    rec = ctx.recorder
+    nodes = ctx.nodes
+    node = nodes[slot % len(nodes)]
+    process = slot
+    stream = workload.stream(slot)
+    interval = phases.concurrency / phases.rate if phases.rate > 0 else 0.0
+    next_at = time.monotonic()
+    while time.monotonic() < stop_at:
+        inv = stream.next()
+        rec.invoke(process, inv, node)
+        comp = await _invoke(clients[node], inv, phases.op_timeout)
+        rec.complete(process, inv, comp, node)
+        if comp.type == "info":
+            # The old process may still have its operation in flight forever: continue as a
+            # new process, as Jepsen does, so the checker never sees two ops overlap in one.
+            process += phases.concurrency
+        if interval:
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+
+async def _invoke(client: Client, inv: Invocation, timeout: float) -> Completion:
+    try:
+        return await asyncio.wait_for(client.invoke(inv), timeout)
+    except TimeoutError:
+        return Completion("info", error="timeout")
+
+
+async def _run_nemesis(
+    ctx: RunContext, nemeses: dict[str, Nemesis], windows: Sequence[FaultWindow], t0: float
+) -> None:
+    for w in windows:
+        await asyncio.sleep(max(0.0, t0 + w.start - time.monotonic()))
+        nem = nemeses[w.fault]
+        value = await nem.start(ctx, w.seed)
+        ctx.recorder.nemesis(w.fault, value, phase="start")
+        ctx.log.info("fault %s started: %s", w.fault, value)
+        await asyncio.sleep(max(0.0, t0 + w.end - time.monotonic()))
+        value = await nem.stop(ctx)
+        ctx.recorder.nemesis(w.fault, value, phase="stop")
+        ctx.log.info("fault %s stopped", w.fault)
+
+
+async def wait_recovered(
+    ctx: RunContext, timeout: float, poll: float = 0.2
+) -> tuple[bool, float | None, list[NodeStatus | None]]:
+    """Wait until a leader is known to all nodes and every node applied the same index."""
+    db = ctx.the_db
+    start = time.monotonic()
+    statuses: list[NodeStatus | None] = []
+    while time.monotonic() - start < timeout:
+        statuses = list(await asyncio.gather(*(db.status(ctx, n) for n in ctx.nodes)))
+        live = [s for s in statuses if s is not None]
+        if len(live) == len(ctx.nodes):
+            leaders = {s.leader for s in live}
+            applied = {s.applied for s in live}
+            if len(leaders) == 1 and 0 not in leaders and len(applied) == 1:
+                return True, time.monotonic() - start, statuses
+        await asyncio.sleep(poll)
+    return False, None, statuses
+
+
+async def run_workload(
+    ctx: RunContext,
+    workload: Workload,
+    nemeses: dict[str, Nemesis],
+    windows: Sequence[FaultWindow],
+    phases: Phases,
+    progress: Callable[[float], None] = lambda _t: None,
+) -> RunOutcome:
+    """Everything between a formed cluster and its teardown."""
+    db = ctx.the_db
+    outcome = RunOutcome(recovered=False, recovery_seconds=None, windows=list(windows))
+    clients = {n: db.client(ctx, n, stale_reads=ctx.node_options.stale_reads) for n in ctx.nodes}
+    t0 = time.monotonic()
+    stop_at = t0 + phases.duration
+    nem_task = asyncio.create_task(_run_nemesis(ctx, nemeses, windows, t0))
+    workers = [
+        asyncio.create_task(_worker(ctx, workload, slot, phases, clients, stop_at))
+        for slot in range(phases.concurrency)
+    ]
+    try:
+        while not all(w.done() for w in workers):
+            progress(time.monotonic() - t0)
+            await asyncio.wait(workers, timeout=0.5)
+        for w in workers:
+            if w.exception() is not None:
+                outcome.errors.append(f"worker failed: {w.exception()!r}")
+    finally:
+        for w in workers:
+            w.cancel()
+        nem_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await nem_task
+        # Heal everything, whatever state the schedule was cut off in.
+        for name, nem in nemeses.items():
+            try:
+                value = await nem.heal(ctx)
+            except Exception as e:  # a failed heal is reported, and must not hide the run
+                outcome.errors.append(f"heal of {name} failed: {e!r}")
+            else:
+                if value is not None:
+                    ctx.recorder.nemesis(name, value, phase="stop")
+    ok, seconds, statuses = await wait_recovered(ctx, phases.recovery_timeout)
+    outcome.recovered, outcome.recovery_seconds = ok, seconds
+    outcome.final_statuses = [
+        {"node": n, "status": None if s is None else _status_dict(s)}
+        for n, s in zip(ctx.nodes, statuses, strict=False)
+    ]
+    await _final_reads(ctx, workload, phases)
+    for c in clients.values():
+        await c.close()
+    return outcome
+
+
+async def _final_reads(ctx: RunContext, workload: Workload, phases: Phases) -> None:
+    db = ctx.the_db
+    process = 1_000_000
+    for node, inv in workload.final_reads(ctx.nodes):
+        client = db.client(ctx, node, stale_reads=workload.model == "set")
+        try:
+            for _attempt in range(3):
+                ctx.recorder.invoke(process, inv, node)
+                comp = await _invoke(client, inv, phases.op_timeout * 2)
+                ctx.recorder.complete(process, inv, comp, node)
+                process += 1
+                if comp.type == "ok":
+                    break
+        finally:
+            await client.close()
+
+
+def _status_dict(s: NodeStatus) -> dict[str, Any]:
+    d = {
+        "role": s.role,
+        "term": s.term,
+        "leader": s.leader,
+        "commit": s.commit,
+        "applied": s.applied,
+        "voters": sorted(s.voters),
+        "learners": sorted(s.learners),
+    }
+    return json.loads(json.dumps(d))

@@ -1,0 +1,192 @@
+"""A lab test is a record of parts; ``run_test`` runs one and writes its run directory.
+
+Everything needed to rerun a test is in its ``config.json``: the scenario, seed, node count,
+duration, runtime and node options, and the exact command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.chaos.scenarios import SCENARIOS, Scenario
+from lab.chaos.schedule import build_schedule
+from lab.context import NodeOptions, RunContext
+from lab.db.base import DB
+from lab.net import Network
+from lab.recorder import Recorder
+from lab.runner import Phases, RunOutcome, run_workload
+from lab.runtime.base import Runtime
+from lab.store import DEFAULT_ROOT, new_run_dir, write_json
+from lab.workloads import RegisterWorkload, SetWorkload, Workload
+
+log = logging.getLogger("lab")
+
+
+@dataclass(frozen=True)
+class LabTest:
+    scenario: str
+    seed: int = 1
+    nodes: int = 3
+    duration: float = 30.0
+    concurrency: int = 6
+    rate: float = 0.0
+    runtime: str = "local"
+    node_options: NodeOptions = field(default_factory=NodeOptions)
+    store: Path = DEFAULT_ROOT
+    keys: int = 5
+    op_timeout: float = 2.0
+    recovery_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            known = ", ".join(sorted(SCENARIOS))
+            raise ValueError(f"unknown scenario {self.scenario!r}; known: {known}")
+        if self.nodes < 1:
+            raise ValueError("nodes must be >= 1")
+        if self.duration <= 0:
+            raise ValueError("duration must be > 0")
+
+    @property
+    def the_scenario(self) -> Scenario:
+        return SCENARIOS[self.scenario]
+
+    def rerun_command(self) -> str:
+        args = [
+            "nox", "-s", "chaos", "--",
+            "--scenario", self.scenario,
+            "--seed", str(self.seed),
+            "--nodes", str(self.nodes),
+            "--duration", f"{self.duration:g}",
+            "--concurrency", str(self.concurrency),
+            "--runtime", self.runtime,
+        ]  # fmt: skip
+        if self.node_options.fsync != "always":
+            args += ["--fsync", self.node_options.fsync]
+        if self.node_options.stale_reads:
+            args += ["--stale-reads"]
+        return shlex.join(args)
+
+
+def _config_json(test: LabTest, run_id: str) -> dict[str, Any]:
+    d = asdict(test)
+    d["store"] = str(test.store)
+    d["run_id"] = run_id
+    d["rerun"] = test.rerun_command()
+    d["argv"] = sys.argv
+    d["python"] = sys.version.split()[0]
+    return d
+
+
+@contextlib.contextmanager
+def _toxiproxy() -> Iterator[str]:
+    from lab.toxiproxy.embedded import toxiproxy_url
+
+    with toxiproxy_url() as url:
+        yield url
+
+
+def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
+    node_ids = list(range(1, test.nodes + 1))
+    if test.runtime == "local":
+        from lab.runtime.local import LocalRuntime
+
+        return LocalRuntime(run_dir, node_ids, run_id)
+    if test.runtime == "docker":
+        from lab.runtime.docker import DockerRuntime  # type: ignore[import-not-found]
+
+        runtime: Runtime = DockerRuntime(run_dir, node_ids, run_id)
+        return runtime
+    raise ValueError(f"unknown runtime {test.runtime!r} (local, docker)")
+
+
+def make_db(test: LabTest) -> DB:
+    from lab.db.aspen import AspenDB
+
+    return AspenDB()
+
+
+async def _run(test: LabTest, ctx: RunContext, progress: Callable[[float], None]) -> RunOutcome:
+    scenario = test.the_scenario
+    db = ctx.the_db
+    await db.setup(ctx)
+    workload: Workload = (
+        RegisterWorkload(seed=test.seed, keys=test.keys)
+        if scenario.workload == "register"
+        else SetWorkload(seed=test.seed)
+    )
+    nemeses = scenario.build()
+    windows = build_schedule(test.seed, test.duration, list(nemeses), scenario.timing)
+    phases = Phases(
+        duration=test.duration,
+        op_timeout=test.op_timeout,
+        recovery_timeout=test.recovery_timeout,
+        rate=test.rate,
+        concurrency=test.concurrency,
+    )
+    return await run_workload(ctx, workload, nemeses, windows, phases, progress)
+
+
+def run_test(
+    test: LabTest, progress: Callable[[float], None] = lambda _t: None
+) -> tuple[Path, dict[str, Any]]:
+    """Run one test; returns its run directory and results (also in ``results.json``)."""
+    from lab.checks import check_run
+
+    run_dir = new_run_dir(test.scenario, test.store)
+    run_id = f"{test.scenario}-{run_dir.name}-{uuid.uuid4().hex[:6]}"
+    write_json(run_dir / "config.json", _config_json(test, run_id))
+    handler = logging.FileHandler(run_dir / "lab.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    recorder = Recorder(run_dir)
+    runtime = make_runtime(test, run_dir, run_id)
+    ctx = RunContext(
+        run_dir=run_dir,
+        run_id=run_id,
+        seed=test.seed,
+        nodes=list(range(1, test.nodes + 1)),
+        runtime=runtime,
+        recorder=recorder,
+        node_options=test.node_options,
+        db=make_db(test),
+        log=log,
+    )
+    started = time.monotonic()
+    outcome: RunOutcome | None = None
+    error: str | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            if test.the_scenario.needs_network or test.runtime == "local":
+                from lab.toxiproxy.control import ToxiproxyControl
+
+                url = stack.enter_context(_toxiproxy())
+                ctx.net = Network(ToxiproxyControl(url), ctx.nodes)
+                stack.callback(ctx.net.close)
+            try:
+                outcome = asyncio.run(_run(test, ctx, progress))
+            finally:
+                with contextlib.suppress(Exception):
+                    asyncio.run(ctx.the_db.teardown(ctx))
+                runtime.close()
+    except KeyboardInterrupt:
+        error = "interrupted (Ctrl-C): results cover what ran"
+    except Exception as e:
+        log.exception("run failed")
+        error = f"run failed: {e!r}"
+    finally:
+        recorder.close()
+        log.removeHandler(handler)
+        handler.close()
+    results = check_run(run_dir, test, outcome, error, wall_seconds=time.monotonic() - started)
+    write_json(run_dir / "results.json", results)
+    return run_dir, results
