@@ -210,7 +210,7 @@ def test_new_learner_catches_up_by_snapshot() -> None:
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK, CHUNK + 1])
 def test_snapshot_sizes(size: int) -> None:
-    node, storage = make_node(2, term=1)
+    node, _ = make_node(2, term=1)
     meta = SnapshotMeta(5, 1, ConfState(voters=frozenset({1, 2})))
     data = bytes(range(256)) * 2
     data = data[:size]
