@@ -98,17 +98,19 @@ def ensure_image(
     project_root = project_root.resolve()
     if not (project_root / "docker" / "Dockerfile").is_file():
         raise ImageBuildError(f"{project_root} has no docker/Dockerfile")
-    client = _client()
-    with _build_lock():
-        base_ref, base_id = _resolve_base(client, project_root, base, log)
-        digest = content_hash(project_root, base_id=base_id)
-        tag = f"{NODE_REPO}:{digest}"
-        if not force and _image_id(client, tag) is not None:
-            log(f"{tag} is up to date (cache hit)")
-        else:
-            _build_node(client, project_root, base_ref, digest, refresh=force, log=log)
-        client.api.tag(tag, NODE_REPO, "latest")
-        return tag
+    try:
+        with _docker() as client, _build_lock():
+            base_ref, base_id = _resolve_base(client, project_root, base, log)
+            digest = content_hash(project_root, base_id=base_id)
+            tag = f"{NODE_REPO}:{digest}"
+            if not force and _image_id(client, tag) is not None:
+                log(f"{tag} is up to date (cache hit)")
+            else:
+                _build_node(client, project_root, base_ref, digest, refresh=force, log=log)
+            client.api.tag(tag, NODE_REPO, "latest")
+            return tag
+    except (docker.errors.DockerException, requests.RequestException) as e:
+        raise ImageBuildError(f"Docker: {e}") from e
 
 
 def content_hash(project_root: Path, *, base_id: str) -> str:
@@ -152,13 +154,21 @@ def source_files(project_root: Path, paths: tuple[str, ...]) -> list[str]:
     return sorted(rel for rel in listed if (project_root / rel).is_file())
 
 
-def _client(timeout: float = BUILD_TIMEOUT) -> Any:
+@contextmanager
+def _docker(timeout: float = BUILD_TIMEOUT) -> Iterator[Any]:
+    """A Docker client that has answered a ping, closed on exit."""
     try:
         client = docker.client.from_env(timeout=int(timeout))
-        client.ping()
     except (docker.errors.DockerException, requests.RequestException) as e:
         raise ImageBuildError(f"no Docker engine answers: {e}") from e
-    return client
+    try:
+        try:
+            client.ping()
+        except (docker.errors.DockerException, requests.RequestException) as e:
+            raise ImageBuildError(f"no Docker engine answers: {e}") from e
+        yield client
+    finally:
+        client.close()
 
 
 def _image_id(client: Any, ref: str) -> str | None:
@@ -211,7 +221,8 @@ def _resolve_base(client: Any, project_root: Path, base: str | None, log: Log) -
 def _try_pull(ref: str, log: Log) -> bool:
     log(f"{ref} is not here; trying to pull it (at most {PULL_TIMEOUT:.0f} s)")
     try:
-        _client(PULL_TIMEOUT).images.pull(ref)
+        with _docker(PULL_TIMEOUT) as client:
+            client.images.pull(ref)
     except (docker.errors.DockerException, requests.RequestException, ImageBuildError) as e:
         log(f"cannot pull {ref}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         return False
@@ -220,20 +231,20 @@ def _try_pull(ref: str, log: Log) -> bool:
 
 def _run_base_script(script: Path, *args: str, log: Log | None = None) -> str:
     """Run build.sh; its progress (stderr) goes to ``log``, its last stdout line is returned."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         ["bash", str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    assert proc.stderr is not None and proc.stdout is not None
-    errors = []
-    for line in proc.stderr:
-        errors.append(line.rstrip())
-        if log is not None:
-            log(line.rstrip())
-    out = proc.stdout.read().split()
-    if proc.wait() != 0 or not out:
+    ) as proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        errors = []
+        for line in proc.stderr:
+            errors.append(line.rstrip())
+            if log is not None:
+                log(line.rstrip())
+        out = proc.stdout.read().split()
+    if proc.returncode != 0 or not out:
         detail = "\n".join(errors[-20:])
         raise ImageBuildError(f"{script} {' '.join(args)} failed ({proc.returncode}):\n{detail}")
     return out[-1]
@@ -382,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         tag = ensure_image(args.project_root, base=args.base, force=args.force)
-        size = _client().api.inspect_image(tag)["Size"]
+        with _docker() as client:
+            size = client.api.inspect_image(tag)["Size"]
     except ImageBuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
