@@ -72,3 +72,15 @@ def chaos(session: nox.Session) -> None:
     """
     install(session, "lab")
     session.run("aspen-lab", "chaos", *session.posargs)
+
+
+@nox.session(name="docker-build", python=PYTHON, default=False)
+def docker_build(session: nox.Session) -> None:
+    """The node image `aspen-node:<content hash>`, built only if this tree has none.
+
+    `-- --force` rebuilds (and re-resolves the dependency wheels); `-- --base IMAGE` picks the
+    base (default python:3.11-slim, else the debootstrap `aspen-base` from docker/base/build.sh).
+    Prints the tag, the time taken and the image size.
+    """
+    install(session, "lab")
+    session.run("python", "-m", "lab.runtime.images", *session.posargs)

@@ -18,7 +18,8 @@ builds:
 3. ``docker/Dockerfile`` with a temporary build context holding only the Dockerfile and the
    wheels: no network is needed during the build.
 
-The image is tagged ``aspen-node:<hash>`` and ``aspen-node:latest``, and carries the labels
+The image is tagged ``aspen-node:<hash>`` and ``aspen-node:latest`` (after a build, all but the
+``KEEP_NODE_IMAGES`` newest ``aspen-node:<hash>`` tags are removed), and carries the labels
 ``org.opencontainers.image.version`` (pyproject's version), ``org.opencontainers.image.revision``
 (the git commit the first build with this content was made at) and ``aspen.content-hash``.
 
@@ -60,6 +61,7 @@ BASE_REPO = "aspen-base"
 DEFAULT_BASE = "python:3.11-slim"
 EXTRAS = "lab"
 PULL_TIMEOUT = 30.0
+KEEP_NODE_IMAGES = 5  # older aspen-node:<hash> images are removed after a build
 BUILD_TIMEOUT = 1800.0
 # What goes into the image, relative to the project root. The wheel is built from the first four.
 PACKAGE_PATHS = ("aspen", "lab", "pyproject.toml", "README.md")
@@ -107,6 +109,7 @@ def ensure_image(
                 log(f"{tag} is up to date (cache hit)")
             else:
                 _build_node(client, project_root, base_ref, digest, refresh=force, log=log)
+                _prune(client, keep=KEEP_NODE_IMAGES, current=tag, log=log)
             client.api.tag(tag, NODE_REPO, "latest")
             return tag
     except (docker.errors.DockerException, requests.RequestException) as e:
@@ -187,6 +190,22 @@ def _build_lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prune(client: Any, *, keep: int, current: str, log: Log) -> None:
+    """Untag all but the ``keep`` newest node images and ``current``; ones in use are kept."""
+    found = client.api.images(name=NODE_REPO)
+    found.sort(key=lambda image: image["Created"], reverse=True)
+    for image in found[keep:]:
+        for ref in image.get("RepoTags") or []:
+            if ref == current or ref.endswith(":latest"):
+                continue
+            try:
+                client.api.remove_image(ref)
+            except docker.errors.APIError as e:  # in use by a container: keep it
+                log(f"keeping {ref}: {e.explanation or e}")
+            else:
+                log(f"removed the old image {ref}")
 
 
 def _resolve_base(client: Any, project_root: Path, base: str | None, log: Log) -> tuple[str, str]:
