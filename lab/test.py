@@ -46,6 +46,8 @@ class LabTest:
     keys: int = 5
     op_timeout: float = 2.0
     recovery_timeout: float = 30.0
+    faults: tuple[str, ...] = ()
+    """Only these of the scenario's nemeses (by name); empty = all of them."""
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -55,6 +57,9 @@ class LabTest:
             raise ValueError("nodes must be >= 1")
         if self.duration <= 0:
             raise ValueError("duration must be > 0")
+        unknown = set(self.faults) - set(self.the_scenario.build())
+        if unknown:
+            raise ValueError(f"scenario {self.scenario!r} has no faults {sorted(unknown)}")
 
     @property
     def the_scenario(self) -> Scenario:
@@ -74,6 +79,8 @@ class LabTest:
             args += ["--fsync", self.node_options.fsync]
         if self.node_options.stale_reads:
             args += ["--stale-reads"]
+        for fault in self.faults:
+            args += ["--fault", fault]
         return shlex.join(args)
 
 
@@ -124,7 +131,11 @@ async def _run(test: LabTest, ctx: RunContext, progress: Callable[[float], None]
         if scenario.workload == "register"
         else SetWorkload(seed=test.seed)
     )
-    nemeses = scenario.build()
+    nemeses = {
+        name: nem
+        for name, nem in scenario.build().items()
+        if name in test.faults or not test.faults
+    }
     windows = build_schedule(test.seed, test.duration, list(nemeses), scenario.timing)
     phases = Phases(
         duration=test.duration,

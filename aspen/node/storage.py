@@ -57,6 +57,10 @@ class NodeStorage(Protocol):
 
 
 def open_storage(config: NodeConfig) -> NodeStorage:
-    from aspen.node.memstore import MemoryNodeStorage
+    if config.fsync == "never":
+        from aspen.node.volatile import VolatileStorage
 
-    return MemoryNodeStorage()
+        return VolatileStorage(config.data_dir)
+    from aspen.node.volatile import VolatileStorage
+
+    return VolatileStorage(config.data_dir, interval=0.0)

@@ -27,6 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=sorted(SCENARIOS),
         help="scenario to run (repeatable); default: the whole matrix",
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        help="only this one of the scenario's faults (repeatable), e.g. partition-halves",
+    )
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of workload")
     parser.add_argument("--seed", type=int, default=None, help="default: time-based, printed")
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             node_options=options,
             store=args.store,
             keys=args.keys,
+            faults=tuple(args.fault),
         )
         print(f"--- {name}: seed {seed}, {args.nodes} nodes, {args.duration:g}s", flush=True)
         progress = _progress(name, args.duration, args.quiet)

@@ -26,13 +26,13 @@ class FaultWindow:
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    warmup: float = 3.0
+    warmup: float = 2.0
     """Fault-free seconds at the start, so the cluster is serving before anything breaks."""
-    fault: float = 5.0
+    fault: float = 4.0
     """Mean length of a fault window."""
-    quiet: float = 3.0
+    quiet: float = 2.0
     """Mean fault-free gap between windows."""
-    tail: float = 3.0
+    tail: float = 2.0
     """Fault-free seconds at the end, before the final heal and reads."""
     jitter: float = 0.25
     """Each length is drawn uniformly within +/- this fraction of its mean."""
