@@ -8,7 +8,7 @@ import zlib
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspen.errors import AspenError
@@ -39,6 +39,7 @@ def raw(version: int, body: object) -> str:
 EXAMPLE = Ticket("prod", (TicketPeer(1, "10.0.0.1:7000", "10.0.0.1:8080"),))
 
 
+@settings(max_examples=50)
 @given(tickets())
 def test_round_trip(ticket: Ticket) -> None:
     text = ticket.encode()
@@ -48,6 +49,7 @@ def test_round_trip(ticket: Ticket) -> None:
     assert Ticket.decode(f"  {text}\n") == ticket  # pasted with whitespace
 
 
+@settings(max_examples=50)
 @given(tickets(), st.data())
 def test_any_single_character_change_is_detected(ticket: Ticket, data: st.DataObject) -> None:
     text = ticket.encode()
@@ -59,6 +61,7 @@ def test_any_single_character_change_is_detected(ticket: Ticket, data: st.DataOb
         Ticket.decode(text[:i] + c + text[i + 1 :])
 
 
+@settings(max_examples=50)
 @given(tickets(), st.data())
 def test_truncation_and_extension_are_detected(ticket: Ticket, data: st.DataObject) -> None:
     text = ticket.encode()

@@ -174,12 +174,20 @@ class AsyncClient:
         delay = min(self._max_backoff, self._backoff * 2**retry)
         await asyncio.sleep(delay * (0.5 + random.random() / 2))
 
-    async def _send(self, method: str, url: str, payload: bytes | None) -> tuple[int, Any]:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> tuple[int, Any]:
         data: Any = payload
         if payload is not None and len(payload) > _LARGE_BODY:
             data = io.BytesIO(payload)
         session = self._get_session()
-        async with session.request(method, url, data=data, headers=_HEADERS) as resp:
+        async with session.request(
+            method, url, data=data, headers=_HEADERS, timeout=timeout or self._client_timeout
+        ) as resp:
             raw = await resp.read()
             status = resp.status
         try:
@@ -260,19 +268,36 @@ class AsyncClient:
         return result
 
     async def discover_leader(self) -> str | None:
-        """Ask each endpoint ``GET /leader`` until one names the leader; remember it."""
-        for i in range(len(self.endpoints)):
-            base = self.endpoints[(self._current + i) % len(self.endpoints)]
+        """Ask every endpoint ``GET /leader`` at once; remember the first leader named.
+
+        Each ask is bounded by ``connect_timeout`` (a partitioned node must not stall every
+        call while the leader is unknown); the asks still running are cancelled.
+        """
+        timeout = aiohttp.ClientTimeout(total=self._client_timeout.connect)
+
+        async def ask(base: str) -> str | None:
             try:
-                status, reply = await self._send("GET", base + "/leader", None)
+                status, reply = await self._send("GET", base + "/leader", None, timeout)
             except TRANSPORT_ERRORS:
-                continue
+                return None
             if status == 200 and isinstance(reply, dict) and isinstance(reply.get("http"), str):
                 try:
-                    self.leader_url = normalize_endpoint(reply["http"])
+                    return normalize_endpoint(reply["http"])
                 except ValueError:
-                    continue
-                return self.leader_url
+                    return None
+            return None
+
+        tasks = [asyncio.ensure_future(ask(base)) for base in self.endpoints]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                leader = await next_done
+                if leader is not None:
+                    self.leader_url = leader
+                    return leader
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return None
 
     # --- key-value -------------------------------------------------------------------------------

@@ -142,9 +142,14 @@ async def scan(request: web.Request) -> web.Response:
         r: ScanResult = await _service(request).scan(prefix, limit, consistency)
     items = [{"key": k, "value": val} for k, val in r.items]
     return json_response(
-        {"prefix": prefix, "items": items, "count": len(items), "truncated": r.truncated,
-         "index": r.index}
-    )  # fmt: skip
+        {
+            "prefix": prefix,
+            "items": items,
+            "count": len(items),
+            "truncated": r.truncated,
+            "index": r.index,
+        }
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -196,6 +196,16 @@ async def test_leader_is_discovered_through_get_leader() -> None:
 
 
 @async_test
+async def test_discovery_is_not_stalled_by_a_hanging_node() -> None:
+    service = FakeService()
+    slow = {"timeout": 30.0, "connect_timeout": 30.0}
+    hung = RawServer("hang")
+    async with hung, app_servers(service) as [live], AsyncClient([hung.url, live], **slow) as c:
+        r = await c.put("k", "v")  # the endpoints are asked at once, not in turn
+        assert (r.outcome, r.endpoint) == (Outcome.OK, live)
+
+
+@async_test
 async def test_stale_reads_stay_on_their_node() -> None:
     a, b = FakeService(1), FakeService(2)
     async with app_servers(a, b) as [url_a, url_b]:

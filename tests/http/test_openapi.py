@@ -26,7 +26,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 schema.config.generation.update(
