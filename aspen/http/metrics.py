@@ -179,6 +179,9 @@ class ApiMetrics:
             registry=self.registry,
             buckets=_LATENCY_BUCKETS,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        """Labelled children by (method, route, status): ``labels()`` is slow on a hot path.
+        Routes are the app's own (or "unmatched"), so the key space stays small."""
 
     @contextmanager
     def proposal(self, op: str) -> Iterator[None]:
@@ -198,10 +201,20 @@ class ApiMetrics:
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "OTHER"
-        self.requests.labels(method, route).observe(seconds)
-        self.responses.labels(method, route, str(status)).inc()
-        if status >= 400:
-            self.errors.labels(str(status)).inc()
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route),
+                self.responses.labels(method, route, str(status)),
+                self.errors.labels(str(status)) if status >= 400 else None,
+            )
+            self._children[key] = children
+        latency, responses, errors = children
+        latency.observe(seconds)
+        responses.inc()
+        if errors is not None:
+            errors.inc()
 
 
 def _route(request: web.Request) -> str:
