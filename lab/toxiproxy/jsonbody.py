@@ -8,6 +8,7 @@ fields case-insensitively; ``null`` leaves a field at its default. Every failure
 from __future__ import annotations
 
 import json
+import math
 
 from lab.toxiproxy.errors import BAD_REQUEST_BODY
 
@@ -16,7 +17,14 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"invalid JSON value {name}")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float)
 
 
 def parse(raw: bytes) -> object:
@@ -75,9 +83,12 @@ def as_float(values: dict[str, object], name: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BAD_REQUEST_BODY.joined(f"{name} must be a number, got {_kind(value)}")
     try:
-        return float(value)
+        number = float(value)
     except OverflowError:
-        raise BAD_REQUEST_BODY.joined(f"{name} is out of range") from None
+        number = math.inf
+    if not math.isfinite(number):
+        raise BAD_REQUEST_BODY.joined(f"{name} is out of range")
+    return number
 
 
 def _kind(value: object) -> str:
