@@ -111,7 +111,7 @@ async def test_wrongly_typed_proxy_is_400(server: Server, body: object) -> None:
 async def test_listen_address_in_use(server: Server, prefix: str) -> None:
     taken = socket.create_server(("127.0.0.1", 0))
     try:
-        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
         body = {"name": prefix + "busy", "listen": address, "upstream": UPSTREAM}
         reply = await RawApi(server.url).call("POST", "/proxies", body)
     finally:

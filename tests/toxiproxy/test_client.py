@@ -114,7 +114,7 @@ def test_populate(client: toxiproxy.Toxiproxy, prefix: str) -> None:
     assert keep is not None
     same = [{"name": prefix + "p1", "upstream": UPSTREAM, "listen": keep.listen}]
     assert client.populate(same) == []  # already there: nothing created
-    assert client.get_proxy(prefix + "p1").listen == keep.listen  # type: ignore[union-attr]
+    assert client.get_proxy(prefix + "p1").listen == keep.listen
 
 
 def test_reset(client: toxiproxy.Toxiproxy, exclusive: Server, prefix: str) -> None:

@@ -301,7 +301,7 @@ def test_unreachable_upstream_closes_the_client(
     control: ToxiproxyControl, prefix: str, dial: Dial
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as gone:
-        dead = "127.0.0.1:%d" % gone.getsockname()[1]
+        dead = f"127.0.0.1:{gone.getsockname()[1]}"
     proxy = control.create_proxy(prefix + "dead", upstream=dead)
     sock = dial(proxy)
     assert _closed(sock)
