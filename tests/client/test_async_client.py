@@ -4,6 +4,7 @@ sockets: fake-backed app servers and servers that hang, drop or refuse on purpos
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ from tests.client.servers import RawServer, app_servers, http_response, refusing
 from tests.http.fake_service import FakeService
 from tests.http.support import async_test
 
-FAST = {"timeout": 0.5, "backoff": 0.001, "max_backoff": 0.01}
+FAST: dict[str, Any] = {"timeout": 0.5, "backoff": 0.001, "max_backoff": 0.01}
 
 
 # --- (a) a node that answers normally -------------------------------------------------------------
@@ -198,7 +199,7 @@ async def test_leader_is_discovered_through_get_leader() -> None:
 @async_test
 async def test_discovery_is_not_stalled_by_a_hanging_node() -> None:
     service = FakeService()
-    slow = {"timeout": 30.0, "connect_timeout": 30.0}
+    slow: dict[str, Any] = {"timeout": 30.0, "connect_timeout": 30.0}
     hung = RawServer("hang")
     async with hung, app_servers(service) as [live], AsyncClient([hung.url, live], **slow) as c:
         r = await c.put("k", "v")  # the endpoints are asked at once, not in turn

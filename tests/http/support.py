@@ -84,8 +84,8 @@ class LiveServers:
 
     async def _serve(self) -> None:
         servers: list[HttpServer] = []
+        stop = self._stop = asyncio.Event()
         try:
-            self._stop = asyncio.Event()
             for service in self.services:
                 server = await serve(build_app(service, **self._app_kwargs), "127.0.0.1", 0)
                 servers.append(server)
@@ -96,7 +96,7 @@ class LiveServers:
         self._ready.set()
         try:
             if self._error is None:
-                await self._stop.wait()
+                await stop.wait()
         finally:
             for server in servers:
                 await server.close()
