@@ -129,7 +129,10 @@ class RaftCollector:
             "Entries each peer is behind the leader's last log index (leader only).",
             labels=["peer"],
         )
+        me = str(m.get("id"))
         for peer, p in sorted(progress.items(), key=lambda kv: str(kv[0])):
+            if str(peer) == me:
+                continue  # the leader's own progress is not a follower's
             value = _number(p, "match") if isinstance(p, dict) else None
             if value is None:
                 continue

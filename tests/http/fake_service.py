@@ -226,7 +226,7 @@ class FakeService:
         if self.role == "leader":
             metrics["progress"] = {
                 peer: {"match": max(0, self.index - 1), "next": self.index, "state": "replicate"}
-                for peer in sorted((self.voters | self.learners) - {self._node_id})
+                for peer in sorted(self.voters | self.learners)  # self too, as the driver does
             }
         return metrics
 

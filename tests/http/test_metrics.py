@@ -41,6 +41,7 @@ async def test_node_gauges_are_read_at_scrape_time() -> None:
         assert s[("aspen_raft_voters", ())] == 3
         assert s[("aspen_raft_follower_match_index", (("peer", "2"),))] == 4
         assert s[("aspen_raft_follower_lag", (("peer", "3"),))] == 1
+        assert ("aspen_raft_follower_lag", (("peer", "1"),)) not in s  # not its own follower
         assert s[("aspen_storage_bytes", ())] == 123456
 
         service.become_follower(2)
