@@ -80,6 +80,7 @@ class Network:
         self.rewrites: list[Callable[[Message], Message]] = []
         self.restarts: dict[int, int] = {}
         self.delivered: list[Message] = []
+        self.in_flight: list[Message] = []
         self.readies: dict[int, list[Ready]] = {}
         self.on_ready: Callable[[int, Ready], None] | None = None
         learners = list(learners)
@@ -216,6 +217,21 @@ class Network:
             self.delivered.append(m)
             self.nodes[m.to].step(m)
             queue.extend(self.handle_ready(m.to))
+
+    # --- step-by-step delivery (for property tests that reorder, drop and duplicate) ----------
+
+    def collect(self) -> None:
+        """Handle every node's Readys, putting their messages in flight (``self.in_flight``)."""
+        for node in list(self.nodes):
+            self.in_flight.extend(self.handle_ready(node))
+
+    def deliver(self, i: int) -> None:
+        """Deliver (and remove) the ``i``-th message in flight, then collect the results."""
+        m = self.in_flight.pop(i)
+        if m.to in self.nodes and not self._filtered(m):
+            self.delivered.append(m)
+            self.nodes[m.to].step(m)
+        self.collect()
 
     def tick(self, node: int, times: int = 1) -> None:
         for _ in range(times):
