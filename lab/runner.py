@@ -97,6 +97,28 @@ async def _run_nemesis(
         ctx.log.info("fault %s stopped", w.fault)
 
 
+async def sample_resources(ctx: RunContext, interval: float = 1.0) -> None:
+    """Append one line per node per ``interval`` to ``resources.jsonl`` until cancelled."""
+    path = ctx.run_dir / "resources.jsonl"
+    with open(path, "a", encoding="utf-8") as out:
+        while True:
+            t = ctx.recorder.now()
+            for node in ctx.nodes:
+                s = await asyncio.to_thread(ctx.runtime.sample, node)
+                row: dict[str, Any] = {"time": t, "node": f"n{node}", "up": s is not None}
+                if s is not None:
+                    row.update(
+                        cpu_percent=s.cpu_percent,
+                        rss_bytes=s.rss_bytes,
+                        open_fds=s.open_fds,
+                        threads=s.threads,
+                        data_bytes=s.data_bytes,
+                    )
+                out.write(json.dumps(row) + "\n")
+            out.flush()
+            await asyncio.sleep(interval)
+
+
 async def wait_recovered(
     ctx: RunContext, timeout: float, poll: float = 0.2
 ) -> tuple[bool, float | None, list[NodeStatus | None]]:
@@ -131,6 +153,7 @@ async def run_workload(
     t0 = time.monotonic()
     stop_at = t0 + phases.duration
     nem_task = asyncio.create_task(_run_nemesis(ctx, nemeses, windows, t0))
+    sampler = asyncio.create_task(sample_resources(ctx))
     workers = [
         asyncio.create_task(_worker(ctx, workload, slot, phases, clients, stop_at))
         for slot in range(phases.concurrency)
@@ -164,6 +187,9 @@ async def run_workload(
         for n, s in zip(ctx.nodes, statuses, strict=False)
     ]
     await _final_reads(ctx, workload, phases)
+    sampler.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sampler
     for c in clients.values():
         await c.close()
     return outcome
