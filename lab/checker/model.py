@@ -1,0 +1,123 @@
+"""`Model`: a sequential specification, shaped like Porcupine's (``model.go``).
+
+A model says what one object does when operations run one at a time: `init` is the first state,
+`step` applies one operation's input and output to a state and says whether that output was
+possible, `partition` splits a history into independent sub-histories (one per key), and
+`describe` renders an operation for people. The checker searches for an order of a
+partition's operations, consistent with real time, in which every `step` is legal.
+
+States must be hashable and immutable: the search memoizes (linearized set, state) pairs.
+
+Two hooks make the pure-Python search fast without changing what a model means:
+
+* `compile` turns one operation into a function ``state -> new state | ILLEGAL`` (the default
+  wraps `step`), so the hot loop makes one call per attempt and no tuple unpacking; returning
+  None says the operation neither constrains nor changes the state (an unknown read), and the
+  checker drops it.
+* `ANY`, a wildcard state, lets the checker test a *window* of a history from "whatever state
+  the earlier operations left": a model that sets ``supports_any = True`` promises its compiled
+  steps accept ANY (becoming concrete where an output reveals the state). Checking a window from
+  ANY is a relaxation, so a window that still fails is a real violation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, ClassVar, Final, Generic, TypeVar
+
+from lab.history.op import UNKNOWN, Operation
+
+S = TypeVar("S", bound=Hashable)
+
+StepFn = Callable[[Any], Any]
+"""A compiled operation: ``state -> new state``, or `ILLEGAL` when the output is impossible."""
+
+
+class _Sentinel:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+    def __reduce__(self) -> str:
+        return self._name
+
+
+ILLEGAL: Final = _Sentinel("ILLEGAL")
+"""What a compiled step returns when the operation's output is impossible in that state."""
+
+ANY: Final = _Sentinel("ANY")
+"""The wildcard state: any value at all (see the module docstring)."""
+
+
+class ModelError(Exception):
+    """The model cannot interpret an operation (unknown ``f``, malformed value)."""
+
+
+class Model(ABC, Generic[S]):
+    """A sequential specification (Porcupine's ``Model``); subclass and implement `init`, `step`.
+
+    ``name`` is how results and the CLI refer to the model.
+    """
+
+    name: ClassVar[str] = "model"
+    supports_any: ClassVar[bool] = False
+
+    @abstractmethod
+    def init(self) -> S:
+        """The state before any operation."""
+
+    @abstractmethod
+    def step(self, state: S, input: Any, output: Any) -> tuple[bool, S]:
+        """Apply one operation: (was ``output`` possible in ``state``?, the next state).
+
+        ``output`` is `lab.history.op.UNKNOWN` for an operation whose outcome is unknown:
+        any output is then possible, but the operation may still change the state.
+        """
+
+    def input(self, op: Operation) -> Any:
+        """What `step` receives as input for ``op`` (default: ``(f, invoke value)``)."""
+        return (op.f, op.input)
+
+    def output(self, op: Operation) -> Any:
+        """What `step` receives as output for ``op`` (default: the ok value, or UNKNOWN)."""
+        return op.output
+
+    def partition(self, ops: Sequence[Operation]) -> dict[Hashable, list[Operation]]:
+        """Independent sub-histories, each checked alone (default: one per ``key``)."""
+        parts: dict[Hashable, list[Operation]] = {}
+        for op in ops:
+            parts.setdefault(op.key, []).append(op)
+        return parts
+
+    def describe(self, op: Operation) -> str:
+        """A short human rendering of one operation, e.g. ``write(3)`` or ``read() -> 3``."""
+        out = "?" if op.output is UNKNOWN else repr(op.output)
+        return f"{op.f}({op.input!r}) -> {out}"
+
+    def describe_state(self, state: S) -> str:
+        """A short human rendering of a state (for counterexamples)."""
+        return repr(state)
+
+    def symmetry_key(self, op: Operation) -> Hashable | None:
+        """For an operation with an unknown outcome: a key equal for operations with the same
+        effect (same input), which the search may then place in call order only. None (the
+        default) claims nothing. Must agree with `compile`.
+        """
+        return None
+
+    def compile(self, op: Operation) -> StepFn | None:
+        """``op`` as a function of the state (see the module docstring); None drops it."""
+        step = self.step
+        inp = self.input(op)
+        out = self.output(op)
+
+        def compiled(state: Any) -> Any:
+            ok, new = step(state, inp, out)
+            return new if ok else ILLEGAL
+
+        return compiled

@@ -1,0 +1,199 @@
+"""Registers: `RegisterModel` (read/write/cas) and `KVModel` (a register per key, plus delete
+and append). Both partition by key, so a keyed history is a set of independent registers.
+
+Values are compared after `freeze` (lists become tuples), so JSON lists work as values. The
+state of a key never written is ``absent`` (None in the lab; Porcupine's kv histories use "").
+
+====================  ===============================  ====================================
+f (synonym)           input / output                   meaning
+====================  ===============================  ====================================
+read (get)            ok value = value read            legal iff it equals the state
+write (put)           value                            state := value
+cas                   value [expected, new]            legal iff state == expected; := new
+delete (kv)           --                               state := absent
+append (kv)           value (a string)                 state := state + value
+====================  ===============================  ====================================
+
+An unknown outcome (info) leaves the output unconstrained: an unknown read is dropped, an
+unknown cas applies if the expected value matches (placing it last models "never happened").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, ClassVar, Final
+
+from lab.checker.model import ANY, ILLEGAL, Model, ModelError, StepFn
+from lab.history.op import UNKNOWN, Operation
+from lab.history.pairing import normalize_f
+
+
+def freeze(value: Any) -> Any:
+    """A hashable, comparable copy of a JSON-shaped value (lists to tuples, dicts to items)."""
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((freeze(k), freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _show(value: Any) -> str:
+    return "nil" if value is None else repr(value)
+
+
+class RegisterModel(Model[Any]):
+    """A read/write/compare-and-set register (Jepsen's cas-register), one per key."""
+
+    name: ClassVar[str] = "register"
+    supports_any: ClassVar[bool] = True
+    FS: ClassVar[frozenset[str]] = frozenset({"read", "write", "cas"})
+
+    def __init__(self, absent: Any = None) -> None:
+        self.absent: Final = freeze(absent)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(absent={self.absent!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, RegisterModel)
+            and type(other) is type(self)
+            and other.absent == self.absent
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.absent))
+
+    def init(self) -> Any:
+        return self.absent
+
+    def _kind(self, f: str) -> str:
+        kind = normalize_f(f)
+        if kind not in self.FS:
+            raise ModelError(f"the {self.name} model has no operation {f!r}")
+        return kind
+
+    def input(self, op: Operation) -> Any:
+        kind = self._kind(op.f)
+        value = freeze(op.input)
+        if kind == "cas" and not (isinstance(value, tuple) and len(value) == 2):
+            raise ModelError(f"cas needs [expected, new], got {op.input!r} (op {op.id})")
+        return (kind, value)
+
+    def output(self, op: Operation) -> Any:
+        return op.output if op.output is UNKNOWN else freeze(op.output)
+
+    def step(self, state: Any, input: Any, output: Any) -> tuple[bool, Any]:
+        kind, value = input
+        unknown = output is UNKNOWN
+        if kind == "read":
+            if unknown:
+                return True, state
+            if state is ANY:
+                return True, output
+            return state == output, state
+        if kind == "write":
+            return True, value
+        if kind == "cas":
+            expected, new = value
+            if state is ANY:
+                return True, (ANY if unknown else new)
+            if state == expected:
+                return True, new
+            return unknown, state
+        if kind == "delete":
+            return True, self.absent
+        if kind == "append":
+            if state is ANY:
+                return True, ANY
+            new = _append(self.absent if state is None else state, value)
+            return (False, state) if new is ILLEGAL else (True, new)
+        raise ModelError(f"unknown operation {kind!r}")
+
+    def symmetry_key(self, op: Operation) -> Hashable | None:
+        # An unknown outcome's compiled step depends on the input alone.
+        return self.input(op) if op.output is UNKNOWN else None
+
+    def compile(self, op: Operation) -> StepFn | None:
+        kind, value = self.input(op)
+        out = self.output(op)
+        any_ = ANY
+        illegal = ILLEGAL
+        if kind == "read":
+            if out is UNKNOWN:
+                return None
+
+            def read(s: Any, v: Any = out) -> Any:
+                return s if s == v else (v if s is any_ else illegal)
+
+            return read
+        if kind == "write":
+
+            def write(s: Any, v: Any = value) -> Any:
+                return v
+
+            return write
+        if kind == "cas":
+            expected, new = value
+            if out is UNKNOWN:
+
+                def maybe_cas(s: Any, e: Any = expected, n: Any = new) -> Any:
+                    return n if s == e else s
+
+                return maybe_cas
+
+            def cas(s: Any, e: Any = expected, n: Any = new) -> Any:
+                return n if s == e or s is any_ else illegal
+
+            return cas
+        if kind == "delete":
+
+            def delete(s: Any, a: Any = self.absent) -> Any:
+                return a
+
+            return delete
+        if kind == "append":
+            absent = self.absent
+
+            def append(s: Any, v: Any = value) -> Any:
+                if s is any_:
+                    return any_
+                return _append(absent if s is None else s, v)
+
+            return append
+        raise ModelError(f"unknown operation {kind!r}")
+
+    def describe(self, op: Operation) -> str:
+        kind = normalize_f(op.f)
+        if kind == "read":
+            return "read() -> " + ("?" if op.output is UNKNOWN else _show(op.output))
+        if kind == "cas" and isinstance(op.input, list | tuple) and len(op.input) == 2:
+            e, n = op.input
+            outcome = "?" if op.output is UNKNOWN else "ok"
+            return f"cas({_show(e)}, {_show(n)}) -> {outcome}"
+        if kind == "delete":
+            return "delete()" + (" -> ?" if op.output is UNKNOWN else "")
+        suffix = " -> ?" if op.output is UNKNOWN else ""
+        return f"{kind}({_show(op.input)}){suffix}"
+
+    def describe_state(self, state: Any) -> str:
+        if state is ANY:
+            return "any value"
+        return "absent" if state is None else repr(state)
+
+
+class KVModel(RegisterModel):
+    """A key-value store: a register per key with get/put/delete/cas/append."""
+
+    name: ClassVar[str] = "kv"
+    FS: ClassVar[frozenset[str]] = frozenset({"read", "write", "cas", "delete", "append"})
+
+
+def _append(state: Any, value: Any) -> Any:
+    if isinstance(state, str) and isinstance(value, str):
+        return state + value
+    if isinstance(state, tuple):
+        return (*state, value)
+    if state is None:
+        return value if isinstance(value, str) else (value,)
+    return ILLEGAL  # appending to a number: no state makes an ok append possible

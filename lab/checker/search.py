@@ -1,0 +1,343 @@
+"""The search: Wing & Gong's algorithm with Lowe's memoization, as Porcupine implements it.
+
+Every operation contributes a *call* and a *return* entry; entries sit in a doubly linked list
+in real-time order (a call before a return at the same instant, so touching operations count
+as concurrent; an unknown outcome returns at +infinity). The search walks the list: at a call
+it tries to linearize that operation now (its compiled step is legal in the current state and
+the pair (linearized set, new state) was never seen before); if so, it *lifts* the call and its
+return out of the list, pushes (entry, old state) and restarts from the head. Reaching a return
+means the operation it closes had to be linearized already and was not: pop the last choice,
+put its entries back (*unlift*) and try the next call after it. An empty list is a
+linearization; backtracking past the first choice proves there is none.
+
+Lowe's cache makes it practical: a configuration (set of linearized operations, state) that
+failed once fails again, so it is never re-explored. The set is a Python int used as a bitset
+and the state is hashable, so the cache is a plain `set` of (int, state) pairs: exact, no hash
+collisions mistaken for hits.
+
+The loop is written for CPython: parallel lists instead of node objects, everything in locals,
+one call per attempted step (`lab.checker.model.Model.compile`). While backtracking it keeps
+the deepest stack reached (the longest linearizable prefix, what Porcupine draws) and the
+operation whose return stopped it (the one that could not be placed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from lab.checker.model import ILLEGAL, StepFn
+
+Outcome = Literal["valid", "invalid", "timeout", "stopped"]
+
+_CHECK_EVERY: Final = 2048  # lifts + backtracks between looks at the clock
+_DOMINANCE_KEEP: Final = 4  # failed pending sets remembered per (known set, state)
+
+
+@dataclass(frozen=True)
+class SearchOp:
+    """One operation as the search sees it: real-time interval and compiled step.
+
+    ``ret`` None means the outcome is unknown (the operation may happen at any point after
+    its call, or never). ``sig``, for such operations, names their effect: two with equal
+    ``sig`` are interchangeable, and the search then only places them in call order.
+    """
+
+    call: float
+    ret: float | None
+    step: StepFn
+    sig: Hashable | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Outcome, plus (when not valid) the longest linearizable prefix found and the culprit.
+
+    ``prefix`` lists indices into the ops given to `search`, in linearization order;
+    ``culprit`` is the index of the operation whose return was reached unlinearized at the
+    deepest point. ``steps`` counts lifts and backtracks (a measure of work).
+    """
+
+    outcome: Outcome
+    prefix: tuple[int, ...] = ()
+    culprit: int | None = None
+    steps: int = 0
+    cache_size: int = 0
+
+
+def search(
+    ops: Sequence[SearchOp],
+    init: Any,
+    *,
+    deadline: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SearchResult:
+    """Is there a linearization of ``ops`` starting from state ``init``?
+
+    ``deadline`` is a `time.monotonic` instant after which the search gives up ("timeout");
+    ``should_stop`` is polled as often, for cancellation from outside ("stopped").
+    """
+    gen = search_steps(ops, init)
+    monotonic = time.monotonic
+    while True:
+        try:
+            next(gen)
+        except StopIteration as done:
+            result: SearchResult = done.value
+            return result
+        if deadline is not None and monotonic() > deadline:
+            return abandon(gen)
+        if should_stop is not None and should_stop():
+            r = abandon(gen)
+            return SearchResult("stopped", r.prefix, r.culprit, r.steps, r.cache_size)
+
+
+def abandon(gen: Generator[None, bool | None, SearchResult]) -> SearchResult:
+    """Stop a suspended `search_steps` generator; its "timeout" result (prefix so far)."""
+    try:
+        gen.send(True)
+    except StopIteration as done:
+        result: SearchResult = done.value
+        return result
+    raise RuntimeError("search_steps ignored the request to stop")
+
+
+def search_steps(
+    ops: Sequence[SearchOp], init: Any, *, slice_steps: int = _CHECK_EVERY
+) -> Generator[None, bool | None, SearchResult]:
+    """The search as a generator: it yields after every ``slice_steps`` lifts and backtracks,
+    so a caller can interleave partitions or watch a clock; ``send(True)`` abandons it and
+    returns a "timeout" result (with the prefix found so far).
+
+    ``check`` round-robins partitions this way in one process, so an easy invalid key is
+    found before a hard valid one is finished, as Porcupine's parallel goroutines would.
+
+    Unknown outcomes get their own list. An operation with no return can be linearized at any
+    point after its call or never (it may not have happened), so it is only ever *needed* when
+    the operations with known returns are stuck. At each node the search therefore tries the
+    known calls first and the pending unknown ones (called before the first return in the
+    main list) only after, and stops as soon as every known operation is placed. Same
+    candidates, same cache, so the same verdicts as Porcupine's single list, but valid
+    histories with many timeouts no longer drag every timeout through every position.
+    """
+    n = len(ops)
+    if n == 0:
+        return SearchResult("valid")
+    timeline = []
+    for i, op in enumerate(ops):
+        timeline.append((op.call, 0, i))
+        if op.ret is not None:
+            timeline.append((op.ret, 1, i))
+    timeline.sort()
+    size = len(timeline)
+    # Entries 0..size-1 in real-time order. Known calls and returns form the main list
+    # (head..tail); unknown calls the pending list (ihead..itail).
+    head, tail, ihead, itail = size, size + 1, size + 2, size + 3
+    match = [-1] * size  # known call -> its return entry; -1 elsewhere
+    opid = [0] * size
+    call_pos = [0] * n
+    for pos, (_, kind, i) in enumerate(timeline):
+        opid[pos] = i
+        if kind == 0:
+            call_pos[i] = pos
+        else:
+            match[call_pos[i]] = pos
+    steps: list[Any] = [None] * size
+    bits = [0] * size
+    for i, op in enumerate(ops):
+        steps[call_pos[i]] = op.step
+        bits[call_pos[i]] = 1 << i
+    nxt = [0] * (size + 4)
+    prv = [0] * (size + 4)
+    last, ilast = head, ihead
+    for pos, (_, kind, i) in enumerate(timeline):
+        if kind == 0 and ops[i].ret is None:
+            nxt[ilast] = pos
+            prv[pos] = ilast
+            ilast = pos
+        else:
+            nxt[last] = pos
+            prv[pos] = last
+            last = pos
+    nxt[last] = tail
+    prv[tail] = last
+    nxt[ilast] = itail
+    prv[itail] = ilast
+    # Symmetry: a pending operation may only be placed once the previous pending operation
+    # with the same effect is. Any linearization can swap interchangeable operations into
+    # call order, so nothing is lost, and the pending sets the cache sees become canonical.
+    psame = [-1] * size
+    last_by_sig: dict[Hashable, int] = {}
+    for pos in range(size):
+        if match[pos] < 0 and steps[pos] is not None:
+            sig = ops[opid[pos]].sig
+            if sig is not None:
+                psame[pos] = last_by_sig.get(sig, -1)
+                last_by_sig[sig] = pos
+    if nxt[head] == tail:
+        return SearchResult("valid")  # only unknown outcomes: none has to have happened
+
+    illegal = ILLEGAL
+    has_pending = nxt[ihead] != itail
+    # Lowe's cache: configurations entered, (linearized set, state).
+    cache: set[tuple[int, Any]] = set()
+    cache_add = cache.add
+    # With pending operations, also configurations that *failed*: (known set, state) -> some
+    # pending sets placed. Placing fewer pending operations only leaves more choices, so a
+    # configuration is also pruned when a failed one had the same known set and state and a
+    # subset of its pending set.
+    failed: dict[tuple[int, Any], list[int]] = {}
+    failed_get = failed.get
+    stack: list[tuple[int, Any, int]] = []  # (entry, state before it, bound if pending)
+    push = stack.append
+    pop = stack.pop
+    state = init
+    klin = 0  # known operations linearized (bitset)
+    plin = 0  # pending operations linearized (bitset)
+    entry = nxt[head]
+    best_len = -1
+    best_prefix: tuple[int, ...] = ()
+    culprit: int | None = None
+    budget = slice_steps
+    work = 0
+
+    while True:
+        m = match[entry]
+        if m >= 0:
+            # A known call: try to linearize it now.
+            new = steps[entry](state)
+            if new is not illegal:
+                lin = klin | bits[entry]
+                key = (lin | plin, new)
+                fresh = key not in cache
+                if fresh and has_pending:
+                    seen = failed_get((lin, new))
+                    if seen is not None:
+                        for p in seen:
+                            if not p & ~plin:
+                                fresh = False
+                                break
+                if fresh:
+                    cache_add(key)
+                    push((entry, state, -1))
+                    state = new
+                    klin = lin
+                    p = prv[entry]
+                    q = nxt[entry]
+                    nxt[p] = q
+                    prv[q] = p
+                    p = prv[m]
+                    q = nxt[m]
+                    nxt[p] = q
+                    prv[q] = p
+                    entry = nxt[head]
+                    if entry == tail:
+                        done = work + slice_steps - budget
+                        size_ = len(cache) + len(failed)
+                        return SearchResult("valid", steps=done, cache_size=size_)
+                    budget -= 1
+                    if not budget:
+                        work += slice_steps
+                        budget = slice_steps
+                        if (yield):
+                            return _give_up("timeout", best_prefix, culprit, work, cache, failed)
+                    continue
+            entry = nxt[entry]
+            continue
+        # A return entry: its operation should be linearized by now. Before giving up on
+        # this node, try the pending unknown operations called before this return.
+        bound = entry
+        pend = nxt[ihead]
+        while True:
+            while pend != itail and pend < bound:
+                ps = psame[pend]
+                if ps >= 0 and not plin & bits[ps]:
+                    pend = nxt[pend]
+                    continue
+                new = steps[pend](state)
+                if new is not illegal:
+                    pl = plin | bits[pend]
+                    key = (klin | pl, new)
+                    if key not in cache:
+                        seen = failed_get((klin, new))
+                        if seen is not None:
+                            for p in seen:
+                                if not p & ~pl:
+                                    break
+                            else:
+                                seen = None
+                        if seen is None:
+                            cache_add(key)
+                            break
+                pend = nxt[pend]
+            else:
+                pend = -1
+            if pend >= 0:
+                push((pend, state, bound))
+                state = new
+                plin = pl
+                p = prv[pend]
+                q = nxt[pend]
+                nxt[p] = q
+                prv[q] = p
+                entry = nxt[head]
+                break
+            # Nothing fits: this configuration failed; backtrack.
+            if len(stack) > best_len:
+                best_len = len(stack)
+                best_prefix = tuple(opid[e] for e, _, _ in stack)
+                culprit = opid[bound]
+            if not stack:
+                return SearchResult(
+                    "invalid", best_prefix, culprit, steps=work + slice_steps - budget,
+                    cache_size=len(cache) + len(failed),
+                )  # fmt: skip
+            if has_pending:
+                fkey = (klin, state)
+                seen = failed_get(fkey)
+                if seen is None:
+                    failed[fkey] = [plin]
+                elif len(seen) < _DOMINANCE_KEEP:
+                    seen.append(plin)
+                else:
+                    # Keep the checks cheap: remember the few smallest pending sets, which
+                    # prune the most. Forgetting one only prunes less, never wrongly.
+                    worst = max(range(len(seen)), key=lambda k: seen[k].bit_count())
+                    if plin.bit_count() < seen[worst].bit_count():
+                        seen[worst] = plin
+            top, state, top_bound = pop()
+            if top_bound < 0:
+                klin ^= bits[top]
+                # A known call: unlift its return, then the call (reverse order of lifting).
+                m = match[top]
+                nxt[prv[m]] = m
+                prv[nxt[m]] = m
+            else:
+                plin ^= bits[top]
+            nxt[prv[top]] = top
+            prv[nxt[top]] = top
+            budget -= 1
+            if not budget:
+                work += slice_steps
+                budget = slice_steps
+                if (yield):
+                    return _give_up("timeout", best_prefix, culprit, work, cache, failed)
+            if top_bound < 0:
+                entry = nxt[top]  # continue scanning the main list after the call
+                break
+            # A pending operation: continue with the next pending candidate, same bound.
+            bound = top_bound
+            pend = nxt[top]
+
+
+def _give_up(
+    outcome: Outcome,
+    prefix: tuple[int, ...],
+    culprit: int | None,
+    work: int,
+    cache: set[Any],
+    failed: dict[Any, Any],
+) -> SearchResult:
+    return SearchResult(outcome, prefix, culprit, steps=work, cache_size=len(cache) + len(failed))
