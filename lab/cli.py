@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, str] = {
     "chaos": "lab.chaos.cli",
+    "check": "lab.checker.cli",
+    "export": "lab.history.cli",
     "toxiproxy": "lab.toxiproxy.cli",
 }
 
