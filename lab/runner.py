@@ -213,7 +213,7 @@ async def _final_reads(ctx: RunContext, workload: Workload, phases: Phases) -> N
 
 
 def _status_dict(s: NodeStatus) -> dict[str, Any]:
-    d = {
+    return {
         "role": s.role,
         "term": s.term,
         "leader": s.leader,
@@ -222,4 +222,3 @@ def _status_dict(s: NodeStatus) -> dict[str, Any]:
         "voters": sorted(s.voters),
         "learners": sorted(s.learners),
     }
-    return json.loads(json.dumps(d))

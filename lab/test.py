@@ -109,7 +109,7 @@ def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
 
         return LocalRuntime(run_dir, node_ids, run_id)
     if test.runtime == "docker":
-        from lab.runtime.docker import DockerRuntime  # type: ignore[import-not-found]
+        from lab.runtime.docker import DockerRuntime
 
         runtime: Runtime = DockerRuntime(run_dir, node_ids, run_id)
         return runtime

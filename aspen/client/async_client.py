@@ -349,14 +349,13 @@ class AsyncClient:
         limit: int = 100,
         consistency: Consistency | str = Consistency.LINEARIZABLE,
         endpoint: str | None = None,
+        start_after: str = "",
     ) -> Result[ScanReply]:
         level = Consistency(consistency)
-        query = str(
-            URL.build(
-                path="/kv",
-                query={"prefix": prefix, "limit": str(limit), "consistency": level.value},
-            )
-        )
+        params = {"prefix": prefix, "limit": str(limit), "consistency": level.value}
+        if start_after:
+            params["start_after"] = start_after
+        query = str(URL.build(path="/kv", query=params))
         r = await self.request(
             "GET",
             query,

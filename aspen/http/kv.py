@@ -18,7 +18,7 @@ from aspen.http.keys import METRICS, SERVICE
 from aspen.node.service import CasResult, Consistency, NodeService, ReadResult, ScanResult
 
 KV_QUERY = ("consistency",)
-SCAN_QUERY = ("prefix", "limit", "consistency")
+SCAN_QUERY = ("prefix", "limit", "consistency", "start_after")
 
 
 def _service(request: web.Request) -> NodeService:
@@ -133,13 +133,15 @@ async def set_multi(request: web.Request) -> web.Response:
 
 
 async def scan(request: web.Request) -> web.Response:
-    """``GET /kv?prefix=&limit=&consistency=``: keys in order, at most ``limit`` (<= 1000)."""
+    """``GET /kv?prefix=&limit=&consistency=&start_after=``: keys in order, at most ``limit``
+    (<= 1000); ``start_after`` (exclusive) pages through a larger result."""
     params = v.query(request, SCAN_QUERY)
     prefix = v.scan_prefix(params.get("prefix"))
+    start_after = v.scan_prefix(params.get("start_after"))
     limit = v.scan_limit(params.get("limit"))
     consistency = v.consistency(params.get("consistency"))
     with request.app[METRICS].read(consistency.value):
-        r: ScanResult = await _service(request).scan(prefix, limit, consistency)
+        r: ScanResult = await _service(request).scan(prefix, limit, consistency, start_after)
     items = [{"key": k, "value": val} for k, val in r.items]
     return json_response(
         {

@@ -257,6 +257,7 @@ _PATHS: dict[str, Any] = {
             ),
             parameters=[
                 {"name": "prefix", "in": "query", "schema": {"type": "string"}},
+                {"name": "start_after", "in": "query", "schema": {"type": "string"}},
                 {
                     "name": "limit",
                     "in": "query",

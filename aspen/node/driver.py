@@ -159,7 +159,7 @@ class RaftDriver:
         self, data: bytes, timeout: float
     ) -> tuple[int, CommandResult | None]:
         """Replicate and apply one command: its index and what applying it did."""
-        index = self._call_leader(lambda: self.node.propose(data))
+        index: int = self._call_leader(lambda: self.node.propose(data))
         return index, await self._await_index(index, timeout)
 
     def bootstrap(self, conf: ConfState) -> None:
@@ -190,7 +190,7 @@ class RaftDriver:
         return stats
 
     async def propose_membership(self, change: ConfChange, timeout: float) -> int:
-        index = self._call_leader(lambda: self.node.propose_membership(change))
+        index: int = self._call_leader(lambda: self.node.propose_membership(change))
         await self._await_index(index, timeout)
         return index
 

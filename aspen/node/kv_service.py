@@ -19,7 +19,14 @@ from typing import Any, Protocol
 
 from aspen.kv.commands import Cas, Command, CommandResult, Delete, Put, SetMulti, encode
 from aspen.node.driver import RaftDriver
-from aspen.node.peers import PEER_KEY_PREFIX, RESERVED_PREFIX, AddressBook, encode_peer, peer_key
+from aspen.node.peers import (
+    PEER_KEY_PREFIX,
+    RESERVED_END,
+    RESERVED_PREFIX,
+    AddressBook,
+    encode_peer,
+    peer_key,
+)
 from aspen.node.service import (
     CasResult,
     ConflictError,
@@ -48,7 +55,9 @@ MIN_FREE_DISK = 64 << 20
 class ReadStorage(Protocol):
     def get(self, key: str) -> str | None: ...
 
-    def scan(self, prefix: str, limit: int) -> tuple[list[tuple[str, str]], bool]: ...
+    def scan(
+        self, prefix: str, limit: int, start_after: str = ""
+    ) -> tuple[list[tuple[str, str]], bool]: ...
 
     def applied_index(self) -> int: ...
 
@@ -161,11 +170,14 @@ class AspenService:
         index = await self._read_point(consistency)
         return ReadResult(self._storage.get(key), max(index, self._driver.applied))
 
-    async def scan(self, prefix: str, limit: int, consistency: Consistency) -> ScanResult:
+    async def scan(
+        self, prefix: str, limit: int, consistency: Consistency, start_after: str = ""
+    ) -> ScanResult:
         index = await self._read_point(consistency)
-        # Aspen's own records sort before every user key: look past them for an empty prefix.
-        skip = len(self._peers.replicated()) if not prefix else 0
-        found, more = self._storage.scan(prefix, limit + skip + 1)
+        # Aspen's own records sort before every user key: start past them.
+        if not prefix and start_after < RESERVED_END:
+            start_after = RESERVED_END
+        found, more = self._storage.scan(prefix, limit + 1, start_after)
         items = [(k, v) for k, v in found if not k.startswith(RESERVED_PREFIX)]
         truncated = more or len(items) > limit
         return ScanResult(items[:limit], max(index, self._driver.applied), truncated)

@@ -140,11 +140,15 @@ class MemoryNodeStorage:
         with self.lock:
             return self.kv.get(key)
 
-    def scan(self, prefix: str, limit: int) -> tuple[list[tuple[str, str]], bool]:
+    def scan(
+        self, prefix: str, limit: int, start_after: str = ""
+    ) -> tuple[list[tuple[str, str]], bool]:
         with self.lock:
             if self._keys is None:
                 self._keys = sorted(self.kv.data)
-            start = bisect.bisect_left(self._keys, prefix)
+            start = max(
+                bisect.bisect_left(self._keys, prefix), bisect.bisect_right(self._keys, start_after)
+            )
             out: list[tuple[str, str]] = []
             for key in self._keys[start:]:
                 if not key.startswith(prefix):

@@ -18,6 +18,8 @@ PEER_KEY_PREFIX = "\x00peer/"
 
 RESERVED_PREFIX = "\x00"
 """User keys may not start with this: the namespace belongs to Aspen's own records."""
+RESERVED_END = "\x00\U0010ffff"
+"""Sorts after every reserved key and before every user key (a scan starts past it)."""
 
 
 def peer_key(node_id: int) -> str:

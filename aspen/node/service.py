@@ -146,7 +146,11 @@ class NodeService(Protocol):
 
     async def get(self, key: str, consistency: Consistency) -> ReadResult: ...
 
-    async def scan(self, prefix: str, limit: int, consistency: Consistency) -> ScanResult: ...
+    async def scan(
+        self, prefix: str, limit: int, consistency: Consistency, start_after: str = ""
+    ) -> ScanResult:
+        """Keys with ``prefix`` in order, after ``start_after`` (exclusive; "" = from the start)."""
+        ...
 
     # --- cluster ------------------------------------------------------------------------------
     async def init(self, members: Mapping[int, PeerAddress]) -> None:

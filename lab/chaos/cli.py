@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(run_dir: Path) -> None:
     try:
-        from lab.report.html import write_run_report  # type: ignore[import-not-found]
+        from lab.report.html import write_run_report
     except ImportError:
         return
     path = write_run_report(run_dir)

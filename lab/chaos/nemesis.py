@@ -152,7 +152,7 @@ class ClockSkewNemesis:
 
 def faketime_env(offset: str) -> dict[str, str]:
     """Environment that makes a process see its wall clock shifted by ``offset``."""
-    import libfaketime  # type: ignore[import-untyped]
+    import libfaketime
 
     _, extra = libfaketime.get_reload_information()
     library = os.path.join(extra["LD_LIBRARY_PATH"], extra["LD_PRELOAD"])

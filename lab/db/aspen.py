@@ -33,8 +33,10 @@ def node_argv(runtime_name: str) -> list[str]:
 def _completion(r: Result[Any], value: Any = None) -> Completion:
     if r.outcome is Outcome.OK:
         return Completion("ok", value)
-    kind = "fail" if r.outcome is Outcome.FAIL else "info"
-    return Completion(kind, error=r.error or (f"http {r.status}" if r.status else None))
+    error = r.error or (f"http {r.status}" if r.status else None)
+    if r.outcome is Outcome.FAIL:
+        return Completion("fail", error=error)
+    return Completion("info", error=error)
 
 
 def _int_or_none(v: str | None) -> int | None:
@@ -62,10 +64,10 @@ class AspenClient:
             return _completion(await c.put(inv.key or "", str(inv.value)))
         if inv.f == "cas":
             expected, new = inv.value
-            r = await c.cas(inv.key or "", None if expected is None else str(expected), str(new))
-            if r.outcome is Outcome.OK and r.value is not None and not r.value.ok:
-                return Completion("fail", error=f"cas mismatch: current {r.value.current!r}")
-            return _completion(r)
+            cas = await c.cas(inv.key or "", None if expected is None else str(expected), str(new))
+            if cas.outcome is Outcome.OK and cas.value is not None and not cas.value.ok:
+                return Completion("fail", error=f"cas mismatch: current {cas.value.current!r}")
+            return _completion(cas)
         if inv.f == "add":
             return _completion(await c.put(f"{SET_PREFIX}{inv.value}", "1"))
         raise ValueError(f"Aspen's lab client cannot perform {inv.f!r}")
@@ -75,14 +77,23 @@ class AspenClient:
         return self.endpoint if self._consistency == "stale" else None
 
     async def _read_set(self) -> Completion:
-        r = await self._client.scan(
-            SET_PREFIX, limit=SCAN_PAGE, consistency="stale", endpoint=self.endpoint
-        )
-        if r.outcome is not Outcome.OK or r.value is None:
-            return _completion(r)
-        if r.value.truncated:
-            return Completion("fail", error=f"set larger than one scan page ({SCAN_PAGE})")
-        return Completion("ok", sorted(int(k[len(SET_PREFIX) :]) for k, _ in r.value.items))
+        """Every element this node holds, page by page, from its local state."""
+        elements: list[int] = []
+        after = ""
+        while True:
+            r = await self._client.scan(
+                SET_PREFIX,
+                limit=SCAN_PAGE,
+                consistency="stale",
+                endpoint=self.endpoint,
+                start_after=after,
+            )
+            if r.outcome is not Outcome.OK or r.value is None:
+                return _completion(r)
+            elements.extend(int(k[len(SET_PREFIX) :]) for k, _ in r.value.items)
+            if not r.value.truncated or not r.value.items:
+                return Completion("ok", sorted(elements))
+            after = r.value.items[-1][0]
 
     async def close(self) -> None:
         await self._client.close()

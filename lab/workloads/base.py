@@ -39,9 +39,13 @@ class OpStream(Protocol):
 
 
 class Workload(Protocol):
-    name: str
-    model: str
-    """The checker model the history is checked against (``kv``, ``set``)."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str:
+        """The checker model the history is checked against (``kv``, ``set``)."""
+        ...
 
     def stream(self, slot: int) -> OpStream: ...
 

@@ -152,11 +152,13 @@ class FakeService:
             await self._enter("get_linearizable")
         return ReadResult(self.data.get(key), self.index)
 
-    async def scan(self, prefix: str, limit: int, consistency: Consistency) -> ScanResult:
+    async def scan(
+        self, prefix: str, limit: int, consistency: Consistency, start_after: str = ""
+    ) -> ScanResult:
         await self._enter("scan", prefix, limit, consistency)
         if consistency is Consistency.LINEARIZABLE:
             await self._enter("get_linearizable")
-        keys = sorted(k for k in self.data if k.startswith(prefix))
+        keys = sorted(k for k in self.data if k.startswith(prefix) and k > start_after)
         items = [(k, self.data[k]) for k in keys[:limit]]
         return ScanResult(items, self.index, len(keys) > limit)
 

@@ -120,6 +120,19 @@ async def test_scan_is_bounded_and_reports_truncation() -> None:
 
 
 @async_test
+async def test_scan_pages_with_start_after() -> None:
+    async with api() as (client, service):
+        service.data.update({f"p/{i:02}": str(i) for i in range(5)})
+        r = await client.get("/kv", params={"prefix": "p/", "limit": "2"})
+        first = await r.json()
+        assert [i["key"] for i in first["items"]] == ["p/00", "p/01"] and first["truncated"]
+        params = {"prefix": "p/", "start_after": first["items"][-1]["key"]}
+        rest = await (await client.get("/kv", params=params)).json()
+        assert [i["key"] for i in rest["items"]] == ["p/02", "p/03", "p/04"]
+        assert rest["truncated"] is False
+
+
+@async_test
 async def test_consistency_reaches_the_service() -> None:
     async with api() as (client, service):
         await client.get("/kv/k", params={"consistency": "stale"})
