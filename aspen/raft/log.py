@@ -51,15 +51,16 @@ class RaftLog:
         """Term at ``index``; raises ``Compacted``/``Unavailable`` outside the known range."""
         u = self.unstable
         k = index - u.offset
-        if 0 <= k < len(u.entries):
-            return u.entries[k].term
-        t = u.maybe_term(index)
-        if t is not None:
-            return t
-        if index < self.first_index() - 1:
-            raise Compacted(f"index {index} compacted")
-        if index > self.last_index():
+        if k >= 0:
+            if k < len(u.entries):
+                return u.entries[k].term
             raise Unavailable(f"index {index} beyond last {self.last_index()}")
+        snap = u.snapshot
+        if snap is not None:
+            if index == snap.meta.index:
+                return snap.meta.term
+            raise Compacted(f"index {index} compacted")
+        # Below the unstable tail: stable storage (which raises Compacted if it is gone).
         return self.storage.term(index)
 
     def last_term(self) -> int:
@@ -90,13 +91,15 @@ class RaftLog:
             return []
         if max_count is not None and hi - lo > max_count:
             hi = lo + max_count
-        off = self.unstable.offset
+        u = self.unstable
+        off = u.offset
         if lo >= off:
-            return limit_size(self.unstable.slice(lo, hi), max_bytes)
+            ents = u.entries[lo - off : hi - off]
+            return ents if max_bytes is None else limit_size(ents, max_bytes)
         stored = self.storage.entries(lo, min(hi, off), max_bytes)
-        if hi <= off or len(stored) < min(hi, off) - lo:
+        if hi <= off or len(stored) < off - lo:
             return stored
-        rest = self.unstable.slice(off, hi)
+        rest = u.entries[: hi - off]
         if max_bytes is None:
             return stored + rest
         budget = max_bytes - sum(e.size() for e in stored)

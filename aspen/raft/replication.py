@@ -75,8 +75,11 @@ def flush_appends(r: Raft, everyone: bool, owed: Collection[int]) -> None:
         if node == r.id or not (everyone or node in owed):
             continue
         if maybe_send_append(r, node, send_if_empty=everyone):
-            while maybe_send_append(r, node, send_if_empty=False):
-                pass
+            pr = r.tracker.progress[node]
+            last = r.log.last_index()
+            while pr.next <= last and not pr.is_paused():
+                if not maybe_send_append(r, node, send_if_empty=False):
+                    break
 
 
 def maybe_send_snapshot(r: Raft, to: int, pr: Progress) -> bool:
