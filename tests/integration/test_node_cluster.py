@@ -1,0 +1,176 @@
+"""Aspen nodes as real processes on 127.0.0.1: formation, failover, durability, membership."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aspen.client import AsyncClient, Outcome
+from tests.integration.cluster import client_for, cluster, eventually, leader_of, stale_get
+
+pytestmark = pytest.mark.integration
+
+
+async def all_nodes_have(ctx, db, nodes, key: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    for n in nodes:
+
+        async def has(n: int = n) -> bool:
+            return await stale_get(ctx, db, n, key) == value
+
+        await eventually(has, what=f"node {n} having {key}={value}")
+
+
+async def test_three_nodes_form_and_replicate(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (ctx, db):
+        async with client_for(ctx, db) as c:
+            for i in range(20):
+                assert (await c.put(f"k{i}", f"v{i}")).outcome is Outcome.OK
+            assert (await c.get("k19")).value == "v19"
+        await all_nodes_have(ctx, db, ctx.nodes, "k19", "v19")
+
+
+async def test_killing_the_leader_elects_another_and_loses_no_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as (ctx, db):
+        acked = {}
+        async with client_for(ctx, db) as c:
+            for i in range(30):
+                if (await c.put(f"k{i}", f"a{i}")).outcome is Outcome.OK:
+                    acked[f"k{i}"] = f"a{i}"
+            old = await leader_of(ctx, db)
+            ctx.runtime.kill(old)
+            survivors = [n for n in ctx.nodes if n != old]
+
+            async def new_leader() -> bool:
+                statuses = await asyncio.gather(*(db.status(ctx, n) for n in survivors))
+                return any(s is not None and s.role == "leader" for s in statuses)
+
+            await eventually(new_leader, what="a new leader")
+        async with client_for(ctx, db, survivors) as c:
+            for i in range(30, 40):
+                if (await c.put(f"k{i}", f"a{i}")).outcome is Outcome.OK:
+                    acked[f"k{i}"] = f"a{i}"
+            for key, value in acked.items():
+                assert (await c.get(key)).value == value, key
+        assert len(acked) >= 35
+        db.start_node(ctx, old)
+        await all_nodes_have(ctx, db, [old], "k39", acked["k39"])
+
+
+async def test_kill_minus_nine_of_all_nodes_keeps_every_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as (ctx, db):
+        acked: dict[str, str] = {}
+
+        async def writer(w: int) -> None:
+            async with client_for(ctx, db) as c:
+                for i in range(40):
+                    key, value = f"w{w}-{i % 7}", f"{w}-{i}"
+                    if (await c.put(key, value)).outcome is Outcome.OK:
+                        acked[key] = value
+
+        await asyncio.gather(*(writer(w) for w in range(4)))
+        for n in ctx.nodes:
+            ctx.runtime.kill(n)
+        for n in ctx.nodes:
+            db.start_node(ctx, n)
+        await leader_of(ctx, db)
+        async with client_for(ctx, db) as c:
+            for key, value in sorted(acked.items()):
+                r = await c.get(key)
+                assert r.outcome is Outcome.OK and r.value == value, (key, r)
+        assert len(acked) == 28
+
+
+async def test_membership_three_to_five_to_three_while_writing(tmp_path: Path) -> None:
+    async with cluster(tmp_path, spare=(4, 5)) as (ctx, db):
+        acked: dict[str, str] = {}
+        stop = asyncio.Event()
+
+        async def writer() -> None:
+            async with client_for(ctx, db, [1, 2, 3]) as c:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    if (await c.put(f"m{i % 20}", str(i))).outcome is Outcome.OK:
+                        acked[f"m{i % 20}"] = str(i)
+
+        task = asyncio.create_task(writer())
+        try:
+            for n in (4, 5):
+                db.start_node(ctx, n)
+                await db.add_learner(ctx, n)
+            await db.promote(ctx, [4, 5])
+            ctx.nodes = [1, 2, 3, 4, 5]
+
+            async def voters_are(expected: set[int]) -> bool:
+                s = await db.status(ctx, 1)
+                return s is not None and set(s.voters) == expected and not s.learners
+
+            await eventually(lambda: voters_are({1, 2, 3, 4, 5}), what="five voters")
+            async with client_for(ctx, db, [1, 2, 3]) as c:
+                r = await c.change_membership([1, 2, 3])
+                assert r.outcome is Outcome.OK, r
+            await eventually(lambda: voters_are({1, 2, 3}), what="back to three voters")
+            await eventually(lambda: len(acked) == 20, what="writes to all 20 keys")
+        finally:
+            stop.set()
+            await task
+        ctx.nodes = [1, 2, 3]
+        async with client_for(ctx, db) as c:
+            for key, value in acked.items():
+                assert (await c.get(key)).value == value
+        assert len(acked) == 20
+
+
+async def test_new_learner_catches_up_by_snapshot_after_compaction(tmp_path: Path) -> None:
+    async with cluster(tmp_path, spare=(4,)) as (ctx, db):
+        async with client_for(ctx, db) as c:
+            for i in range(60):
+                assert (await c.put(f"s{i}", str(i))).outcome is Outcome.OK
+            for n in ctx.nodes:
+                url = f"http://{db.http(ctx, n)}"
+                r = await c.trigger_snapshot(endpoint=url)
+                assert r.outcome is Outcome.OK and (r.value or 0) >= 60, r
+        db.start_node(ctx, 4)
+        await db.add_learner(ctx, 4)
+        await all_nodes_have(ctx, db, [4], "s59", "59")
+        url = f"http://{db.http(ctx, 4)}"
+        async with AsyncClient([url]) as c:
+            metrics = await c.raft_metrics(endpoint=url)
+        assert metrics.value is not None and metrics.value["snapshot_index"] >= 60
+
+
+async def test_garbage_from_a_peer_does_not_hurt_the_node(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (ctx, db):
+        raft = ctx.runtime.endpoint(1, "raft")
+        for payload in (
+            b"\x00\x00\x00\x05hello",
+            b"\xff\xff\xff\xff" + b"x" * 64,
+            b"GET / HTTP/1.1\r\n\r\n",
+        ):
+            with socket.create_connection((raft.host, raft.port), timeout=5) as s:
+                s.sendall(payload)
+        async with client_for(ctx, db) as c:
+            assert (await c.put("after-garbage", "ok")).outcome is Outcome.OK
+        await all_nodes_have(ctx, db, ctx.nodes, "after-garbage", "ok")
+        assert ctx.runtime.exit_code(1) is None
+
+
+def test_bad_config_exits_2_with_one_line_naming_the_field(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "aspen.node", "--node-id", "0", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "node_id" in lines[0]
