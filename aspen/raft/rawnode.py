@@ -147,8 +147,13 @@ class RawNode:
         if rd.snapshot is not None:
             log.stable_snap_to(rd.snapshot.meta.index)
         if rd.entries:
-            last = rd.entries[-1]
-            log.stable_to(last.index, last.term)
+            # Usually the last one; if a new leader replaced part of the tail since ready(),
+            # the highest entry that is still ours (the replaced ones are handed out again).
+            unstable = log.unstable
+            for e in reversed(rd.entries):
+                if unstable.maybe_term(e.index) == e.term:
+                    log.stable_to(e.index, e.term)
+                    break
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
         elif rd.snapshot is not None and rd.snapshot.meta.index > log.applied:
