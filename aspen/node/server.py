@@ -16,6 +16,7 @@ import random
 import signal
 from typing import Any
 
+from aspen.client import AsyncClient, Outcome
 from aspen.config import NodeConfig
 from aspen.http.app import build_app, serve
 from aspen.node.driver import RaftDriver
@@ -24,6 +25,7 @@ from aspen.node.peers import PEER_KEY_PREFIX, AddressBook, split_host_port
 from aspen.node.service import PeerAddress
 from aspen.node.storage import NodeStorage, open_storage
 from aspen.raft import Entry, EntryKind, RaftConfig, RawNode
+from aspen.ticket import Ticket
 from aspen.transport.tcp import PeerTransport
 
 log = logging.getLogger("aspen.node")
@@ -54,6 +56,9 @@ class Node:
     """Everything a running node holds; ``start`` and ``close`` bracket its life."""
 
     def __init__(self, config: NodeConfig) -> None:
+        self.ticket = Ticket.decode(config.ticket) if config.ticket else None
+        if self.ticket is not None and not config.cluster_id:
+            config = dataclasses.replace(config, cluster_id=self.ticket.cluster_id)
         self.config = config
         self.storage: NodeStorage = open_storage(config)
         applied = self.storage.applied_index()
@@ -101,6 +106,7 @@ class Node:
             version=VERSION,
         )
         self._http: Any = None
+        self._join_task: asyncio.Task[None] | None = None
 
     # --- callbacks ----------------------------------------------------------------------------
 
@@ -140,6 +146,10 @@ class Node:
         app = build_app(self.service)
         host, port = split_host_port(self.config.http_addr)
         self._http = await serve(app, host, port)
+        if self.ticket is not None:
+            for peer in self.ticket.peers:
+                self.peers.learn(peer.id, peer.raft)
+            self._join_task = asyncio.create_task(self._join(self.ticket), name="join")
         log.info(
             "node %d serving: raft %s, http %s, data %s, fsync %s",
             self.config.node_id,
@@ -149,7 +159,31 @@ class Node:
             self.config.fsync,
         )
 
+    async def _join(self, ticket: Ticket, backoff: float = 0.2) -> None:
+        """Ask the cluster, through the ticket's peers, to take this node in as a learner.
+
+        Retries (with capped backoff) until the leader accepts; an operator then promotes it.
+        """
+        me = self.config.node_id
+        if self.raw.conf_state.learners | self.raw.conf_state.voters:
+            return  # restarted after joining: the log already knows us
+        async with AsyncClient([f"http://{p.http}" for p in ticket.peers], timeout=5.0) as c:
+            while True:
+                r = await c.add_learner(
+                    me, self.config.raft_advertised, self.config.http_advertised
+                )
+                if r.outcome is Outcome.OK or r.status == 409:
+                    log.info("joined cluster %s as a learner", ticket.cluster_id)
+                    return
+                log.warning("join through ticket failed (%s); retrying", r.error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
     async def close(self) -> None:
+        if self._join_task is not None:
+            self._join_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._join_task
         if self._http is not None:
             await self._http.close()
         await self.driver.close()

@@ -174,3 +174,43 @@ def test_bad_config_exits_2_with_one_line_naming_the_field(tmp_path: Path) -> No
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "node_id" in lines[0]
+
+
+async def test_a_node_joins_as_learner_with_a_cluster_ticket(tmp_path: Path) -> None:
+    from lab.db.aspen import node_argv
+    from lab.runtime.base import NodeCommand
+
+    async with cluster(tmp_path, spare=(4,)) as (ctx, db):
+        async with client_for(ctx, db) as c:
+            assert (await c.put("before-join", "1")).outcome is Outcome.OK
+            ticket = await c.cluster_ticket()
+        assert ticket.outcome is Outcome.OK and ticket.value, ticket
+        raft, http = ctx.runtime.endpoint(4, "raft"), ctx.runtime.endpoint(4, "http")
+        argv = [
+            *node_argv("local"),
+            "--node-id", "4",
+            "--data-dir", ctx.runtime.data_dir(4),
+            "--raft-addr", raft.address,
+            "--http-addr", http.address,
+            "--ticket", str(ticket.value),
+        ]  # fmt: skip
+        ctx.runtime.start(4, NodeCommand(argv, {}))
+
+        async def learner() -> bool:
+            s = await db.status(ctx, 1)
+            return s is not None and 4 in s.learners
+
+        await eventually(learner, what="node 4 as a learner")
+        await all_nodes_have(ctx, db, [4], "before-join", "1")
+
+
+def test_a_bad_ticket_is_refused_with_one_line(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "aspen.node", "--node-id", "4", "--data-dir", str(tmp_path),
+         "--ticket", "aspennotaticket"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert p.returncode == 2
+    assert len(p.stderr.strip().splitlines()) == 1 and "ticket" in p.stderr
