@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, str] = {
     "chaos": "lab.chaos.cli",
+    "gc": "lab.gc",
     "check": "lab.checker.cli",
     "export": "lab.history.cli",
     "toxiproxy": "lab.toxiproxy.cli",

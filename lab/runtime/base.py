@@ -106,3 +106,7 @@ class Runtime(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+RUN_LABEL = "aspen.lab.run"
+"""Docker label on everything a run creates (containers, networks, volumes): its run id."""

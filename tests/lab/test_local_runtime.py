@@ -112,3 +112,17 @@ def test_gc_kills_leftovers_of_a_run(tmp_path: Path) -> None:
     assert killed == [pid]
     wait_for(lambda: rt.state(1) is NodeState.STOPPED)
     rt.close()
+
+
+def test_gc_command_kills_leftovers_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab.cli import main
+
+    run_id = f"test-gc-cli-{uuid.uuid4().hex}"
+    rt = LocalRuntime(tmp_path, [1], run_id=run_id)
+    rt.start(1, CHILD)
+    assert main(["gc", "--run-id", run_id, "--no-docker"]) == 0
+    assert "local processes killed: 1" in capsys.readouterr().out
+    wait_for(lambda: rt.state(1) is NodeState.STOPPED)
+    rt.close()
