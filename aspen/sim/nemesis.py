@@ -47,7 +47,7 @@ class Nemesis:
         self.duration_ns = duration_ns
         self.active = False
         self.injected = 0
-        self.base_voters = len(cluster.latest_conf().voters)
+        self.base_voters = cluster.config.nodes
 
     def start(self) -> None:
         if self.faults:

@@ -66,9 +66,9 @@ def test_a_leader_is_elected_and_writes_reach_every_node() -> None:
 
 def test_clients_reads_see_the_latest_write() -> None:
     c = make()
-    elect(c)
+    leader = elect(c)
     w = write(c, "k1")
-    assert c.clients.invoke(1, "read", "k1", node_id=w["node"] and int(str(w["node"])[1:]))
+    assert c.clients.invoke(1, "read", "k1", node_id=leader.id)
     c.run_for(SECOND)
     r = c.history.client_events()[-1]
     assert r["type"] == "ok" and r["f"] == "read" and r["value"] == w["value"]
