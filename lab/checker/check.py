@@ -266,7 +266,7 @@ def _prepare(model: AnyModel, key: Any, ops: Sequence[Operation]) -> _Job | Part
             if step is not None:
                 kept.append(op)
                 sig = model.symmetry_key(op) if op.ret is None else None
-                sops.append(SearchOp(op.call, op.ret, step, sig))
+                sops.append(SearchOp(op.call, op.ret, step, sig, model.is_blind(op)))
         init = model.init()
     except Exception as exc:
         return _crashed(key, ops, time.perf_counter() - started, exc)

@@ -67,7 +67,7 @@ def _fails(model: Model[Any], cut: tuple[list[Operation], bool], deadline: float
         step = model.compile(op)
         if step is not None:
             sig = model.symmetry_key(op) if op.ret is None else None
-            sops.append(SearchOp(op.call, op.ret, step, sig))
+            sops.append(SearchOp(op.call, op.ret, step, sig, model.is_blind(op)))
     res = search(sops, init, deadline=deadline)
     if res.outcome == "timeout":
         raise WindowTimeout

@@ -110,6 +110,12 @@ class Model(ABC, Generic[S]):
         """
         return None
 
+    def is_blind(self, op: Operation) -> bool:
+        """True when ``op``'s compiled step ignores the state (a plain write). False (the
+        default) is always safe; True lets the search skip pointless orders of unknown ops.
+        """
+        return False
+
     def compile(self, op: Operation) -> StepFn | None:
         """``op`` as a function of the state (see the module docstring); None drops it."""
         step = self.step

@@ -114,6 +114,9 @@ class RegisterModel(Model[Any]):
         # An unknown outcome's compiled step depends on the input alone.
         return self.input(op) if op.output is UNKNOWN else None
 
+    def is_blind(self, op: Operation) -> bool:
+        return normalize_f(op.f) in ("write", "delete")
+
     def compile(self, op: Operation) -> StepFn | None:
         kind, value = self.input(op)
         out = self.output(op)

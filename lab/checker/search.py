@@ -43,12 +43,15 @@ class SearchOp:
     ``ret`` None means the outcome is unknown (the operation may happen at any point after
     its call, or never). ``sig``, for such operations, names their effect: two with equal
     ``sig`` are interchangeable, and the search then only places them in call order.
+    ``blind`` says the step ignores the state it is applied to (a plain write): placing an
+    unknown operation right before a blind unknown one is pointless, so the search never does.
     """
 
     call: float
     ret: float | None
     step: StepFn
     sig: Hashable | None = None
+    blind: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,10 +172,12 @@ def search_steps(
     # with the same effect is. Any linearization can swap interchangeable operations into
     # call order, so nothing is lost, and the pending sets the cache sees become canonical.
     psame = [-1] * size
+    blind = [False] * size
     last_by_sig: dict[Hashable, int] = {}
     for pos in range(size):
         if match[pos] < 0 and steps[pos] is not None:
             sig = ops[opid[pos]].sig
+            blind[pos] = ops[opid[pos]].blind
             if sig is not None:
                 psame[pos] = last_by_sig.get(sig, -1)
                 last_by_sig[sig] = pos
@@ -250,10 +255,13 @@ def search_steps(
         # this node, try the pending unknown operations called before this return.
         bound = entry
         pend = nxt[ihead]
+        # An unknown operation placed right before a blind one would be overwritten unseen:
+        # pointless, since leaving it unplaced ("never happened") is always allowed.
+        after_pending = bool(stack) and stack[-1][2] >= 0
         while True:
             while pend != itail and pend < bound:
                 ps = psame[pend]
-                if ps >= 0 and not plin & bits[ps]:
+                if (ps >= 0 and not plin & bits[ps]) or (after_pending and blind[pend]):
                     pend = nxt[pend]
                     continue
                 new = steps[pend](state)
@@ -330,6 +338,7 @@ def search_steps(
             # A pending operation: continue with the next pending candidate, same bound.
             bound = top_bound
             pend = nxt[top]
+            after_pending = bool(stack) and stack[-1][2] >= 0
 
 
 def _give_up(
