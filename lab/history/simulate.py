@@ -65,7 +65,7 @@ def simulate(plan: Sequence[PlannedOp], *, n_slots: int | None = None) -> list[O
     state: dict[Any, Any] = {}
     sets: dict[Any, set[Any]] = {}
     results: dict[int, tuple[str, Any]] = {}
-    for _, t1, _, n, p, _ in sorted(timed, key=lambda x: (x[1], x[3])):
+    for _, _t1, _, n, p, _ in sorted(timed, key=lambda x: (x[1], x[3])):
         takes_effect = p.outcome == "ok" or (p.outcome == "info" and p.applied)
         kind, out = _apply(p, state, sets, takes_effect)
         results[n] = (kind if p.outcome != "info" else "info", out)

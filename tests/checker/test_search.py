@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from lab.checker import ANY, ILLEGAL, RegisterModel, SearchOp, Verdict, check, search
 from lab.checker.search import search_steps
 from tests.checker.helpers import ops
