@@ -149,6 +149,18 @@ class RaftLog:
         self.unstable.truncate_and_append(ents)
         return self.last_index()
 
+    def append_new(self, term: int, kind: EntryKind, data: bytes) -> int:
+        """Leader: add one entry after the last one; returns its index."""
+        u = self.unstable
+        if u.entries:
+            index = u.offset + len(u.entries)
+        else:
+            index = self.last_index() + 1
+            if index != u.offset:
+                raise InvariantViolation(f"unstable offset {u.offset} != next index {index}")
+        u.entries.append(Entry(term, index, kind, data))
+        return index
+
     def find_conflict(self, ents: tuple[Entry, ...]) -> int:
         """Index of the first entry of ``ents`` not already in the log (0 if all are)."""
         last = self.last_index()

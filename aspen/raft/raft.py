@@ -88,6 +88,8 @@ class Raft:
         self.send_pending: set[int] = set()
         """Leader: followers owed their new entries (if any). Sends wait for the next Ready so
         that the proposals and acknowledgements of one round share one AppendEntries."""
+        self.entries_pending = False
+        """Leader: new entries every follower is owed (like ``send_pending`` for all)."""
 
         hs, cs = storage.initial_state()
         snap = storage.snapshot()
@@ -143,6 +145,7 @@ class Raft:
         self.snap_recv = None
         self.bcast_pending = False
         self.send_pending = set()
+        self.entries_pending = False
 
     def become_follower(self, term: int, lead: int) -> None:
         self._reset(term)
@@ -327,7 +330,7 @@ class Raft:
     def append_entries(self, ents: list[Entry]) -> int:
         """Leader: append entries of the current term; followers learn at the next Ready."""
         self.log.append(ents)
-        self.send_pending.update(self.tracker.progress)
+        self.entries_pending = True
         return self.log.last_index()
 
     def maybe_commit(self) -> bool:
@@ -362,11 +365,13 @@ class Raft:
 
     def flush_broadcast(self) -> None:
         """Send what ``bcast_pending``/``send_pending`` promised (called before each Ready)."""
-        if not (self.bcast_pending or self.send_pending):
+        if not (self.bcast_pending or self.send_pending or self.entries_pending):
             return
         if self.role is Role.LEADER:
-            replication.flush_appends(self, self.bcast_pending, self.send_pending)
+            owed = self.tracker.progress if self.entries_pending else self.send_pending
+            replication.flush_appends(self, self.bcast_pending, owed)
         self.bcast_pending = False
+        self.entries_pending = False
         self.send_pending = set()
 
     # --- leader: the public verbs -----------------------------------------------------------------
@@ -376,10 +381,14 @@ class Raft:
             raise NotLeader(self.lead)
 
     def propose(self, data: bytes, kind: EntryKind = EntryKind.NORMAL) -> int:
-        self._require_leader()
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.lead)
         if self.lead_transferee != NONE:
             raise ProposalDropped(f"leadership is being transferred to {self.lead_transferee}")
-        return self.append_entries([Entry(self.term, self.log.last_index() + 1, kind, data)])
+        # The hot path of a busy leader: one entry onto the unstable tail, no list building.
+        index = self.log.append_new(self.term, kind, data)
+        self.entries_pending = True
+        return index
 
     def propose_membership(self, change: ConfChange) -> int:
         self._require_leader()
@@ -463,7 +472,7 @@ class Raft:
         if self.maybe_commit():
             self.bcast_pending = True
         else:
-            self.send_pending.update(self.tracker.progress)
+            self.entries_pending = True
 
     # --- snapshots (follower) ---------------------------------------------------------------------
 
