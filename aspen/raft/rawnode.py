@@ -4,6 +4,18 @@ Five verbs drive it: ``tick()``, ``step(msg)``, ``has_ready()``, ``ready()``, ``
 The rest (``propose``, ``read_index``, ...) are inputs whose effects surface in a later Ready.
 Nothing here performs I/O; see :class:`aspen.raft.ready.Ready` for the order in which the driver
 must carry out a Ready.
+
+Points a driver relies on:
+
+* ``committed_entries`` only ever holds entries persisted by an EARLIER Ready (so an entry is
+  never applied before it is durable); the leader too counts its own copy of an entry toward the
+  commit only once ``advance`` reported it persisted.
+* ``step``, ``tick`` and the proposal verbs may be called between ``ready()`` and ``advance()``
+  (e.g. while the write is in flight); their effects surface in the next Ready.
+* Sends are batched: proposals and acknowledgements handled since the last Ready share one
+  AppendEntries per follower, built when ``has_ready()``/``ready()`` is called.
+* After ``bootstrap`` the node will not campaign until it applied entry 1 (a node never campaigns
+  while a committed membership change is unapplied: its configuration could be stale).
 """
 
 from __future__ import annotations
