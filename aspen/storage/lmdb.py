@@ -282,6 +282,10 @@ class LmdbStorage:
             term = self._term_in(txn, index)
             self._delete_through(txn, index)
             txn.put(L.META_LOG_START, L.log_start_value(index, term), db=self._meta)
+        # LMDB reuses the pages a transaction freed only once a LATER transaction has committed
+        # (readers may still see them): commit a tiny one so the space is usable right away.
+        with self._writing("compact log") as txn:
+            txn.put(L.META_LOG_START, L.log_start_value(index, term), db=self._meta)
 
     def _term_in(self, txn: lmdb.Transaction[bytes], index: int) -> int:
         value = txn.get(L.index_key(index), db=self._log)

@@ -345,6 +345,11 @@ def test_a_full_map_refuses_the_write_and_keeps_serving_reads(path: Path) -> Non
         assert s.used_fraction() > 0.8
         s.persist(HardState(1, 1, index), [])  # a small write may still fit
         assert s.initial_state()[0] == HardState(1, 1, index)
+        s.create_snapshot(index, ConfState(), b"image")
+        s.compact(index)  # frees the log's pages, usable by the very next write
+        assert s.used_fraction() < 0.5
+        s.persist(HardState(1, 1, index), [Entry(1, index + 1, data=big)])
+        assert s.last_index() == index + 1
 
 
 def test_full_disk_errors_become_storage_full() -> None:
