@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "gc": "lab.gc",
     "check": "lab.checker.cli",
     "export": "lab.history.cli",
+    "report": "lab.report.cli",
     "load": "lab.load.cli",
     "toxiproxy": "lab.toxiproxy.cli",
 }

@@ -1,0 +1,500 @@
+"""The run report's plots, each an inline ``<svg>`` string (no files, no fonts, no scripts).
+
+Jepsen's graphs, redrawn: throughput per 1 s bucket by outcome (``rate``), every operation's
+latency as a point on a log scale (``latency-raw``), latency quantiles per 1 s bucket, the
+HdrHistogram percentile distribution (log x-axis in "nines"), and per-node resources. Every
+time plot shades the nemesis windows and names the fault.
+
+Figures are `matplotlib.figure.Figure` objects rendered straight to SVG: no pyplot, so no
+global figure registry to leak into, no GUI backend to select, and nothing to close. Scatter
+points are rasterized inside the SVG (axes and text stay vector), so a 100k-operation run
+renders in seconds and stays a few hundred kilobytes; beyond `MAX_POINTS` the scatter is a
+sample, and the plot says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+from lab.report.run import OUTCOMES, FaultWindow, RunData
+from lab.stats import histogram
+
+MAX_POINTS: Final = 20_000
+"""Most points the latency scatter draws; larger histories are sampled (fail/info kept first)."""
+
+OUTCOME_COLORS: Final = {"ok": "#2f6fde", "fail": "#d43a3a", "info": "#f2a516"}
+FAULT_COLORS: Final = ("#8c6bb1", "#e6550d", "#31a354", "#de2d26", "#3182bd", "#756bb1")
+NODE_COLORS: Final = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
+F_MARKERS: Final = {"read": "o", "write": "^", "cas": "s", "add": "D"}
+QUANTILES: Final = (("p50", 0.5, "#7fb3f5"), ("p95", 0.95, "#2f6fde"), ("p99", 0.99, "#14388a"))
+_WIDTH: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plot:
+    """One rendered plot: ``id`` is stable (``plot-<name>``), for links and tests."""
+
+    id: str
+    title: str
+    svg: str
+    caption: str = ""
+
+
+def render_plots(run: RunData, *, culprit_s: float | None = None) -> list[Plot]:
+    """Every plot of a run report, in page order.
+
+    ``culprit_s``: when a checker found an operation that cannot be placed, its invoke time
+    (seconds since the workload started), marked on the latency scatter.
+    """
+    n_ok = int((run.ops["type"] == "ok").sum()) if not run.ops.empty else 0
+    shown = min(len(run.ops), MAX_POINTS)
+    raw_caption = (
+        f"Each completed operation at its invoke time; {shown:,} of {len(run.ops):,} shown."
+        if len(run.ops) > MAX_POINTS
+        else "Each completed operation at its invoke time; colour is the outcome, shape the f."
+    )
+    specs: list[tuple[str, str, Callable[[Figure], None], float, str]] = [
+        (
+            "throughput",
+            "Throughput by outcome (1 s buckets)",
+            lambda fig: _throughput(fig, run),
+            3.0,
+            "Operations completed per second, by outcome. Shaded: nemesis faults; dashed: the "
+            "workload's end (healing, recovery and final reads follow).",
+        ),
+        (
+            "latency-raw",
+            "Latency of every operation",
+            lambda fig: _latency_raw(fig, run, culprit_s),
+            3.8,
+            raw_caption,
+        ),
+        (
+            "latency-quantiles",
+            "Latency quantiles of ok operations (1 s buckets)",
+            lambda fig: _latency_quantiles(fig, run),
+            3.0,
+            f"p50, p95, p99 and max of the {n_ok:,} ok operations, bucketed by invoke time.",
+        ),
+        (
+            "latency-percentiles",
+            "Latency by percentile (HdrHistogram)",
+            lambda fig: _percentiles(fig, run),
+            3.2,
+            "Percentile distribution, 1 µs resolution, 3 significant digits (as results.json).",
+        ),
+        (
+            "resources",
+            "Node resources (1 s samples)",
+            lambda fig: _resources(fig, run),
+            6.0,
+            "Per node, sampled every second by the runner; gaps: node down or not sampled.",
+        ),
+    ]
+    plots = []
+    for name, title, draw, height, caption in specs:
+        # Fixed margins (in inches, see `_margins`): constrained layout doubles render time.
+        fig = Figure(figsize=(_WIDTH, height))
+        with _style():
+            draw(fig)
+            svg = _to_svg(fig, name)
+        plots.append(Plot(f"plot-{name}", title, svg, caption))
+    return plots
+
+
+def _style() -> contextlib.AbstractContextManager[None]:
+    """The report's matplotlib style, for the duration of one figure."""
+    return mpl.rc_context(
+        {
+            "svg.fonttype": "none",  # text stays text: small, selectable, searchable
+            "font.size": 9.0,
+            "axes.titlesize": 10.0,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.color": "#e6e6e6",
+            "grid.linewidth": 0.6,
+            "legend.frameon": False,
+            "legend.fontsize": 8.0,
+        }
+    )
+
+
+def _margins(
+    fig: Figure,
+    *,
+    left: float = 0.8,
+    right: float = 0.15,
+    bottom: float = 0.5,
+    top: float = 0.12,
+    **space: float,
+) -> None:
+    """Margins in inches (so they hold for any figure height); ``space``: hspace, wspace."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        **space,
+    )
+
+
+def _to_svg(fig: Figure, salt: str) -> str:
+    """The figure as an inline ``<svg>`` element (no XML prolog, no metadata, stable ids)."""
+    buf = io.StringIO()
+    with mpl.rc_context({"svg.hashsalt": salt}):
+        fig.savefig(buf, format="svg", dpi=144, metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
+
+
+# -- time axes -------------------------------------------------------------------------------
+
+
+def _time_axes(ax: Axes, run: RunData, *, label: bool = True) -> None:
+    ax.set_xlim(0, math.ceil(run.span))
+    if label:
+        ax.set_xlabel("seconds since the workload started")
+    _shade(ax, run.windows, run.span)
+    end = run.workload_seconds
+    if end is not None and end < run.span:
+        # After this: healing, waiting for recovery, final reads.
+        ax.axvline(end, color="#8c959f", lw=0.9, ls=(0, (4, 3)), zorder=1)
+
+
+def _shade(ax: Axes, windows: Sequence[FaultWindow], span: float) -> None:
+    """Shade each fault window and write its name at the top, stacking overlapping labels."""
+    names = sorted({w.fault for w in windows})
+    levels: list[float] = []
+    for w in windows:
+        end = w.end if w.end is not None else span
+        color = FAULT_COLORS[names.index(w.fault) % len(FAULT_COLORS)]
+        ax.axvspan(w.start, end, color=color, alpha=0.14, lw=0, zorder=0)
+        ax.axvline(w.start, color=color, lw=0.8, alpha=0.6, zorder=0)
+        level = next((i for i, last in enumerate(levels) if last <= w.start), len(levels))
+        if level == len(levels):
+            levels.append(end)
+        else:
+            levels[level] = end
+        label = f"{w.fault} {w.detail}" if w.detail and len(w.detail) <= 24 else w.fault
+        if w.end is None:
+            label += " (never stopped)"
+        ax.text(
+            w.start,
+            0.985 - 0.09 * level,
+            f" {label}",
+            transform=ax.get_xaxis_transform(),
+            ha="left",
+            va="top",
+            fontsize=8,
+            color=color,
+            fontweight="bold",
+            zorder=5,
+            clip_on=True,
+        )
+
+
+def _no_data(ax: Axes, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what}", transform=ax.transAxes, ha="center", va="center")
+    ax.set_yticks([])
+
+
+def _headroom(ax: Axes, windows: Sequence[FaultWindow], *, log: bool = False) -> None:
+    """Leave room above the data for the fault labels."""
+    if not windows:
+        return
+    lo, hi = ax.get_ylim()
+    if log:
+        ax.set_ylim(lo, hi * 2.5)
+    else:
+        ax.set_ylim(lo, hi + (hi - lo) * 0.22)
+
+
+# -- the plots -------------------------------------------------------------------------------
+
+
+def _throughput(fig: Figure, run: RunData) -> None:
+    ax = fig.add_subplot()
+    _margins(fig)
+    _time_axes(ax, run)
+    ax.set_ylabel("operations / s")
+    ops = run.ops
+    if ops.empty:
+        _no_data(ax, "operations")
+        return
+    buckets = np.floor(ops["end"].clip(lower=0)).astype("int64")
+    counts = pd.crosstab(buckets, ops["type"]).reindex(
+        index=range(int(buckets.max()) + 1), columns=list(OUTCOMES), fill_value=0
+    )
+    x = counts.index.to_numpy() + 0.5
+    for outcome in OUTCOMES:
+        y = counts[outcome].to_numpy()
+        total = int(y.sum())
+        ax.plot(
+            x,
+            y,
+            color=OUTCOME_COLORS[outcome],
+            lw=1.6,
+            marker="o",
+            ms=2.5,
+            label=f"{outcome} ({total:,})",
+        )
+    ax.set_ylim(bottom=0)
+    _headroom(ax, run.windows)
+    ax.legend(loc="upper right", ncols=3)
+
+
+def _latency_raw(fig: Figure, run: RunData, culprit_s: float | None) -> None:
+    ax = fig.add_subplot()
+    sampled = len(run.ops) > MAX_POINTS
+    _margins(fig, bottom=0.7 if sampled else 0.5)
+    _time_axes(ax, run)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log)")
+    ops = run.ops
+    if ops.empty:
+        _no_data(ax, "operations")
+        return
+    shown = _sample(ops, MAX_POINTS)
+    y = shown["latency_ms"].clip(lower=1e-3)
+    fs = sorted(shown["f"].unique())
+    for outcome in OUTCOMES:
+        for f in fs:
+            sel = (shown["type"] == outcome) & (shown["f"] == f)
+            if not sel.any():
+                continue
+            ax.scatter(
+                shown.loc[sel, "start"],
+                y[sel],
+                s=9 if outcome == "ok" else 14,
+                c=OUTCOME_COLORS[outcome],
+                marker=F_MARKERS.get(f, "D"),
+                alpha=0.55 if outcome == "ok" else 0.85,
+                linewidths=0,
+                rasterized=True,
+                zorder=2 if outcome == "ok" else 3,
+            )
+    if culprit_s is not None:
+        ax.axvline(culprit_s, color="#b00020", lw=1.2, ls="--", zorder=4)
+        ax.text(
+            culprit_s,
+            0.03,
+            " the operation the checker cannot place ",
+            transform=ax.get_xaxis_transform(),
+            color="#b00020",
+            fontsize=8,
+            va="bottom",
+            bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0, "pad": 1.5},
+            zorder=6,
+        )
+    _headroom(ax, run.windows, log=True)
+    _log_y(ax)
+    handles = [
+        Line2D([], [], ls="", marker="o", ms=5, color=OUTCOME_COLORS[o], label=o)
+        for o in OUTCOMES
+        if (shown["type"] == o).any()
+    ]
+    handles += [
+        Line2D([], [], ls="", marker=F_MARKERS.get(f, "D"), ms=5, color="#555", label=f) for f in fs
+    ]
+    ax.legend(handles=handles, loc="upper right", ncols=len(handles))
+    if sampled:
+        fig.text(
+            0.01,
+            0.02,
+            f"sampled: {len(shown):,} of {len(ops):,} operations drawn "
+            "(fail and info first, then ok at random)",
+            fontsize=8.5,
+            color="#b00020",
+            va="bottom",
+        )
+
+
+def _sample(ops: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """At most ``limit`` rows, deterministic: non-ok operations first, then ok ones."""
+    if len(ops) <= limit:
+        return ops
+    rare = ops[ops["type"] != "ok"]
+    if len(rare) > limit // 2:
+        rare = rare.sample(n=limit // 2, random_state=0)
+    ok = ops[ops["type"] == "ok"]
+    ok = ok.sample(n=min(len(ok), limit - len(rare)), random_state=0)
+    return pd.concat([ok, rare]).sort_index()
+
+
+def _latency_quantiles(fig: Figure, run: RunData) -> None:
+    ax = fig.add_subplot()
+    _margins(fig)
+    _time_axes(ax, run)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log)")
+    ok = run.ops[run.ops["type"] == "ok"] if not run.ops.empty else run.ops
+    if ok.empty:
+        _no_data(ax, "ok operations")
+        return
+    bucket = np.floor(ok["start"].clip(lower=0)).astype("int64")
+    grouped = ok["latency_ms"].clip(lower=1e-3).groupby(bucket)
+    x = grouped.size().index.to_numpy() + 0.5
+    for name, q, color in QUANTILES:
+        ax.plot(x, grouped.quantile(q).to_numpy(), color=color, lw=1.5, label=name)
+    ax.plot(x, grouped.max().to_numpy(), color="#d43a3a", lw=1.0, ls=":", label="max")
+    _headroom(ax, run.windows, log=True)
+    _log_y(ax)
+    ax.legend(loc="upper right", ncols=4)
+
+
+def _percentiles(fig: Figure, run: RunData) -> None:
+    ax = fig.add_subplot()
+    _margins(fig, right=0.4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms, log)")
+    ops = run.ops
+    if ops.empty:
+        _no_data(ax, "operations")
+        return
+    nines = max(2, math.ceil(math.log10(max(len(ops), 1))) + 1)
+    pcts = sorted({100.0 * (1 - 10.0**-k) for k in np.linspace(0, nines, 160)} | {0.0})
+    top = 10.0**nines
+    for label, sel, color in (
+        ("ok", ops["type"] == "ok", OUTCOME_COLORS["ok"]),
+        ("all", pd.Series(True, index=ops.index), "#555555"),
+    ):
+        lat_ns = (ops.loc[sel, "latency_ms"] * 1e6).round().astype("int64")
+        if lat_ns.empty:
+            continue
+        h = histogram(lat_ns.tolist())
+        values = h.get_percentile_to_value_dict(pcts)
+        xs = [1.0 / (1.0 - p / 100.0) for p in pcts if p in values]
+        ys = [values[p] / 1000.0 for p in pcts if p in values]
+        mx = h.get_max_value() / 1000.0
+        ax.plot(xs, ys, color=color, lw=1.7, label=f"{label}: {h.get_total_count():,} ops")
+        ax.axhline(mx, color=color, lw=0.8, ls=":", label=f"{label}: max {mx:,.1f} ms")
+    ax.set_xlim(1, top)
+    ticks = [10.0**k for k in range(nines + 1)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(_nines_label))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    _log_y(ax)
+    ax.legend(loc="lower right", ncols=2)
+
+
+def _log_y(ax: Axes) -> None:
+    """A log y-axis labelled in plain numbers (1, 2, 5, 10, ...), not powers of ten.
+
+    Call once the limits are final: 1-2-5 ticks for up to three decades, else powers of ten.
+    """
+    lo, hi = ax.get_ylim()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    subs = (1.0, 2.0, 5.0) if decades <= 3.2 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _nines_label(x: float, _pos: Any) -> str:
+    if x <= 1:
+        return "0%"
+    p = 100.0 * (1 - 1 / x)
+    digits = max(0, round(math.log10(x)) - 2)
+    return f"{p:.{digits}f}%"
+
+
+_RESOURCE_PANELS: Final = (  # column, title, measured in bytes
+    ("cpu_percent", "CPU (%)", False),
+    ("rss_bytes", "RSS", True),
+    ("open_fds", "open file descriptors", False),
+    ("threads", "threads", False),
+    ("data_bytes", "data directory size", True),
+)
+
+
+def _resources(fig: Figure, run: RunData) -> None:
+    axes = fig.subplots(3, 2, sharex=True).ravel()
+    _margins(fig, left=0.5, top=0.55, hspace=0.45, wspace=0.1)
+    res = run.resources
+    nodes = sorted(res["node"].dropna().unique(), key=_node_order) if not res.empty else []
+    for ax, (col, title, in_bytes) in zip(axes, _RESOURCE_PANELS, strict=False):
+        _time_axes(ax, run, label=False)
+        if res.empty:
+            _no_data(ax, "samples")
+            ax.set_title(title, loc="left")
+            continue
+        unit, factor = _byte_unit(_peak(res[col])) if in_bytes else ("", 1.0)
+        ax.set_title(f"{title} ({unit})" if unit else title, loc="left")
+        for i, node in enumerate(nodes):
+            rows = res[res["node"] == node]
+            y = rows[col].where(rows["up"]) / factor
+            ax.plot(rows["time"], y, color=NODE_COLORS[i % len(NODE_COLORS)], lw=1.3, label=node)
+        ax.set_ylim(bottom=0)
+        _headroom(ax, run.windows)
+    _availability(axes[5], run, nodes)
+    for ax in axes[4:]:
+        ax.set_xlabel("seconds since the workload started")
+    if nodes:
+        handles = [
+            Line2D([], [], color=NODE_COLORS[i % len(NODE_COLORS)], lw=2.5, label=node)
+            for i, node in enumerate(nodes)
+        ]
+        fig.legend(handles=handles, loc="upper right", ncols=len(nodes), fontsize=9)
+
+
+def _availability(ax: Axes, run: RunData, nodes: Sequence[str]) -> None:
+    """One lane per node: green while samples said up, red while down."""
+    ax.set_title("node up / down", loc="left")
+    _time_axes(ax, run, label=False)
+    ax.grid(False, axis="y")
+    res = run.resources
+    for lane, node in enumerate(nodes):
+        rows = res[res["node"] == node].sort_values("time")
+        for up, start, end in _runs(rows["time"].tolist(), rows["up"].tolist()):
+            color = "#5bb974" if up else "#d43a3a"
+            ax.broken_barh([(start, end - start)], (lane - 0.35, 0.7), color=color, lw=0, zorder=2)
+    ax.set_yticks(range(len(nodes)), list(nodes))
+    ax.set_ylim(-0.6, max(len(nodes), 1) - 0.4 + (0.6 if run.windows else 0))
+
+
+def _runs(times: list[float], ups: list[bool]) -> list[tuple[bool, float, float]]:
+    """Consecutive samples with the same state, each lasting until the next sample (or 1 s)."""
+    out: list[tuple[bool, float, float]] = []
+    for i, (t, up) in enumerate(zip(times, ups, strict=True)):
+        end = times[i + 1] if i + 1 < len(times) else t + 1.0
+        if out and out[-1][0] == up:
+            out[-1] = (up, out[-1][1], end)
+        else:
+            out.append((up, t, end))
+    return out
+
+
+def _node_order(node: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in node if ch.isdigit())
+    return (int(digits) if digits else 0, node)
+
+
+def _peak(values: pd.Series) -> float:
+    peak = values.max(skipna=True)
+    return 0.0 if pd.isna(peak) else float(peak)
+
+
+def _byte_unit(peak: float) -> tuple[str, float]:
+    for unit, factor in (("GiB", 2.0**30), ("MiB", 2.0**20), ("KiB", 2.0**10)):
+        if peak >= factor:
+            return unit, factor
+    return "bytes", 1.0
