@@ -314,9 +314,13 @@ def test_check_quorum_leader_steps_down_without_majority() -> None:
     net = Network(3)
     net.elect(1)
     net.isolate(1)
-    for _ in range(2 * 10):
+    # The first check (tick 10) still counts the answers heard before the partition; the
+    # second (tick 20) finds no majority heard since.
+    for _ in range(2 * 10 - 1):
         net.tick(1)
-    assert net.nodes[1].role is Role.FOLLOWER
+    assert net.nodes[1].role is Role.LEADER
+    net.tick(1)
+    assert net.nodes[1].role is Role.FOLLOWER and net.nodes[1].term == 2
 
 
 def test_check_quorum_leader_stays_with_majority() -> None:
