@@ -92,9 +92,17 @@ class RunData:
 
 
 def load_run(run_dir: Path) -> RunData:
-    """Read a run directory. Raises FileNotFoundError when it has no ``results.json``."""
+    """Read a run directory.
+
+    Raises FileNotFoundError when it has no ``results.json``, ValueError when that is not a
+    chaos run's results (a load run's, for one: ``aspen-lab load`` writes its own report).
+    """
     run_dir = Path(run_dir)
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    if not isinstance(results, dict):
+        raise ValueError(f"{run_dir / 'results.json'} is not a JSON object")
+    if results.get("kind") == "aspen-load":
+        raise ValueError(f"{run_dir} is a load run: `aspen-lab load` writes its report")
     notes: list[str] = []
     config = _read_json(run_dir / "config.json", notes)
     events = _read_events(run_dir / "history.jsonl", notes)
