@@ -256,7 +256,7 @@ class _RampTally:
 
 
 @contextlib.contextmanager
-def _interruptible(stop: asyncio.Event, main: asyncio.Task[Any]) -> Iterator[None]:
+def interruptible(stop: asyncio.Event, main: asyncio.Task[Any]) -> Iterator[None]:
     """First Ctrl-C: set ``stop`` (phases end, results are written). Second: cancel."""
     loop = asyncio.get_running_loop()
 
@@ -291,7 +291,7 @@ async def run_load(
     mixes = parse_workloads(args.workloads)
     space = KeySpace(args.records, args.key_size, args.value_size)
     progress = Progress(not args.no_progress)
-    with _interruptible(stop, main):
+    with interruptible(stop, main):
         async with contextlib.AsyncExitStack() as stack:
             if args.endpoints:
                 endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
@@ -377,7 +377,7 @@ def print_summary(res: dict[str, Any]) -> None:
         console.print(gt)
 
 
-def _event_loop_runner(no_uvloop: bool) -> asyncio.Runner:
+def event_loop_runner(no_uvloop: bool) -> asyncio.Runner:
     if not no_uvloop:
         try:
             import uvloop
@@ -414,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
 
     error: str | None = None
     try:
-        with _event_loop_runner(args.no_uvloop) as runner:
+        with event_loop_runner(args.no_uvloop) as runner:
             runner.run(run_load(args, run_dir, res, save))
     except (KeyboardInterrupt, asyncio.CancelledError):
         res["interrupted"] = True

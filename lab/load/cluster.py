@@ -5,8 +5,10 @@ clients should use, and stops every process it started when the block ends, howe
 (Ctrl-C included).
 
 Profiling the nodes: with ``profile_dir`` (or ``ASPEN_LOAD_PROFILE=<dir>`` in the environment)
-each Aspen node runs under ``python -m cProfile`` and writes ``<dir>/n<id>.prof`` when it stops
-(``python -m pstats <file>`` reads it). Profiling slows the node down: never gate on such a run.
+each Aspen node runs under a profiler and writes its profile into ``<dir>`` when it stops:
+``sample`` (the default, ``lab.load.sampler``: every thread, ``n<id>.txt`` and
+``n<id>.collapsed``) or ``cprofile`` (``ASPEN_LOAD_PROFILER=cprofile``: the main thread only,
+``n<id>.prof`` for ``python -m pstats``). Profiling slows the node: never gate on such a run.
 """
 
 from __future__ import annotations
@@ -29,26 +31,34 @@ from lab.runtime.base import NodeCommand
 from lab.runtime.local import LocalRuntime
 
 PROFILE_ENV = "ASPEN_LOAD_PROFILE"
+PROFILER_ENV = "ASPEN_LOAD_PROFILER"
+PROFILERS = ("sample", "cprofile")
 DATABASES = ("aspen", "etcd")
 
 log = logging.getLogger("lab.load")
 
 
 class ProfiledAspenDB(AspenDB):
-    """Aspen whose nodes run under cProfile, each writing ``<profile_dir>/n<id>.prof``."""
+    """Aspen whose local nodes run under a profiler (``sample`` or ``cprofile``)."""
 
-    def __init__(self, profile_dir: Path, **kwargs: int | float) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.profile_dir = profile_dir
+    def __init__(self, profile_dir: Path, profiler: str = "sample") -> None:
+        super().__init__()
+        if profiler not in PROFILERS:
+            raise ValueError(f"unknown profiler {profiler!r}; known: {', '.join(PROFILERS)}")
+        self.profile_dir = profile_dir.resolve()
+        self.profiler = profiler
         profile_dir.mkdir(parents=True, exist_ok=True)
 
     def command(self, ctx: RunContext, node: int) -> NodeCommand:
         cmd = super().command(ctx, node)
         argv = list(cmd.argv)
         if argv[:3] != [sys.executable, "-m", "aspen.node"]:
-            return cmd
-        out = str(self.profile_dir.resolve() / f"n{node}.prof")
-        return NodeCommand([sys.executable, "-m", "cProfile", "-o", out, *argv[1:]], cmd.env)
+            return cmd  # not a local process: nothing to wrap
+        if self.profiler == "cprofile":
+            wrap = ["-m", "cProfile", "-o", str(self.profile_dir / f"n{node}.prof")]
+        else:
+            wrap = ["-m", "lab.load.sampler", "-o", str(self.profile_dir / f"n{node}")]
+        return NodeCommand([sys.executable, *wrap, *argv[1:]], cmd.env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +73,9 @@ def make_db(name: str, profile_dir: Path | None = None) -> DB:
     if name == "aspen":
         if profile_dir is None and os.environ.get(PROFILE_ENV):
             profile_dir = Path(os.environ[PROFILE_ENV])
-        return ProfiledAspenDB(profile_dir) if profile_dir is not None else AspenDB()
+        if profile_dir is None:
+            return AspenDB()
+        return ProfiledAspenDB(profile_dir, os.environ.get(PROFILER_ENV, "sample"))
     if name == "etcd":
         return EtcdDB()
     raise ValueError(f"unknown database {name!r}; known: {', '.join(DATABASES)}")

@@ -1,0 +1,229 @@
+"""``python -m lab.load.bench`` (``nox -s bench``): put and linearizable-get throughput and latency.
+
+Starts a 3-node Aspen cluster (local processes, ``--fsync always``), inserts ``--records`` keys
+(16-byte keys, 64-byte values), then measures closed-loop puts and linearizable gets at each
+client count (default 1, 16, 32, 64), each for ``--duration`` seconds (and at most ``--max-ops``
+operations). Prints a table and writes ``bench-results/bench.json``.
+
+``--vs etcd`` starts a 3-node etcd beside it and measures it with the same load generator in
+the same run, interleaved (Aspen then etcd at each step, so both see the same background load),
+and prints Aspen/etcd ratios of throughput and p99. Every process started is stopped at the end,
+Ctrl-C included (the first Ctrl-C stops measuring and still writes what was measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lab.load import engine, results
+from lab.load.cli import event_loop_runner, interruptible, make_target
+from lab.load.cluster import local_cluster
+from lab.load.engine import Phase
+from lab.load.targets import Target
+from lab.load.workloads import WORKLOADS, KeySpace, load_plan, plan
+from lab.store import write_json
+
+TARGET_CLIENTS = 32
+"""Where Aspen is held to etcd: >= 1.0x its throughput and <= 1.0x its p99."""
+OPS = {"put": "W", "get": "C"}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m lab.load.bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--vs", choices=("etcd",), help="also measure this store, same run")
+    p.add_argument("--clients", default="1,16,32,64", help="client counts")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    p.add_argument("--max-ops", type=int, default=200_000, help="operations per measurement")
+    p.add_argument("--records", type=int, default=1000)
+    p.add_argument("--key-size", type=int, default=16)
+    p.add_argument("--value-size", type=int, default=64)
+    p.add_argument("--fsync", choices=("always", "never"), default="always")
+    p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    p.add_argument("--profile-nodes", type=Path, help="run Aspen nodes under cProfile, into DIR")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-uvloop", action="store_true")
+    return p.parse_args(argv)
+
+
+def _row(db: str, op: str, clients: int, s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "db": db,
+        "op": op,
+        "clients": clients,
+        "ops": s["ops"],
+        "errors": s["errors"],
+        "error_count": s["error_count"],
+        "throughput": s["throughput"],
+        "latency_ms": s["latency_ms"],
+        "duration_s": s["duration_s"],
+        "interrupted": s["interrupted"],
+    }
+
+
+def ratios(rows: list[dict[str, Any]], other: str) -> list[dict[str, Any]]:
+    """Aspen / ``other`` for every (op, clients) both measured."""
+    by = {(r["db"], r["op"], r["clients"]): r for r in rows}
+    out = []
+    for (db, op, clients), a in by.items():
+        b = by.get((other, op, clients))
+        if db != "aspen" or b is None:
+            continue
+        tput = a["throughput"] / b["throughput"] if b["throughput"] else None
+        p99 = a["latency_ms"]["p99"] / b["latency_ms"]["p99"] if b["latency_ms"]["p99"] else None
+        out.append({"op": op, "clients": clients, "throughput_ratio": tput, "p99_ratio": p99})
+    return out
+
+
+def verdict(rs: list[dict[str, Any]], clients: int = TARGET_CLIENTS) -> dict[str, Any]:
+    """The target: at ``clients``, Aspen >= 1.0x etcd's throughput and <= 1.0x its p99."""
+    at = [r for r in rs if r["clients"] == clients]
+    met = bool(at) and all(
+        r["throughput_ratio"] is not None
+        and r["throughput_ratio"] >= 1.0
+        and r["p99_ratio"] is not None
+        and r["p99_ratio"] <= 1.0
+        for r in at
+    )
+    return {"clients": clients, "throughput_ratio_min": 1.0, "p99_ratio_max": 1.0, "met": met}
+
+
+async def _measure(args: argparse.Namespace, workdir: Path, out: dict[str, Any]) -> None:
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+    levels = [int(c) for c in args.clients.split(",") if c.strip()]
+    space = KeySpace(args.records, args.key_size, args.value_size)
+    dbs = ["aspen", *([args.vs] if args.vs else [])]
+    plans = {
+        op: plan(WORKLOADS[w], space, length=min(args.max_ops, 1 << 18), seed=args.seed,
+                 distribution="uniform")
+        for op, w in OPS.items()
+    }  # fmt: skip
+    with interruptible(stop, main):
+        async with contextlib.AsyncExitStack() as stack:
+            targets: dict[str, Target] = {}
+            for db in dbs:
+                print(f"starting a 3-node {db} cluster ...", file=sys.stderr, flush=True)
+                cluster = await stack.enter_async_context(
+                    local_cluster(
+                        db,
+                        workdir,
+                        fsync=args.fsync,
+                        profile_dir=args.profile_nodes if db == "aspen" else None,
+                    )
+                )
+                t = make_target(
+                    db, cluster.endpoints, space, args.seed, timeout=5.0, connections=max(levels)
+                )
+                stack.push_async_callback(t.close)
+                await t.start()
+                lp = load_plan(space, args.seed)
+                await engine.run_phase(t, lp, Phase("load", "closed", 120, len(lp), 16), stop=stop)
+                targets[db] = t
+            for clients in levels:
+                for op in OPS:
+                    for db in dbs:
+                        if stop.is_set():
+                            return
+                        phase = Phase(op, "closed", args.duration, args.max_ops, clients)
+                        tally = await engine.run_phase(targets[db], plans[op], phase, stop=stop)
+                        row = _row(db, op, clients, tally.summary())
+                        out["results"].append(row)
+                        print(_line(row), file=sys.stderr, flush=True)
+
+
+def _line(r: dict[str, Any]) -> str:
+    lat = r["latency_ms"]
+    return (
+        f"{r['db']:<6} {r['op']:<4} {r['clients']:>4} clients {r['throughput']:>9.1f} ops/s "
+        f"p50 {lat['p50']:>7.2f} p99 {lat['p99']:>7.2f} p99.9 {lat['p99.9']:>7.2f} ms"
+        f"  errors {r['error_count']}"
+    )
+
+
+def print_table(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    t = Table(title=f"bench ({out['machine']['cores']} cores, {out['machine']['cpu_model']})")
+    for col in ("db", "op", "clients", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"):
+        t.add_column(col, justify="left" if col in ("db", "op") else "right")
+    for r in out["results"]:
+        lat = r["latency_ms"]
+        t.add_row(
+            r["db"],
+            r["op"],
+            str(r["clients"]),
+            f"{r['throughput']:.1f}",
+            f"{lat['p50']:.2f}",
+            f"{lat['p99']:.2f}",
+            f"{lat['p99.9']:.2f}",
+            str(r["error_count"]),
+        )
+    console.print(t)
+    if out.get("ratios"):
+        rt = Table(title=f"Aspen / {out['config']['vs']}")
+        for col in ("op", "clients", "throughput ratio", "p99 ratio"):
+            rt.add_column(col, justify="right")
+        for r in out["ratios"]:
+            rt.add_row(
+                r["op"],
+                str(r["clients"]),
+                "-" if r["throughput_ratio"] is None else f"{r['throughput_ratio']:.2f}x",
+                "-" if r["p99_ratio"] is None else f"{r['p99_ratio']:.2f}x",
+            )
+        console.print(rt)
+        v = out["target"]
+        console.print(
+            f"target at {v['clients']} clients (throughput >= 1.0x, p99 <= 1.0x): "
+            + ("[green]met[/green]" if v["met"] else "[red]not met[/red]")
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: dict[str, Any] = {
+        "machine": results.machine(),
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "results": [],
+        "interrupted": False,
+    }
+    code = 0
+    with tempfile.TemporaryDirectory(prefix="aspen-bench-") as tmp:
+        try:
+            with event_loop_runner(args.no_uvloop) as runner:
+                runner.run(_measure(args, Path(tmp), out))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            out["interrupted"] = True
+            code = 130
+        except Exception as e:
+            out["error"] = f"{type(e).__name__}: {e}"
+            print(f"bench failed: {out['error']}", file=sys.stderr)
+            code = 2
+    out["interrupted"] = out["interrupted"] or any(r["interrupted"] for r in out["results"])
+    results.finish(out)
+    if args.vs:
+        out["ratios"] = ratios(out["results"], args.vs)
+        out["target"] = verdict(out["ratios"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, out)
+    if out["results"]:
+        print_table(out)
+    print(f"wrote {args.out}")
+    return 130 if out["interrupted"] and code == 0 else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
