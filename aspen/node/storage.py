@@ -59,10 +59,21 @@ class NodeStorage(Protocol):
 
 
 def open_storage(config: NodeConfig) -> NodeStorage:
+    """LMDB with a durable commit per Ready; ``fsync never`` is the UNSAFE volatile mode."""
     if config.fsync == "never":
         from aspen.node.volatile import VolatileStorage
 
         return VolatileStorage(config.data_dir)
-    from aspen.node.volatile import VolatileStorage
+    from aspen.storage.errors import DataDirError
+    from aspen.storage.lmdb import LmdbStorage
 
-    return VolatileStorage(config.data_dir, interval=0.0)
+    try:
+        return LmdbStorage(
+            config.data_dir,
+            config.node_id,
+            map_size=config.map_size,
+            fsync="always",
+            cluster_id=config.cluster_id or None,
+        )
+    except DataDirError as e:
+        raise StorageOpenError(str(e)) from None

@@ -214,3 +214,30 @@ def test_a_bad_ticket_is_refused_with_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert p.returncode == 2
     assert len(p.stderr.strip().splitlines()) == 1 and "ticket" in p.stderr
+
+
+def _node(data_dir: Path, node_id: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    from lab.runtime.local import free_port
+
+    return subprocess.run(
+        [sys.executable, "-m", "aspen.node", "--node-id", str(node_id),
+         "--data-dir", str(data_dir), "--raft-addr", f"127.0.0.1:{free_port()}",
+         "--http-addr", f"127.0.0.1:{free_port()}", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+def test_a_foreign_or_corrupt_data_dir_is_refused_with_one_line(tmp_path: Path) -> None:
+    from aspen.storage.lmdb import LmdbStorage
+
+    LmdbStorage(tmp_path / "n1", 1).close()
+    other = _node(tmp_path / "n1", 2)
+    assert other.returncode == 2, other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1 and "node" in other.stderr
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "data.mdb").write_bytes(b"not an lmdb file" * 100)
+    junk = _node(tmp_path / "junk", 1)
+    assert junk.returncode == 2, junk.stderr
+    assert len(junk.stderr.strip().splitlines()) == 1
