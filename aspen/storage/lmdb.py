@@ -22,14 +22,12 @@ The layout of keys and values is in :mod:`aspen.storage.layout`.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lmdb
 
@@ -40,19 +38,11 @@ from aspen.kv.state_machine import decode_snapshot, encode_snapshot, execute
 from aspen.raft.errors import Compacted, InvariantViolation, StorageError, Unavailable
 from aspen.raft.messages import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from aspen.storage import layout as L
-from aspen.storage.errors import (
-    DataDirError,
-    ForeignDataDirError,
-    StorageCorruptError,
-    translate,
-)
+from aspen.storage.datadir import FsyncMode, lock_dir, open_env
+from aspen.storage.errors import translate
 
 log = logging.getLogger(__name__)
 
-FsyncMode = Literal["always", "never"]
-LOCK_FILE = "aspen.lock"
-"""Held with ``flock`` while the storage is open: one process, one opener per directory."""
-_LMDB_FILES = {"data.mdb", "lock.mdb"}
 DEFAULT_MAP_SIZE = 1 << 30
 
 
@@ -154,9 +144,9 @@ class LmdbStorage:
         self.node_id = node_id
         self.fsync: FsyncMode = fsync
         self._wlock = threading.Lock()
-        self._lock_fd = _lock_dir(self.path)
+        self._lock_fd = lock_dir(self.path)
         try:
-            self._env, self._dbs, self.cluster_id = _open_env(
+            self._env, self._dbs, self.cluster_id = open_env(
                 self.path, node_id, map_size, fsync, cluster_id
             )
         except BaseException:
@@ -631,113 +621,6 @@ def _ordered_pairs(cur: lmdb.Cursor[bytes], head: bytes) -> Iterator[tuple[bytes
         yield stored[len(L.KV_PREFIX) :], value
     group.sort()
     yield from group
-
-
-# --- opening -----------------------------------------------------------------------------------
-
-
-def _lock_dir(path: Path) -> int:
-    """Create ``path`` if needed and take its lock file; the fd holds the lock."""
-    if path.exists() and not path.is_dir():
-        raise ForeignDataDirError(f"{path}: not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        raise DataDirError(f"{path}: cannot use the directory: {e.strerror or e}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        os.close(fd)
-        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
-            raise DataDirError(f"{path}: already in use by another storage or process") from None
-        raise DataDirError(f"{path}: cannot lock the directory: {e.strerror or e}") from None
-    return fd
-
-
-def _open_env(
-    path: Path, node_id: int, map_size: int, fsync: FsyncMode, cluster_id: str | None
-) -> tuple[lmdb.Environment, tuple[lmdb._Database, ...], str | None]:
-    present = set(os.listdir(path)) - {LOCK_FILE}
-    fresh = "data.mdb" not in present
-    if fresh and present - _LMDB_FILES:
-        shown = ", ".join(sorted(present)[:3])
-        raise ForeignDataDirError(f"{path}: not an Aspen data directory (holds {shown})")
-    try:
-        env = lmdb.open(
-            str(path),
-            map_size=map_size,
-            subdir=True,
-            max_dbs=len(L.DATABASES),
-            sync=fsync == "always",
-            metasync=fsync == "always",
-            readahead=False,
-            max_spare_txns=1,
-        )
-    except lmdb.Error as e:
-        raise StorageCorruptError(f"{path}: not a readable LMDB environment ({e})") from None
-    try:
-        return (env, *_check_or_init(env, path, node_id, cluster_id))
-    except BaseException:
-        env.close()
-        raise
-
-
-def _check_or_init(
-    env: lmdb.Environment, path: Path, node_id: int, cluster_id: str | None
-) -> tuple[tuple[lmdb._Database, ...], str | None]:
-    try:
-        with env.begin() as txn:
-            names = {k for k, _ in txn.cursor()}
-        if not names:
-            return _init(env, node_id, cluster_id), cluster_id
-        if not names <= set(L.DATABASES):
-            raise ForeignDataDirError(f"{path}: an LMDB environment that is not Aspen's")
-        # A handle opened in a transaction lives on only if that transaction commits.
-        with env.begin(write=True) as txn:
-            dbs = tuple(env.open_db(name, txn=txn, create=False) for name in L.DATABASES)
-            meta = dbs[1]
-            fmt = txn.get(L.META_FORMAT, db=meta)
-            recorded_node = txn.get(L.META_NODE_ID, db=meta)
-            recorded_cluster = txn.get(L.META_CLUSTER_ID, db=meta)
-    except lmdb.NotFoundError:
-        raise StorageCorruptError(f"{path}: Aspen databases are missing") from None
-    except lmdb.IncompatibleError:
-        raise ForeignDataDirError(f"{path}: an LMDB environment that is not Aspen's") from None
-    except lmdb.Error as e:
-        raise StorageCorruptError(f"{path}: unreadable ({e})") from None
-    if fmt is None or len(fmt) != 4 or recorded_node is None or len(recorded_node) != 8:
-        raise StorageCorruptError(f"{path}: no valid format record")
-    if L.read_u32(fmt) != L.FORMAT_VERSION:
-        raise StorageCorruptError(
-            f"{path}: data format version {L.read_u32(fmt)}; this build reads version "
-            f"{L.FORMAT_VERSION}"
-        )
-    if L.read_u64(recorded_node) != node_id:
-        raise ForeignDataDirError(
-            f"{path}: holds node {L.read_u64(recorded_node)}'s data, not node {node_id}'s"
-        )
-    recorded = None if recorded_cluster is None else recorded_cluster.decode()
-    if cluster_id and recorded and cluster_id != recorded:
-        raise ForeignDataDirError(f"{path}: holds data of cluster {recorded!r}, not {cluster_id!r}")
-    if cluster_id and not recorded:
-        with env.begin(write=True) as txn:
-            txn.put(L.META_CLUSTER_ID, cluster_id.encode(), db=dbs[1])
-        recorded = cluster_id
-    return dbs, recorded
-
-
-def _init(
-    env: lmdb.Environment, node_id: int, cluster_id: str | None
-) -> tuple[lmdb._Database, ...]:
-    with env.begin(write=True) as txn:
-        dbs = tuple(env.open_db(name, txn=txn) for name in L.DATABASES)
-        meta = dbs[1]
-        txn.put(L.META_FORMAT, L.u32(L.FORMAT_VERSION), db=meta)
-        txn.put(L.META_NODE_ID, L.u64(node_id), db=meta)
-        if cluster_id:
-            txn.put(L.META_CLUSTER_ID, cluster_id.encode(), db=meta)
-    return dbs
 
 
 __all__ = ["DEFAULT_MAP_SIZE", "FsyncMode", "LmdbStorage", "StorageError"]
