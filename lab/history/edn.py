@@ -54,6 +54,7 @@ _INT = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?M?")
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
 _KEYWORD = re.compile(r"[A-Za-z*+!_?<>=.\-][\w*+!_?<>=.\-/#']*")
 
 
@@ -186,7 +187,9 @@ def dumps(value: Any) -> str:
     if isinstance(value, Symbol):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # Readable UTF-8, but never a character that some readers take for a line break.
+        text = json.dumps(value, ensure_ascii=False)
+        return text.translate(_LINE_BREAKS)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
@@ -276,7 +279,7 @@ def parse_edn_history(text: str, *, source: str = "<string>", format: str = "edn
     """Parse a Jepsen EDN history (one map per line; blank and ``;`` comment lines skipped)."""
     events: list[Op] = []
     lines: list[int] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith(";"):
             continue

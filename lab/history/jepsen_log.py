@@ -68,7 +68,7 @@ def parse_jepsen_log(text: str, *, source: str = "<string>") -> History:
     """Parse every ``jepsen.util`` line of a log; other lines are skipped."""
     events: list[Op] = []
     lines: list[int] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         if MARKER not in raw:
             continue
         m = _LINE.search(raw)

@@ -90,7 +90,7 @@ def read_jsonl(path: str | Path) -> History:
 def parse_jsonl(text: str, *, source: str = "<string>") -> History:
     """Like `read_jsonl`, from a string."""
     notes: list[str] = []
-    pairs = list(_iter_lines(text.splitlines(keepends=True), source, notes=notes))
+    pairs = list(_iter_lines(_keep_ends(text), source, notes=notes))
     return History(
         events=[op for _, op in pairs],
         source=source,
@@ -116,6 +116,15 @@ def _iter_lines(fh: Any, source: str, *, notes: list[str] | None) -> Iterator[tu
             raise HistoryFormatError(str(exc), source=source, line=lineno) from None
         position += 1
         yield lineno, op
+
+
+def _keep_ends(text: str) -> list[str]:
+    """Lines split on "\\n" only (str.splitlines also breaks on \\x85 and friends)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 class HistoryWriter:

@@ -1,0 +1,108 @@
+"""Models: compiled steps agree with `step`; descriptions; the set rule; guessing a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lab.checker import ANY, ILLEGAL, KVModel, ModelError, RegisterModel, SetModel, model_for
+from lab.checker.models import guess_model
+from lab.history import History, Op
+from lab.history.op import UNKNOWN, Operation
+from tests.checker.helpers import op
+
+values = st.none() | st.integers(-2, 3) | st.sampled_from(["", "a", "ab"])
+states = values | st.just(ANY)
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> Operation:
+    f = draw(st.sampled_from(["read", "write", "cas", "delete", "append"]))
+    unknown = draw(st.booleans())
+    v: Any
+    if f == "cas":
+        v = [draw(values), draw(values)]
+    elif f == "append":
+        v = draw(st.sampled_from(["x", "yz"]))
+    else:
+        v = draw(values)
+    return op(0, f, v, 0, None if unknown else 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operations(), states)
+def test_compiled_steps_agree_with_step(o: Operation, state: Any) -> None:
+    model = KVModel()
+    compiled = model.compile(o)
+    ok, new = model.step(state, model.input(o), model.output(o))
+    if compiled is None:  # an unknown read: no constraint, no effect
+        assert ok and new is state
+        return
+    got = compiled(state)
+    assert (got is not ILLEGAL) == ok
+    if ok:
+        assert got == new or (got is ANY and new is ANY)
+
+
+def test_register_refuses_kv_operations() -> None:
+    with pytest.raises(ModelError, match="no operation 'append'"):
+        RegisterModel().compile(op(0, "append", "x", 0, 1))
+    with pytest.raises(ModelError, match="cas needs"):
+        RegisterModel().compile(op(0, "cas", 3, 0, 1))
+
+
+def test_descriptions() -> None:
+    m = KVModel()
+    assert m.describe(op(0, "r", 3, 0, 1)) == "read() -> 3"
+    assert m.describe(op(0, "r", None, 0, 1)) == "read() -> nil"
+    assert m.describe(op(0, "w", 3, 0, None)) == "write(3) -> ?"
+    assert m.describe(op(0, "c", [None, 2], 0, 1)) == "cas(nil, 2) -> ok"
+    assert m.describe_state(None) == "absent" and m.describe_state(ANY) == "any value"
+
+
+def test_values_compare_frozen() -> None:
+    m = KVModel()
+    w = m.compile(op(0, "w", [1, 2], 0, 1))
+    r = m.compile(op(1, "r", [1, 2], 2, 3))
+    assert w is not None and r is not None
+    assert r(w(None)) == (1, 2)
+
+
+def _set_ops(*specs: tuple[str, Any, int, int | None]) -> list[Operation]:
+    out = []
+    for i, (f, v, call, ret) in enumerate(specs):
+        reads = f == "read"
+        out.append(
+            Operation(i, i, f, "s", None if reads else v, UNKNOWN if ret is None else v, call, ret)
+        )
+    return out
+
+
+def test_set_rule() -> None:
+    model = SetModel()
+    ok = model.check_set(_set_ops(("add", 1, 0, 1), ("add", 2, 0, None), ("read", [1], 5, 6)))
+    assert ok.valid and ok.acknowledged == 1 and ok.uncertain == 1
+    lost = model.check_set(_set_ops(("add", 1, 0, 1), ("add", 2, 0, 2), ("read", [2, 9], 5, 6)))
+    assert lost.lost == (1,) and lost.unexpected == (9,)
+    # An add still running when the final read began may be missing.
+    late = model.check_set(_set_ops(("add", 1, 4, 8), ("read", [], 5, 6)))
+    assert late.valid
+    assert model.check_set(_set_ops(("add", 1, 0, 1))).final_read is None
+
+
+def test_guessing_a_model() -> None:
+    def h(*fs: str, key: Any = None) -> History:
+        return History([Op(i, 0, "invoke", f, None, key=key) for i, f in enumerate(fs)])
+
+    assert guess_model(h("read", "write", "cas")) == "register"
+    assert guess_model(h("read", "write", key="k")) == "kv"
+    assert guess_model(h("read", "append")) == "kv"
+    assert guess_model(h("add", "read")) == "set"
+    porcupine = h("get", "put", key="1")
+    porcupine.absent = ""
+    assert model_for(None, porcupine) == KVModel(absent="")
+    with pytest.raises(ValueError, match="unknown model"):
+        model_for("queue")
