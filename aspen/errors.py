@@ -9,7 +9,12 @@
     │   └── InvariantViolation    the core reached an impossible state: never caught
     ├── StorageError              (aspen.raft.errors)  what the storage contract may raise
     │   ├── Compacted             the index is below the first available index
-    │   └── Unavailable           the index is above the last index
+    │   ├── Unavailable           the index is above the last index
+    │   ├── StorageFullError      (aspen.storage.errors)  the map or disk is full
+    │   ├── StorageIOError        a read or write failed
+    │   └── DataDirError          the data dir cannot be used (one line says why)
+    │       ├── StorageCorruptError
+    │       └── ForeignDataDirError   another node's, another cluster's, not Aspen's
     ├── ConfigError               a configuration field is invalid (names the field)
     └── ProtocolError             bytes from a peer or client could not be decoded
         ├── LocalProtocolError    we produced something the protocol forbids

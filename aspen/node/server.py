@@ -27,6 +27,7 @@ from aspen.node.storage import NodeStorage, open_storage
 from aspen.raft import Entry, EntryKind, RaftConfig, RawNode
 from aspen.ticket import Ticket
 from aspen.transport.tcp import PeerTransport
+from aspen.wire.codec import Hello
 
 log = logging.getLogger("aspen.node")
 
@@ -79,6 +80,8 @@ class Node:
             raft_port,
             on_message=self._on_message,
             report_unreachable=self._on_unreachable,
+            advertise=config.raft_advertised,
+            on_hello=self._on_hello,
         )
         self.peers = AddressBook(
             config.node_id,
@@ -112,6 +115,9 @@ class Node:
 
     def _on_message(self, msg: Any) -> None:
         self.driver.step(msg)
+
+    def _on_hello(self, hello: Hello) -> None:
+        self.peers.learn(hello.node_id, hello.address)
 
     def _on_unreachable(self, node_id: int) -> None:
         self.driver.report_unreachable(node_id)
@@ -215,4 +221,6 @@ async def _serve(config: NodeConfig) -> int:
 
 
 def run_node(config: NodeConfig) -> int:
-    return asyncio.run(_serve(config))
+    import uvloop
+
+    return uvloop.run(_serve(config))

@@ -173,6 +173,8 @@ class _Inbound(asyncio.Protocol):
                 hello = self._hello
                 if hello is None:
                     self._hello = owner._check_hello(item)
+                    if owner.on_hello is not None:
+                        owner.on_hello(self._hello)
                     if self._hello_timer is not None:
                         self._hello_timer.cancel()
                     continue
@@ -252,6 +254,8 @@ class PeerTransport:
         write_timeout: float = 10.0,
         hello_timeout: float = 10.0,
         rng: random.Random | None = None,
+        advertise: str = "",
+        on_hello: Callable[[Hello], None] | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
@@ -272,7 +276,8 @@ class PeerTransport:
         self.write_timeout = write_timeout
         self.hello_timeout = hello_timeout
         self._rng = rng or random.Random()
-        self._hello = encode(Hello(PROTOCOL_VERSION, cluster_id, node_id))
+        self._hello = encode(Hello(PROTOCOL_VERSION, cluster_id, node_id, advertise))
+        self.on_hello = on_hello
         self._peers: dict[int, _Peer] = {}
         self._inbound: set[_Inbound] = set()
         self._outbound: set[_Outbound] = set()

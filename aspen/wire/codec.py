@@ -64,11 +64,16 @@ _MAX_LENGTH = (1 << 32) - 1
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """The first frame on every peer connection: who is talking, in which cluster."""
+    """The first frame on every peer connection: who is talking, in which cluster.
+
+    ``address`` is the sender's advertised raft address, so a node that was never told where a
+    peer lives (a new node contacted by the leader) can still answer it.
+    """
 
     version: int
     cluster_id: str
     node_id: int
+    address: str = ""
 
 
 Frame = Message | Hello
@@ -85,7 +90,7 @@ def _ids(s: frozenset[int]) -> list[int]:
 
 
 def _enc_hello(m: Hello) -> tuple[Any, ...]:
-    return (0, m.version, m.cluster_id, m.node_id)
+    return (0, m.version, m.cluster_id, m.node_id, m.address)
 
 
 def _enc_rv(m: RequestVote) -> tuple[Any, ...]:
@@ -170,6 +175,7 @@ class _Hello(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=0)
     version: U64
     cluster_id: str
     node_id: U64
+    address: str = ""
 
 
 class _RV(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=1):

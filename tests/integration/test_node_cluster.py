@@ -241,3 +241,49 @@ def test_a_foreign_or_corrupt_data_dir_is_refused_with_one_line(tmp_path: Path) 
     junk = _node(tmp_path / "junk", 1)
     assert junk.returncode == 2, junk.stderr
     assert len(junk.stderr.strip().splitlines()) == 1
+
+
+async def test_nodes_told_nothing_about_each_other_form_a_cluster_on_init(
+    tmp_path: Path,
+) -> None:
+    """Only the init call names the members: the others learn addresses from Hello frames."""
+    import uuid
+
+    from lab.db.aspen import node_argv
+    from lab.runtime.base import NodeCommand
+    from lab.runtime.local import LocalRuntime
+
+    rt = LocalRuntime(tmp_path, [1, 2, 3], run_id=f"it-{uuid.uuid4().hex}")
+    try:
+        members = {}
+        for n in (1, 2, 3):
+            raft, http = rt.endpoint(n, "raft"), rt.endpoint(n, "http")
+            members[n] = (raft.address, http.address)
+            argv = [
+                *node_argv("local"),
+                "--node-id", str(n),
+                "--data-dir", rt.data_dir(n),
+                "--raft-addr", raft.address,
+                "--http-addr", http.address,
+            ]  # fmt: skip
+            rt.start(n, NodeCommand(argv, {}))
+        urls = [f"http://{members[n][1]}" for n in (1, 2, 3)]
+        async with AsyncClient(urls, timeout=5.0) as c:
+
+            async def serving() -> bool:
+                r = await c.request("GET", "/node-info", endpoint=urls[2])
+                return r.outcome is Outcome.OK
+
+            await eventually(serving, what="node 3 serving")
+            init = await c.init(members, endpoint=urls[0])
+            assert init.outcome is Outcome.OK, init
+            assert (await c.put("k", "v")).outcome is Outcome.OK
+            for url in urls:
+
+                async def replicated(url: str = url) -> bool:
+                    r = await c.get("k", consistency="stale", endpoint=url)
+                    return r.value == "v"
+
+                await eventually(replicated, what=f"k at {url}")
+    finally:
+        rt.close()

@@ -335,3 +335,22 @@ async def test_a_peer_that_stops_reading_is_disconnected() -> None:
             w.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_hello_carries_the_advertised_address_to_the_receiver() -> None:
+    seen: list[Hello] = []
+    a = PeerTransport(1, CLUSTER, "127.0.0.1", 0, lambda m: None, advertise="10.9.8.7:7000")
+    b = PeerTransport(2, CLUSTER, "127.0.0.1", 0, lambda m: None, on_hello=seen.append)
+    await a.start()
+    await b.start()
+    try:
+        a.set_peer(2, "127.0.0.1", b.port)
+        a.send(hb(1, 2, 1))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not seen and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert seen and seen[0].node_id == 1 and seen[0].address == "10.9.8.7:7000"
+    finally:
+        await a.close()
+        await b.close()

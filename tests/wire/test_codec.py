@@ -152,7 +152,8 @@ def test_trailing_bytes_inside_a_body_are_refused() -> None:
 def test_layout_is_a_tagged_array() -> None:
     m = AppendEntries(7, 1, 2, 10, 6, (Entry(7, 11, EntryKind.CONF_CHANGE, b"cc"),), 9)
     assert msgpack.unpackb(encode(m)[4:]) == [3, 7, 1, 2, 10, 6, [[7, 11, 1, b"cc"]], 9]
-    assert msgpack.unpackb(encode(Hello(1, "c", 3))[4:]) == [0, 1, "c", 3]
+    assert msgpack.unpackb(encode(Hello(1, "c", 3))[4:]) == [0, 1, "c", 3, ""]
+    assert msgpack.unpackb(encode(Hello(1, "c", 3, "h:1"))[4:]) == [0, 1, "c", 3, "h:1"]
 
 
 def test_encode_refuses_what_the_wire_cannot_carry() -> None:
