@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--bench", action="store_true", help="run the benchmark instead")
     p.add_argument("--bench-out", default="bench-results/sim.json")
-    p.add_argument("--bench-ms", type=int, default=2000, help="virtual ms measured per size")
+    p.add_argument("--bench-ms", type=int, default=300, help="virtual ms measured per batched run")
     p.add_argument("--bench-clients", type=int, default=256)
     p.add_argument("--profile", action="store_true", help="with --bench: cProfile the 3-node run")
     args = p.parse_args(argv)

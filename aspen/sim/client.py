@@ -129,7 +129,8 @@ class Clients:
             return
         rng = self.rng
         read_w, write_w, cas_w = self.config.mix
-        f = rng.choices(("read", "write", "cas"), (read_w, write_w, cas_w))[0]
+        r = rng.random() * (read_w + write_w + cas_w)
+        f = "read" if r < read_w else "write" if r < read_w + write_w else "cas"
         if not self.invoke(slot, f, rng.choice(self.keys), pick=rng.randrange(4)):
             self.sched.after(self.config.timeout_ns // 10, self._issue, slot)
 
@@ -196,6 +197,11 @@ class Clients:
         ops = self._by_index.get(entry.index)
         if not ops:
             return
+        if len(ops) == 1 and ops[0].node != node.id and not ops[0].done:
+            op = ops[0]  # fast path: another node applies an entry some client awaits
+            if op.term == entry.term and op.data == entry.data:
+                op.committed = True
+                return
         for op in list(ops):
             if op.done:
                 ops.remove(op)

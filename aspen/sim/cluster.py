@@ -87,6 +87,8 @@ class Cluster(NodeHost):
         self.nemesis_rng = self._child_rng()
         self._members_ever: frozenset[int] = frozenset()
         self.delivered_by_type: dict[str, int] = {}
+        self.entries_delivered = 0
+        """Log entries carried by delivered AppendEntries (batching = this / their count)."""
         voters = [self._new_node() for _ in range(config.nodes)]
         conf = ConfState(voters=frozenset(n.id for n in voters))
         for n in voters:
@@ -112,6 +114,8 @@ class Cluster(NodeHost):
         self.net.stats.delivered += 1
         name = type(msg).__name__
         self.delivered_by_type[name] = self.delivered_by_type.get(name, 0) + 1
+        if name == "AppendEntries":
+            self.entries_delivered += len(msg.entries)  # type: ignore[union-attr]
         if self.trace.messages:
             self.trace.log(self.sched.now, f"deliver {msg!r}")
         node.step(msg)

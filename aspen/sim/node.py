@@ -165,6 +165,11 @@ class SimNode:
 
     def crash(self) -> None:
         """Lose everything volatile; keep ``storage`` and ``durable_sm``."""
+        if self.options.sm_sync and self.raw is not None:
+            # With sm_sync every applied batch is durable, and a batch is applied within one
+            # event, so the image at a crash is exactly the live state machine: copy it once
+            # here instead of after every batch.
+            self._save_sm()
         self.raw = None
         self.kv = MemoryKV()
         self.epoch += 1
@@ -271,7 +276,8 @@ class SimNode:
                 )
             self.conf = snap.meta.conf_state
             self.snapshots_installed += 1
-            self._save_sm()
+            if not self.options.sm_sync:
+                self._save_sm()
         if not rd.committed_entries:
             return
         raw = self.core()
@@ -290,8 +296,6 @@ class SimNode:
             else:
                 kv.mark_applied(e.index)
                 host.on_apply(self, e, None)
-        if self.options.sm_sync:
-            self._save_sm()
         self._maybe_snapshot()
 
     def _save_sm(self) -> None:

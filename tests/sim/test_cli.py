@@ -49,6 +49,7 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     argv = ["--bench", "--bench-ms", "50", "--bench-clients", "16", "--bench-out", str(out)]
     assert main(argv) == 0
     report = json.loads(out.read_text())
-    assert [r["nodes"] for r in report["results"]] == [3, 5]
-    assert all(r["committed_ops"] > 0 and r["messages"] > 0 for r in report["results"])
+    rows = report["batched"] + report["unbatched"]
+    assert [r["nodes"] for r in rows] == [3, 5, 3, 5]
+    assert all(r["committed_ops"] > 0 and r["messages"] > 0 for r in rows)
     assert "msgs/s" in capsys.readouterr().out
