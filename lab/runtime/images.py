@@ -288,6 +288,7 @@ def _build_node(
             "VERSION": project_version(project_root),
             "REVISION": git_revision(project_root),
             "CONTENT_HASH": digest,
+            "CREATED": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         started = time.monotonic()
         output: list[str] = []

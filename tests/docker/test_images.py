@@ -9,11 +9,15 @@ cache); every container the tests create carries ``aspen.test=1`` and is removed
 
 from __future__ import annotations
 
+import fcntl
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +120,10 @@ def test_hash_without_git_matches_the_git_listing(small_project: Path, tmp_path:
 
 
 @pytest.fixture(scope="module")
-def client() -> Any:
-    return docker.client.from_env(timeout=600)
+def client() -> Iterator[Any]:
+    client = docker.client.from_env(timeout=600)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -125,32 +131,54 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_project(tmp_path_factory.mktemp("project"))
 
 
+@contextmanager
+def one_docker_test_at_a_time() -> Iterator[None]:
+    """Across pytest-xdist workers: ``aspen-node:latest`` is shared, so its checks must not race."""
+    with (Path(tempfile.gettempdir()) / "aspen-docker-tests.lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def image(project: Path) -> str:
-    started = time.monotonic()
-    tag = images.ensure_image(project)
-    print(f"ensure_image: {tag} in {time.monotonic() - started:.0f} s")
+    with one_docker_test_at_a_time():
+        started = time.monotonic()
+        tag = images.ensure_image(project)
+        print(f"ensure_image: {tag} in {time.monotonic() - started:.0f} s")
     return tag
 
 
 @pytest.fixture(autouse=True)
-def no_containers_left(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test leaves no container, network or volume of its own behind."""
-    yield
+def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A Docker test runs alone and leaves no container, network or volume of its own behind."""
     if request.node.get_closest_marker("docker") is None:
+        yield
         return
+    with one_docker_test_at_a_time():
+        yield
+        assert_nothing_left()
+
+
+def assert_nothing_left() -> None:
+    """No ``aspen.test=1`` container, network or volume exists (Docker tests run one at a time)."""
+    filters = {"label": "aspen.test=1"}
     client = docker.client.from_env(timeout=60)
-    filters = {"label": f"aspen.test.session={SESSION}"}
-    left = client.containers.list(all=True, filters=filters)
-    for container in left:
-        container.remove(force=True)
-    networks = client.networks.list(filters=filters)
-    for network in networks:
-        network.remove()
-    volumes = client.volumes.list(filters=filters)
-    for volume in volumes:
-        volume.remove(force=True)
-    assert not (left or networks or volumes), f"left behind: {left} {networks} {volumes}"
+    try:
+        containers = client.containers.list(all=True, filters=filters)
+        networks = client.networks.list(filters=filters)
+        volumes = client.volumes.list(filters=filters)
+        for container in containers:
+            container.remove(force=True)
+        for network in networks:
+            network.remove()
+        for volume in volumes:
+            volume.remove(force=True)
+    finally:
+        client.close()
+    assert not (containers or networks or volumes), f"left: {containers} {networks} {volumes}"
 
 
 def run(client: Any, tag: str, command: list[str], **env: str) -> tuple[int, str]:
@@ -184,13 +212,13 @@ def test_second_call_is_a_cache_hit(image: str, project: Path, client: Any) -> N
 def test_image_labels(image: str, project: Path, client: Any) -> None:
     config = client.api.inspect_image(image)["Config"]
     labels = config["Labels"]
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert labels[images.LABEL_VERSION] == images.project_version(project) == "0.1.0"
-    assert labels[images.LABEL_REVISION] == head
+    assert labels[images.LABEL_VERSION] == images.project_version(project)
+    # The commit of the first build of this content: this copy's, or another with the same files.
+    assert re.fullmatch("[0-9a-f]{40}", labels[images.LABEL_REVISION]), labels
     assert labels[images.LABEL_CONTENT_HASH] == image.split(":", 1)[1]
     assert labels["aspen.faketime-lib"] == images.FAKETIME_LIB
+    assert labels["org.opencontainers.image.title"] == "aspen-node"  # not the base's
+    assert labels["org.opencontainers.image.created"].startswith("20")
     assert config["Cmd"] == ["aspen-node"]
     assert not config.get("Volumes"), "a VOLUME would leave a volume behind every container"
 
