@@ -269,7 +269,7 @@ def interruptible(stop: asyncio.Event, main: asyncio.Task[Any]) -> Iterator[None
 
     try:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, no signals
         yield
         return
     try:

@@ -116,7 +116,13 @@ class Zipfian:
         self.zeta2theta = zeta(2, theta)
         self.alpha = 1.0 / (1.0 - theta)
         self.zetan = zeta(items, theta) if zetan is None else zetan
-        self.eta = (1 - math.pow(2.0 / items, 1 - theta)) / (1 - self.zeta2theta / self.zetan)
+        # With one or two items the first two branches of ``value`` cover every draw (and
+        # YCSB's formula divides by zero): eta is never used.
+        self.eta = (
+            (1 - math.pow(2.0 / items, 1 - theta)) / (1 - self.zeta2theta / self.zetan)
+            if items > 2
+            else 0.0
+        )
         self._second = 1 + math.pow(0.5, theta)
 
     def value(self, u: float) -> int:
