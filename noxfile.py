@@ -84,3 +84,32 @@ def docker_build(session: nox.Session) -> None:
     """
     install(session, "lab")
     session.run("python", "-m", "lab.runtime.images", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def load(session: nox.Session) -> None:
+    """YCSB-style load against a local 3-node cluster: `aspen-lab load` with the posargs.
+
+    `-- --workloads A,C --mode open --rate 500`, `-- --mode ramp --ramp 200:200:4000`,
+    `-- --save-baseline base.json`, then `-- --baseline base.json` (exits 1 on a failed gate).
+    Results and report.html land in `store/load/<timestamp>/`.
+    """
+    install(session, "lab")
+    session.run("aspen-lab", "load", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Put and linearizable-get throughput and latency at 1/16/32/64 clients on 3-node Aspen.
+
+    `-- --vs etcd` also measures a 3-node etcd in the same run (installing Debian's
+    `etcd-server` with apt-get when `etcd` is not on PATH) and prints the Aspen/etcd ratios.
+    Writes `bench-results/bench.json`.
+    """
+    import shutil
+
+    install(session, "lab")
+    if any("etcd" in arg for arg in session.posargs) and shutil.which("etcd") is None:
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", "etcd-server", external=True)
+    session.run("python", "-m", "lab.load.bench", *session.posargs)
