@@ -13,93 +13,31 @@ import socket
 from typing import Any
 
 from lab.toxiproxy.collection import ToxicCollection
-from lab.toxiproxy.errors import BAD_REQUEST_BODY, ApiError
+from lab.toxiproxy.errors import ApiError
 from lab.toxiproxy.link import Connection
+from lab.toxiproxy.listen import (
+    format_address,
+    open_listener,
+    split_host_port,
+    stop_accepting,
+)
 
 log = logging.getLogger(__name__)
 
 
-def split_host_port(address: str) -> tuple[str, int]:
-    """``"host:port"``, ``"[v6]:port"`` or ``":port"`` split as Go's ``net.SplitHostPort``.
-
-    An empty port means 0. Raises ``ValueError`` with Go's wording.
-    """
-    if address.startswith("["):
-        end = address.find("]")
-        if end < 0:
-            raise ValueError(f"address {address}: missing ']' in address")
-        host, rest = address[1:end], address[end + 1 :]
-        if not rest.startswith(":"):
-            raise ValueError(f"address {address}: missing port in address")
-        port_text = rest[1:]
-    else:
-        host, sep, port_text = address.rpartition(":")
-        if not sep:
-            raise ValueError(f"address {address}: missing port in address")
-        if ":" in host:
-            raise ValueError(f"address {address}: too many colons in address")
-    if port_text == "":
-        return host, 0
-    if port_text.isdigit():
-        port = int(port_text)
-    else:
-        try:
-            port = socket.getservbyname(port_text, "tcp")
-        except OSError:
-            raise ValueError(f"address {address}: unknown port") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"address {address}: invalid port")
-    return host, port
-
-
-def check_address(field: str, address: str) -> None:
-    """Raise ``ApiError`` 400 if ``address`` is not host:port."""
-    try:
-        split_host_port(address)
-    except ValueError as exc:
-        raise BAD_REQUEST_BODY.joined(f"{field}: {exc}") from None
-
-
-def format_address(sockname: Any) -> str:
-    """A bound socket's address as Go prints it: ``1.2.3.4:80`` or ``[::1]:80``."""
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-async def bind(listen: str) -> socket.socket:
-    """A listening socket for ``listen``; ``ApiError`` 400 if it cannot be had."""
+async def _bind(listen: str) -> socket.socket:
+    """A listening socket for ``listen``; ``ApiError`` 400 (Go's wording) if it cannot be had."""
     try:
         host, port = split_host_port(listen)
     except ValueError as exc:
         raise ApiError(f"listen tcp {listen}: {exc}", 400) from None
-    candidates: list[tuple[int, Any]]
-    if host == "":  # all interfaces, dual-stack when possible, as Go does
-        candidates = [(socket.AF_INET6, ("::", port)), (socket.AF_INET, ("0.0.0.0", port))]
-    else:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
-        except (socket.gaierror, UnicodeError) as exc:
-            raise ApiError(f"listen tcp {listen}: lookup {host}: {exc}", 400) from None
-        infos.sort(key=lambda info: info[0] != socket.AF_INET)  # Go prefers IPv4
-        candidates = [(info[0], info[4]) for info in infos[:1]]
-    error: OSError | None = None
-    for family, sockaddr in candidates:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and host == "":
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind(sockaddr)
-            sock.listen(128)
-            sock.setblocking(False)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-    reason = (error.strerror or str(error)).lower() if error else "no address"
-    raise ApiError(f"listen tcp {listen}: bind: {reason}", 400)
+    try:
+        return await open_listener(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ApiError(f"listen tcp {listen}: lookup {host}: {exc}", 400) from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise ApiError(f"listen tcp {listen}: bind: {reason}", 400) from None
 
 
 class Proxy:
@@ -134,7 +72,7 @@ class Proxy:
         """Bind and accept clients; ``listen`` becomes the bound address."""
         if self.enabled:
             return
-        sock = await bind(self.listen)
+        sock = await _bind(self.listen)
         self.listen = format_address(sock.getsockname())
         self._server = await asyncio.start_server(self._on_client, sock=sock)
         self.enabled = True
@@ -147,6 +85,7 @@ class Proxy:
         self.enabled = False
         server, self._server = self._server, None
         if server is not None:
+            await stop_accepting(server.sockets)
             server.close()
         pending = list(self._accepting)
         for task in pending:
@@ -170,10 +109,13 @@ class Proxy:
             await self.stop()
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server = self._server
+        if server is None:  # accepted just before the listener closed
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._accepting.add(task)
-        server = self._server
         try:
             host, port = split_host_port(self.upstream)
             up_reader, up_writer = await asyncio.open_connection(host, port)

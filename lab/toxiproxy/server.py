@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from lab.toxiproxy.errors import PROXY_ALREADY_EXISTS, PROXY_NOT_FOUND, ApiError
-from lab.toxiproxy.proxy import Proxy, check_address
+from lab.toxiproxy.listen import check_address, open_listener, settle, stop_accepting
+from lab.toxiproxy.proxy import Proxy
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class ToxiproxyServer:
         self.proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
+        self._socket: socket.socket | None = None
 
     @property
     def url(self) -> str:
@@ -58,29 +61,33 @@ class ToxiproxyServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> str:
-        """Serve the API; returns its URL, with the port actually bound."""
+        """Serve the API; returns its URL, with the port actually bound (``OSError`` if not)."""
         from lab.toxiproxy.api import make_app
 
+        sock = await open_listener(self.host, self.port)
         runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         try:
-            await site.start()
+            await web.SockSite(runner, sock).start()
         except BaseException:
+            sock.close()
             await runner.cleanup()
             raise
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+        self._runner, self._socket = runner, sock
+        self.port = sock.getsockname()[1]
         log.info("toxiproxy API listening on %s", self.url)
         return self.url
 
     async def stop(self) -> None:
-        """Stop every proxy and the API."""
+        """Stop every proxy and the API, closing every connection."""
+        runner, self._runner = self._runner, None
+        if runner is not None and self._socket is not None:
+            await stop_accepting([self._socket])  # no new API connections from here on
         for proxy in list(self.proxies.values()):
             await proxy.stop()
-        runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await settle()
 
     def get(self, name: str) -> Proxy:
         """The proxy called ``name``; ``ApiError`` 404 if none."""
