@@ -27,10 +27,17 @@ NODES = (1, 2, 3)
 
 
 class RaftSafety(RuleBasedStateMachine):
+    CONFIG: dict[str, bool] = {}
+
     def __init__(self) -> None:
         super().__init__()
         self.net = Network(
-            3, election_tick=4, max_entries_per_msg=4, max_inflight_msgs=3, snapshot_chunk_size=8
+            3,
+            election_tick=4,
+            max_entries_per_msg=4,
+            max_inflight_msgs=3,
+            snapshot_chunk_size=8,
+            **self.CONFIG,
         )
         self.net.add_node(4)  # a spare that membership changes may bring in
         self.net.collect()
@@ -211,10 +218,19 @@ class RaftSafety(RuleBasedStateMachine):
                     assert log.term(index) == term, (n.id, index)
 
 
-TestRaftSafety = RaftSafety.TestCase
-TestRaftSafety.settings = settings(
-    max_examples=60,
+class RaftSafetyWithoutPreVoteOrLease(RaftSafety):
+    """The same properties with plain elections: terms race and leaders get deposed more."""
+
+    CONFIG = {"pre_vote": False, "check_quorum": False}
+
+
+SETTINGS = settings(
+    max_examples=50,
     stateful_step_count=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+TestRaftSafety = RaftSafety.TestCase
+TestRaftSafety.settings = SETTINGS
+TestRaftSafetyWithoutPreVoteOrLease = RaftSafetyWithoutPreVoteOrLease.TestCase
+TestRaftSafetyWithoutPreVoteOrLease.settings = SETTINGS
