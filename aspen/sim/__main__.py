@@ -26,6 +26,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="all",
         help=f"'all', 'none' or a comma list of: {', '.join(FAULTS)}",
     )
+    p.add_argument(
+        "--seeds",
+        metavar="A-B",
+        help="run every seed in A..B (inclusive) and print one line per seed; exit 1 if any fails",
+    )
     p.add_argument("--history", metavar="PATH", help="write the client history (JSONL)")
     p.add_argument("--trace", metavar="PATH", help="write the trace (text)")
     p.add_argument(
@@ -54,6 +59,26 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(args.bench_out, args.bench_ms, args.bench_clients, args.profile)
 
     from aspen.sim.run import run, summary
+
+    if args.seeds:
+        lo, _, hi = args.seeds.partition("-")
+        failed_seeds = []
+        for seed in range(int(lo), int(hi or lo) + 1):
+            r = run(seed, args.steps, args.nodes, args.faults)
+            bad = r.violation is not None or (r.liveness_checked and not r.live)
+            if bad:
+                failed_seeds.append(seed)
+            verdict = "FAIL" if bad else "ok"
+            detail = (r.violation or "").splitlines()[0] if r.violation else ""
+            print(
+                f"seed {seed}: {verdict} commit {r.commit_index} leaders "
+                f"{r.cluster.leaders_elected} faults {r.faults_injected} {detail}",
+                flush=True,
+            )
+            if bad:
+                print(f"  replay: {r.replay}", flush=True)
+        print(f"{len(failed_seeds)} failing seed(s): {failed_seeds}")
+        return 1 if failed_seeds else 0
 
     result = run(
         args.seed,

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from aspen.kv.commands import CommandResult
 from aspen.raft import RaftConfig
 from aspen.raft.errors import InvariantViolation, RaftError
-from aspen.raft.messages import ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, Message
+from aspen.raft.messages import (
+    AppendEntries,
+    ConfChange,
+    ConfChangeKind,
+    ConfState,
+    Entry,
+    EntryKind,
+    InstallSnapshot,
+    Message,
+)
 from aspen.raft.ready import Role
 from aspen.raft.storage import MemoryStorage
 from aspen.sim.client import ClientConfig, Clients
@@ -110,6 +119,7 @@ class Cluster(NodeHost):
         node = self.nodes.get(msg.to)
         if node is None or node.raw is None or node.epoch != epoch:
             self.net.stats.dropped_dead += 1
+            self._unreachable(msg)
             return
         self.net.stats.delivered += 1
         name = type(msg).__name__
@@ -119,6 +129,20 @@ class Cluster(NodeHost):
         if self.trace.messages:
             self.trace.log(self.sched.now, f"deliver {msg!r}")
         node.step(msg)
+
+    def _unreachable(self, msg: Message) -> None:
+        """A connection-oriented transport would notice a replication message did not get
+        through: tell the sender's core a tick later (``report_unreachable``)."""
+        if isinstance(msg, AppendEntries | InstallSnapshot):
+            sender = self.nodes.get(msg.frm)
+            if sender is not None and sender.raw is not None:
+                self.sched.after(
+                    self.tick_ns, self._report_unreachable, sender, sender.epoch, msg.to
+                )
+
+    def _report_unreachable(self, node: SimNode, epoch: int, peer: int) -> None:
+        if node.epoch == epoch and node.raw is not None:
+            node.call(lambda r: r.report_unreachable(peer))
 
     def on_role(self, node: SimNode, role: Role, term: int) -> None:
         self.trace.log(self.sched.now, f"n{node.id} {role.value} term {term}")

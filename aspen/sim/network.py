@@ -68,6 +68,8 @@ class Network:
     link_drop: dict[Link, float] = field(default_factory=dict)
     """Extra per-link loss probability, on top of ``config.drop``."""
     stats: NetStats = field(default_factory=NetStats)
+    on_blocked: Callable[[Message], None] | None = None
+    """Told about each message dropped on a blocked link (a transport would see the failure)."""
 
     def send(self, msg: Message) -> None:
         stats = self.stats
@@ -75,6 +77,8 @@ class Network:
         link = (msg.frm, msg.to)
         if link in self.blocked:
             stats.dropped_blocked += 1
+            if self.on_blocked is not None:
+                self.on_blocked(msg)
             return
         cfg = self.config
         rng = self.rng
