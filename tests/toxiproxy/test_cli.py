@@ -50,7 +50,12 @@ def test_serves_logs_and_stops_on_ctrl_c() -> None:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr or []])
+
+    def pump() -> None:
+        for line in process.stderr or []:
+            lines.put(line)
+
+    reader = threading.Thread(target=pump)
     reader.start()
     try:
         url = None
