@@ -26,8 +26,10 @@ from lab.load import engine, results
 from lab.load.cli import event_loop_runner, interruptible, make_target
 from lab.load.cluster import local_cluster
 from lab.load.engine import Phase
+from lab.load.monitor import Monitor
 from lab.load.targets import Target
 from lab.load.workloads import WORKLOADS, KeySpace, load_plan, plan
+from lab.runtime.base import Runtime
 from lab.store import write_json
 
 TARGET_CLIENTS = 32
@@ -67,6 +69,7 @@ def _row(db: str, op: str, clients: int, s: dict[str, Any]) -> dict[str, Any]:
         "throughput": s["throughput"],
         "latency_ms": s["latency_ms"],
         "duration_s": s["duration_s"],
+        "client_cpu_us_per_op": s["client_cpu_us_per_op"],
         "interrupted": s["interrupted"],
     }
 
@@ -113,6 +116,7 @@ async def _measure(args: argparse.Namespace, workdir: Path, out: dict[str, Any])
     with interruptible(stop, main):
         async with contextlib.AsyncExitStack() as stack:
             targets: dict[str, Target] = {}
+            monitors: dict[str, tuple[Runtime, list[int]]] = {}
             for db in dbs:
                 print(f"starting a 3-node {db} cluster ...", file=sys.stderr, flush=True)
                 cluster = await stack.enter_async_context(
@@ -131,24 +135,31 @@ async def _measure(args: argparse.Namespace, workdir: Path, out: dict[str, Any])
                 lp = load_plan(space, args.seed)
                 await engine.run_phase(t, lp, Phase("load", "closed", 120, len(lp), 16), stop=stop)
                 targets[db] = t
+                monitors[db] = (cluster.ctx.runtime, cluster.ctx.nodes)
             for clients in levels:
                 for op in OPS:
                     for db in dbs:
                         if stop.is_set():
                             return
                         phase = Phase(op, "closed", args.duration, args.max_ops, clients)
-                        tally = await engine.run_phase(targets[db], plans[op], phase, stop=stop)
+                        monitor = Monitor(*monitors[db])
+                        async with monitor.watching():
+                            tally = await engine.run_phase(targets[db], plans[op], phase, stop=stop)
                         row = _row(db, op, clients, tally.summary())
+                        row["resources"] = monitor.summary()
                         out["results"].append(row)
                         print(_line(row), file=sys.stderr, flush=True)
 
 
 def _line(r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
+    res = r.get("resources") or {}
     return (
         f"{r['db']:<6} {r['op']:<4} {r['clients']:>4} clients {r['throughput']:>9.1f} ops/s "
         f"p50 {lat['p50']:>7.2f} p99 {lat['p99']:>7.2f} p99.9 {lat['p99.9']:>7.2f} ms"
         f"  errors {r['error_count']}"
+        f"  cpu% nodes {res.get('nodes_cpu_percent_total')}"
+        f" machine {res.get('machine_cpu_percent')} generator {res.get('generator_cpu_percent')}"
     )
 
 

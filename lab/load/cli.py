@@ -30,8 +30,10 @@ from lab.load import engine, gates, report, results
 from lab.load.cluster import DATABASES, local_cluster
 from lab.load.distributions import DISTRIBUTIONS
 from lab.load.engine import Phase, Ramp, Tally
+from lab.load.monitor import Monitor
 from lab.load.targets import AspenTarget, EtcdTarget, Target
 from lab.load.workloads import WORKLOADS, KeySpace, Mix, load_plan, parse_workloads, plan
+from lab.runtime.base import Runtime
 from lab.store import DEFAULT_ROOT, new_run_dir, read_json, write_json
 
 PLAN_CAP = 1 << 20
@@ -293,6 +295,8 @@ async def run_load(
     progress = Progress(not args.no_progress)
     with interruptible(stop, main):
         async with contextlib.AsyncExitStack() as stack:
+            runtime: Runtime | None = None
+            nodes: list[int] = []
             if args.endpoints:
                 endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
             else:
@@ -306,6 +310,7 @@ async def run_load(
                     )
                 )
                 endpoints = cluster.endpoints
+                runtime, nodes = cluster.ctx.runtime, cluster.ctx.nodes
             res["target"]["endpoints"] = endpoints
             connections = max(args.clients, args.max_in_flight)
             target = make_target(
@@ -330,9 +335,11 @@ async def run_load(
                 for mix in mixes:
                     if stop.is_set():
                         break
-                    res["workloads"][mix.name] = await _workload(
-                        target, mix, space, args, stop, progress
-                    )
+                    monitor = Monitor(runtime, nodes)
+                    async with monitor.watching():
+                        entry = await _workload(target, mix, space, args, stop, progress)
+                    entry["resources"] = monitor.summary()
+                    res["workloads"][mix.name] = entry
                     on_update(res)
     res["interrupted"] = stop.is_set()
     return res

@@ -78,6 +78,8 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)
     issued: int = 0
     elapsed: float = 0.0
+    client_cpu: float = 0.0
+    """CPU seconds the load generator's process used during the phase (all its threads)."""
     interrupted: bool = False
 
     @property
@@ -117,6 +119,8 @@ class Tally:
                 if code >= 0
             },
             "timeline": timeline(_np(self.end_ms)),
+            "client_cpu_s": round(self.client_cpu, 3),
+            "client_cpu_us_per_op": round(1e6 * self.client_cpu / total, 1) if total else 0.0,
             "interrupted": self.interrupted,
         }
         if p.mode == "open":
@@ -191,12 +195,14 @@ async def run_phase(
     """
     t = tally if tally is not None else Tally(phase)
     stop = stop or asyncio.Event()
+    cpu = time.process_time()
     start = clock()
     if phase.mode == "closed":
         await _closed(target, plan, phase, t, stop, offset, start)
     else:
         await _open(target, plan, phase, t, stop, offset, start)
     t.elapsed = (clock() - start) / 1e9
+    t.client_cpu = time.process_time() - cpu
     t.interrupted = stop.is_set()
     return t
 

@@ -14,7 +14,8 @@ Shape (``SCHEMA`` 1)::
                "errors": {kind: n}, "error_count", "error_rate", "throughput" (ok ops/s),
                "latency_ms": {"count", "p50", "p95", "p99", "p99.9", "max", "mean"},
                "by_op": {"read": {"ops", "latency_ms"}, ...}, "timeline": [ops per second],
-               "interrupted", open loop only: "service_ms", "lag_ms"}
+               "client_cpu_s", "client_cpu_us_per_op" (the generator's own cost), "interrupted",
+               open loop only: "service_ms", "lag_ms"}
 
 A baseline is a results.json (``--save-baseline`` writes one without the per-second timelines).
 """
