@@ -4,17 +4,18 @@
 that goes into the image: the working-tree content of the project's source files (``aspen/``,
 ``lab/``, ``pyproject.toml``, ``README.md``, ``docker/``, as ``git ls-files`` lists them, untracked
 but not ignored files included), the base image's id and the extras installed. An unchanged
-tree is a cache hit that costs a few ``docker inspect``s and reading the sources; anything else
+tree is a cache hit that costs a few ``docker inspect``s and a copy of the sources; anything else
 builds:
 
 1. the base: ``BASE`` (default ``python:3.11-slim``, or ``$ASPEN_BASE_IMAGE``) if it is local.
    Otherwise the debootstrap base ``aspen-base:<tag>`` from ``docker/base/build.sh`` if it is
    local (no pull is tried then, so an engine without a registry never waits on one), then a
    pull bounded by ``PULL_TIMEOUT``, and last a fresh ``docker/base/build.sh`` (about a minute);
-2. a wheelhouse on the host: the project's wheel from a clean copy of the hashed files (so no
-   stale ``build/`` leaks into it), and its ``[lab]`` dependencies' wheels, resolved once per
-   ``pyproject.toml`` and kept in ``~/.cache/aspen/wheelhouse`` (``--force`` resolves them
-   again). The two are kept apart so the dependency layers stay cached;
+2. a wheelhouse on the host: the project's wheel, built from the very snapshot of the files that
+   was hashed (so neither a colleague's edit meanwhile nor a stale ``build/`` leaks into it),
+   and its ``[lab]`` dependencies' wheels, resolved once per ``pyproject.toml`` and kept in
+   ``~/.cache/aspen/wheelhouse`` (``--force`` resolves them again). The two are kept apart so
+   the dependency layers stay cached;
 3. ``docker/Dockerfile`` with a temporary build context holding only the Dockerfile and the
    wheels: no network is needed during the build.
 
@@ -43,7 +44,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,9 @@ EXTRAS = "lab"
 PULL_TIMEOUT = 30.0
 KEEP_NODE_IMAGES = 5  # older aspen-node:<hash> images are removed after a build
 BUILD_TIMEOUT = 1800.0
-# What goes into the image, relative to the project root. The wheel is built from the first four.
-PACKAGE_PATHS = ("aspen", "lab", "pyproject.toml", "README.md")
-HASHED_PATHS = (*PACKAGE_PATHS, "docker")
+# What goes into the image, relative to the project root: the packages, their metadata (the
+# wheel reads README.md) and how the image is built.
+HASHED_PATHS = ("aspen", "lab", "pyproject.toml", "README.md", "docker")
 # Never part of the image, when there is no git to apply .gitignore.
 _UNHASHED_PARTS = frozenset({"__pycache__", "wheelhouse", ".mypy_cache", ".pytest_cache"})
 # Bump when the way the image is built changes in a way the hashed files do not show.
@@ -101,14 +102,23 @@ def ensure_image(
     if not (project_root / "docker" / "Dockerfile").is_file():
         raise ImageBuildError(f"{project_root} has no docker/Dockerfile")
     try:
-        with _docker() as client, _build_lock():
-            base_ref, base_id = _resolve_base(client, project_root, base, log)
-            digest = content_hash(project_root, base_id=base_id)
+        with (
+            _docker() as client,
+            _build_lock(),
+            tempfile.TemporaryDirectory(prefix="aspen-image-") as tmp,
+        ):
+            # Hash and build the same bytes, however the tree changes meanwhile.
+            src = Path(tmp) / "src"
+            files = snapshot_sources(project_root, src)
+            base_ref, base_id = _resolve_base(client, src, base, log)
+            digest = content_hash(src, base_id=base_id, files=files)
             tag = f"{NODE_REPO}:{digest}"
             if not force and _image_id(client, tag) is not None:
                 log(f"{tag} is up to date (cache hit)")
             else:
-                _build_node(client, project_root, base_ref, digest, refresh=force, log=log)
+                revision = git_revision(project_root)
+                context = Path(tmp) / "context"
+                _build_node(client, src, context, base_ref, digest, revision, force, log)
                 _prune(client, keep=KEEP_NODE_IMAGES, current=tag, log=log)
             client.api.tag(tag, NODE_REPO, "latest")
             return tag
@@ -116,12 +126,15 @@ def ensure_image(
         raise ImageBuildError(f"Docker: {e}") from e
 
 
-def content_hash(project_root: Path, *, base_id: str) -> str:
-    """The 16-hex-digit identity of the image that this tree and this base image make."""
+def content_hash(project_root: Path, *, base_id: str, files: Sequence[str] | None = None) -> str:
+    """The 16-hex-digit identity of the image that this tree and this base image make.
+
+    ``files`` (relative paths) defaults to ``source_files(project_root, HASHED_PATHS)``.
+    """
     h = hashlib.sha256()
     for part in (_HASH_SCHEME, base_id, EXTRAS):
         h.update(part.encode() + b"\0")
-    for rel in source_files(project_root, HASHED_PATHS):
+    for rel in source_files(project_root, HASHED_PATHS) if files is None else sorted(files):
         path = project_root / rel
         data = path.read_bytes()
         executable = os.access(path, os.X_OK)
@@ -155,6 +168,15 @@ def source_files(project_root: Path, paths: tuple[str, ...]) -> list[str]:
                 if path.is_file() and not skipped:
                     listed.add(rel.as_posix())
     return sorted(rel for rel in listed if (project_root / rel).is_file())
+
+
+def snapshot_sources(project_root: Path, dest: Path) -> list[str]:
+    """Copy the hashed files (with their modes) to ``dest``; return their relative paths."""
+    files = source_files(project_root, HASHED_PATHS)
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(project_root / rel, dest / rel)
+    return files
 
 
 @contextmanager
@@ -270,57 +292,62 @@ def _run_base_script(script: Path, *args: str, log: Log | None = None) -> str:
 
 
 def _build_node(
-    client: Any, project_root: Path, base_ref: str, digest: str, *, refresh: bool, log: Log
+    client: Any,
+    src: Path,
+    context: Path,
+    base_ref: str,
+    digest: str,
+    revision: str,
+    refresh: bool,
+    log: Log,
 ) -> None:
+    """Build ``aspen-node:<digest>`` from the snapshot ``src``, in the build context ``context``."""
     tag = f"{NODE_REPO}:{digest}"
     log(f"building {tag} on {base_ref}")
-    with tempfile.TemporaryDirectory(prefix="aspen-image-") as tmp:
-        context = Path(tmp) / "context"
-        context.mkdir()
-        for name in ("Dockerfile", ".dockerignore"):
-            shutil.copy2(project_root / "docker" / name, context / name)
-        started = time.monotonic()
-        wheelhouse = context / "wheelhouse"
-        build_wheelhouse(project_root, wheelhouse, Path(tmp) / "src", refresh=refresh, log=log)
-        log(f"wheelhouse built in {time.monotonic() - started:.0f} s")
-        buildargs = {
-            "BASE": base_ref,
-            "VERSION": project_version(project_root),
-            "REVISION": git_revision(project_root),
-            "CONTENT_HASH": digest,
-            "CREATED": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        started = time.monotonic()
-        output: list[str] = []
-        try:
-            for chunk in client.api.build(
-                path=str(context),
-                tag=tag,
-                buildargs=buildargs,
-                rm=True,
-                forcerm=True,
-                pull=False,
-                decode=True,
-            ):
-                if "error" in chunk:
-                    detail = "\n".join(output[-30:])
-                    raise ImageBuildError(f"docker build failed: {chunk['error']}\n{detail}")
-                for line in str(chunk.get("stream", "")).splitlines():
-                    output.append(line)
-                    if line.startswith("Step "):
-                        log(line if len(line) <= 100 else line[:97] + "...")
-        except (docker.errors.DockerException, requests.RequestException) as e:
-            raise ImageBuildError(f"docker build failed: {e}") from e
-        log(f"docker build took {time.monotonic() - started:.0f} s")
+    context.mkdir()
+    for name in ("Dockerfile", ".dockerignore"):
+        shutil.copy2(src / "docker" / name, context / name)
+    started = time.monotonic()
+    build_wheelhouse(src, context / "wheelhouse", refresh=refresh, log=log)
+    log(f"wheelhouse built in {time.monotonic() - started:.0f} s")
+    buildargs = {
+        "BASE": base_ref,
+        "VERSION": project_version(src),
+        "REVISION": revision,
+        "CONTENT_HASH": digest,
+        "CREATED": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    started = time.monotonic()
+    output: list[str] = []
+    try:
+        for chunk in client.api.build(
+            path=str(context),
+            tag=tag,
+            buildargs=buildargs,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        ):
+            if "error" in chunk:
+                detail = "\n".join(output[-30:])
+                raise ImageBuildError(f"docker build failed: {chunk['error']}\n{detail}")
+            for line in str(chunk.get("stream", "")).splitlines():
+                output.append(line)
+                if line.startswith("Step "):
+                    log(line if len(line) <= 100 else line[:97] + "...")
+    except (docker.errors.DockerException, requests.RequestException) as e:
+        raise ImageBuildError(f"docker build failed: {e}") from e
+    log(f"docker build took {time.monotonic() - started:.0f} s")
 
 
 def build_wheelhouse(
-    project_root: Path, wheelhouse: Path, scratch: Path, *, refresh: bool = False, log: Log = print
+    src: Path, wheelhouse: Path, *, refresh: bool = False, log: Log = print
 ) -> None:
     """Wheels for the project (``project/``) and its ``[lab]`` dependencies (``deps/``).
 
-    The project's wheel is built from a copy of its source files in ``scratch``, never from the
-    working tree, whose ``build/`` may hold modules that no longer exist. The dependencies'
+    ``src`` is a snapshot of the source files (``snapshot_sources``), never the working tree,
+    whose ``build/`` may hold modules that no longer exist. The dependencies'
     wheels are resolved once per ``pyproject.toml`` and kept in a cache on the host
     (``$ASPEN_WHEEL_CACHE``, default ``~/.cache/aspen/wheelhouse``); ``refresh`` resolves them
     again, picking up new releases.
@@ -329,16 +356,13 @@ def build_wheelhouse(
         raise ImageBuildError(
             f"the image's Python is 3.11; build the wheelhouse with Python 3.11, not {sys.version}"
         )
-    for rel in source_files(project_root, PACKAGE_PATHS):
-        (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(project_root / rel, scratch / rel)
-    _pip_wheel("--no-deps", "-w", str(wheelhouse / "project"), str(scratch))
-    cache = _wheel_cache_dir() / _deps_key(project_root)
+    _pip_wheel("--no-deps", "-w", str(wheelhouse / "project"), str(src))
+    cache = _wheel_cache_dir() / _deps_key(src)
     if refresh or not cache.is_dir():
         log(f"resolving the [{EXTRAS}] dependencies into {cache}")
         fresh = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
         try:
-            _pip_wheel("-w", str(fresh), f"{scratch}[{EXTRAS}]")
+            _pip_wheel("-w", str(fresh), f"{src}[{EXTRAS}]")
             for own in fresh.glob("aspen-*.whl"):
                 own.unlink()
             if cache.exists():
