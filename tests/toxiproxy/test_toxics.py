@@ -138,14 +138,14 @@ def test_slicer_splits_writes(
     control: ToxiproxyControl, proxy: ProxyInfo, dial: Dial, sink: EchoServer
 ) -> None:
     sliced = control.create_proxy(proxy.name + "_sink", upstream=sink.address)
-    control.slicer(sliced.name, 20, delay_us=5000, stream="upstream")
+    control.slicer(sliced.name, 20, delay_us=10_000, stream="upstream")
     sock = dial(sliced)
     started = time.monotonic()
     sock.sendall(b"s" * 200)
     wait_until(lambda: sink.sessions and len(sink.sessions[0].data) == 200, message="200 bytes")
-    assert time.monotonic() - started >= 0.07  # 16 slices, 5 ms apart
+    assert time.monotonic() - started >= 0.15  # 16 slices of 12-13 bytes, 10 ms apart
     sizes = [len(part) for part in sink.sessions[0].received]
-    assert len(sizes) >= 8, sizes
+    assert len(sizes) >= 4, sizes  # the server may read a few slices at once
     assert min(sizes) <= 20, sizes
 
 
