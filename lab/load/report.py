@@ -55,7 +55,7 @@ def latency_chart(workloads: dict[str, Any]) -> str:
 def timeline_chart(workloads: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(8, 3))
     for name, w in workloads.items():
-        series = w.get("timeline") or []
+        series = (w.get("timeline") or [])[: max(1, int(w.get("duration_s", 0)))]  # full seconds
         ax.plot(range(len(series)), series, label=name, linewidth=1.2)
     ax.set_xlabel("second of the workload")
     ax.set_ylabel("completions/s")
