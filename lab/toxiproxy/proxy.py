@@ -122,7 +122,6 @@ class Proxy:
         except (OSError, ValueError) as exc:
             log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, exc)
             writer.close()
-            self._accepting.discard(task)
             return
         except asyncio.CancelledError:
             writer.transport.abort()
