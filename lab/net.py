@@ -8,10 +8,23 @@ direction). A symmetric partition is two such cuts; a one-way partition is one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lab.chaos.partition import Link
 from lab.toxiproxy.control import ToxiproxyControl
+
+
+@dataclass(frozen=True)
+class ToxiproxyPlacement:
+    """Where a run's Toxiproxy is and how its proxies are laid out (a runtime decides)."""
+
+    url: str
+    """The API, as the lab reaches it."""
+    listen: Callable[[int, int], str]
+    """The listen address of the proxy for link (src, dst), as the server binds it."""
+    advertise_host: str | None = None
+    """The host nodes use to reach the proxies; None: the host part of each listen address."""
 
 
 def proxy_name(src: int, dst: int) -> str:
@@ -25,10 +38,12 @@ class Network:
         nodes: Sequence[int],
         *,
         listen: Callable[[int, int], str] = lambda _src, _dst: "127.0.0.1:0",
+        advertise_host: str | None = None,
     ) -> None:
         self.control = control
         self.nodes = list(nodes)
         self._listen = listen
+        self._advertise_host = advertise_host
         self._addresses: dict[Link, str] = {}
 
     def links(self) -> list[Link]:
@@ -40,7 +55,10 @@ class Network:
             info = self.control.create_proxy(
                 proxy_name(src, dst), upstream(dst), listen=self._listen(src, dst)
             )
-            self._addresses[(src, dst)] = info.listen
+            address = info.listen
+            if self._advertise_host is not None:
+                address = f"{self._advertise_host}:{address.rpartition(':')[2]}"
+            self._addresses[(src, dst)] = address
 
     def peer_address(self, src: int, dst: int) -> str:
         """What node ``src`` must use as ``dst``'s raft address."""

@@ -13,7 +13,7 @@ import shlex
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,14 +94,6 @@ def _config_json(test: LabTest, run_id: str) -> dict[str, Any]:
     return d
 
 
-@contextlib.contextmanager
-def _toxiproxy() -> Iterator[str]:
-    from lab.toxiproxy.embedded import toxiproxy_url
-
-    with toxiproxy_url() as url:
-        yield url
-
-
 def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
     node_ids = list(range(1, test.nodes + 1))
     if test.runtime == "local":
@@ -177,11 +169,16 @@ def run_test(
     error: str | None = None
     try:
         with contextlib.ExitStack() as stack:
-            if test.the_scenario.needs_network or test.runtime == "local":
+            if test.the_scenario.needs_network:
                 from lab.toxiproxy.control import ToxiproxyControl
 
-                url = stack.enter_context(_toxiproxy())
-                ctx.net = Network(ToxiproxyControl(url), ctx.nodes)
+                place = runtime.provide_toxiproxy(stack)
+                ctx.net = Network(
+                    ToxiproxyControl(place.url),
+                    ctx.nodes,
+                    listen=place.listen,
+                    advertise_host=place.advertise_host,
+                )
                 stack.callback(ctx.net.close)
             try:
                 outcome = asyncio.run(_run(test, ctx, progress))

@@ -284,6 +284,12 @@ class RaftDriver:
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
+            log.info(
+                "role %s at term %d, leader %s",
+                rd.soft_state.role.value,
+                self.node.term,
+                rd.soft_state.leader or "unknown",
+            )
             self._role_changed.set()
             if rd.soft_state.role is not Role.LEADER:
                 self._fail_reads(UnavailableError("leadership lost before the read was confirmed"))

@@ -438,7 +438,9 @@ class PeerTransport:
                 self._outbound.add(conn)
                 try:
                     await self._pump(peer, conn, (host, port))
-                except OSError as e:  # ConnectionError is an OSError
+                # ConnectionError is an OSError; uvloop raises RuntimeError for a write on a
+                # transport the peer already closed (asyncio silently ignores it).
+                except (OSError, RuntimeError) as e:
                     if peer.address == (host, port):
                         self._unreachable(peer, f"connection to {host}:{port} lost: {e}")
                 finally:
@@ -462,6 +464,8 @@ class PeerTransport:
         if peer.connections > 1:
             self._stats.reconnects += 1
         log.info("connected to peer %d at %s:%d", peer.node_id, *address)
+        if transport.is_closing():
+            raise ConnectionResetError("closed by peer before the Hello")
         transport.write(self._hello)
         queue = peer.queue
         while True:

@@ -8,11 +8,15 @@ calls them from a thread when it must not block its event loop.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from lab.net import ToxiproxyPlacement
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,10 @@ class Runtime(Protocol):
 
     def sample(self, node_id: int) -> ResourceSample | None:
         """Current resource use, or None when the node is not running."""
+        ...
+
+    def provide_toxiproxy(self, stack: contextlib.ExitStack) -> ToxiproxyPlacement:
+        """Start (or find) the run's Toxiproxy; whatever it started is undone by ``stack``."""
         ...
 
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from lab.net import ToxiproxyPlacement
 from lab.runtime.base import Endpoint, NodeCommand, NodeState, ResourceSample
 
 RUN_ENV = "ASPEN_LAB_RUN"
@@ -180,6 +181,13 @@ class LocalRuntime:
                 )
         except psutil.Error:
             return None
+
+    def provide_toxiproxy(self, stack: contextlib.ExitStack) -> ToxiproxyPlacement:
+        """Our Toxiproxy in this process (or ``TOXIPROXY_URL``'s), proxies on free ports."""
+        from lab.toxiproxy.embedded import toxiproxy_url
+
+        url = stack.enter_context(toxiproxy_url())
+        return ToxiproxyPlacement(url, lambda _src, _dst: f"{self.host}:0")
 
     def close(self) -> None:
         for node_id in self._nodes:

@@ -354,3 +354,57 @@ async def test_hello_carries_the_advertised_address_to_the_receiver() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+class _ClosedUnderfoot:
+    """A transport uvloop has already closed: every write raises RuntimeError."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    writelines = write
+
+    def is_closing(self) -> bool:
+        return False  # uvloop's flag can lag behind the closed handle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_runtime_error_on_write_is_a_lost_connection_not_a_dead_sender(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvloop raises RuntimeError (not OSError) writing to a transport closed under it; the
+    sender must count that as a lost connection and reconnect, not die silently."""
+    import aspen.transport.tcp as tcp
+
+    original = tcp._Outbound.connection_made
+    broken = {"left": 2}
+
+    def connection_made(self: Any, transport: Any) -> None:
+        if broken["left"]:
+            broken["left"] -= 1
+            transport = _ClosedUnderfoot(transport)
+        original(self, transport)
+
+    monkeypatch.setattr(tcp._Outbound, "connection_made", connection_made)
+    got: list[Message] = []
+    b = PeerTransport(2, CLUSTER, "127.0.0.1", 0, got.append)
+    await b.start()
+    a = PeerTransport(1, CLUSTER, "127.0.0.1", 0, lambda m: None, backoff_max=0.05)
+    await a.start()
+    try:
+        a.set_peer(2, "127.0.0.1", b.port)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not got and loop.time() < deadline:
+            a.send(hb(1, 2, 1))
+            await asyncio.sleep(0.02)
+        assert got, "the sender died instead of reconnecting"
+        assert broken["left"] == 0
+    finally:
+        await a.close()
+        await b.close()
