@@ -24,7 +24,7 @@ from typing import Any, Final, TypeAlias
 from lab.checker.explain import smallest_window
 from lab.checker.model import Model
 from lab.checker.result import Counterexample, PartitionResult, Result, Verdict, combine
-from lab.checker.search import SearchOp, SearchResult, abandon, search, search_steps
+from lab.checker.search import SearchOp, SearchResult, abandon, search, search_op, search_steps
 from lab.checker.sets import SetModel
 from lab.history.history import History
 from lab.history.op import Op, Operation
@@ -265,8 +265,7 @@ def _prepare(model: AnyModel, key: Any, ops: Sequence[Operation]) -> _Job | Part
             step = model.compile(op)
             if step is not None:
                 kept.append(op)
-                sig = model.symmetry_key(op) if op.ret is None else None
-                sops.append(SearchOp(op.call, op.ret, step, sig, model.is_blind(op)))
+                sops.append(search_op(model, op, step))
         init = model.init()
     except Exception as exc:
         return _crashed(key, ops, time.perf_counter() - started, exc)

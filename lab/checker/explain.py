@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.checker.model import ANY, Model
-from lab.checker.search import SearchOp, search
+from lab.checker.search import search, search_op
 from lab.history.op import UNKNOWN, Operation
 
 
@@ -66,8 +66,7 @@ def _fails(model: Model[Any], cut: tuple[list[Operation], bool], deadline: float
     for op in window:
         step = model.compile(op)
         if step is not None:
-            sig = model.symmetry_key(op) if op.ret is None else None
-            sops.append(SearchOp(op.call, op.ret, step, sig, model.is_blind(op)))
+            sops.append(search_op(model, op, step))
     res = search(sops, init, deadline=deadline)
     if res.outcome == "timeout":
         raise WindowTimeout

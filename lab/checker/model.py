@@ -116,6 +116,21 @@ class Model(ABC, Generic[S]):
         """
         return False
 
+    def resets(self, op: Operation) -> tuple[Any, ...] | None:
+        """The states ``op`` can leave behind beyond what `frontier` tests foresee: () for
+        an operation that only reads or grows the state, (value,) for a write, None (the
+        default, always safe) for "anything".
+        """
+        return None
+
+    def frontier(self, op: Operation) -> Callable[[Any], bool] | None:
+        """For an operation with a known output: a test of whether a state could still lead
+        to that output if only non-`disturbs` operations run first. The search abandons a
+        configuration as soon as the most urgent operation fails it with no disturbing
+        operation able to intervene. None (the default) claims nothing.
+        """
+        return None
+
     def compile(self, op: Operation) -> StepFn | None:
         """``op`` as a function of the state (see the module docstring); None drops it."""
         step = self.step

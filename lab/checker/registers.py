@@ -20,7 +20,8 @@ unknown cas applies if the expected value matches (placing it last models "never
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import functools
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, Final
 
 from lab.checker.model import ANY, ILLEGAL, Model, ModelError, StepFn
@@ -117,6 +118,31 @@ class RegisterModel(Model[Any]):
     def is_blind(self, op: Operation) -> bool:
         return normalize_f(op.f) in ("write", "delete")
 
+    def resets(self, op: Operation) -> tuple[Any, ...] | None:
+        # Reads change nothing and appends only extend, which `frontier` allows for.
+        kind, value = self.input(op)
+        if kind in ("read", "append"):
+            return ()
+        if kind == "write":
+            return (value,)
+        if kind == "cas":
+            return (value[1],)
+        if kind == "delete":
+            return (self.absent,)
+        return None
+
+    def frontier(self, op: Operation) -> Callable[[Any], bool] | None:
+        if op.output is UNKNOWN:
+            return None
+        kind, value = self.input(op)
+        if kind == "read":
+            target = self.output(op)
+        elif kind == "cas":
+            target = value[0]
+        else:
+            return None
+        return functools.partial(_may_grow_into, target=target)
+
     def compile(self, op: Operation) -> StepFn | None:
         kind, value = self.input(op)
         out = self.output(op)
@@ -190,6 +216,17 @@ class KVModel(RegisterModel):
 
     name: ClassVar[str] = "kv"
     FS: ClassVar[frozenset[str]] = frozenset({"read", "write", "cas", "delete", "append"})
+
+
+def _may_grow_into(state: Any, *, target: Any) -> bool:
+    """Can appends alone turn ``state`` into ``target``? (ANY can become anything.)"""
+    if state == target or state is ANY:
+        return True
+    if isinstance(target, str):
+        return state is None or (isinstance(state, str) and target.startswith(state))
+    if isinstance(target, tuple):
+        return state is None or (isinstance(state, tuple) and target[: len(state)] == state)
+    return False
 
 
 def _append(state: Any, value: Any) -> Any:

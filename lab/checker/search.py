@@ -28,7 +28,8 @@ from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from lab.checker.model import ILLEGAL, StepFn
+from lab.checker.model import ILLEGAL, Model, StepFn
+from lab.history.op import Operation
 
 Outcome = Literal["valid", "invalid", "timeout", "stopped"]
 
@@ -45,6 +46,8 @@ class SearchOp:
     ``sig`` are interchangeable, and the search then only places them in call order.
     ``blind`` says the step ignores the state it is applied to (a plain write): placing an
     unknown operation right before a blind unknown one is pointless, so the search never does.
+    ``resets`` and ``frontier`` come from `lab.checker.model.Model`: a look-ahead test for
+    the most urgent operation, and the states other operations could set that it must allow.
     """
 
     call: float
@@ -52,6 +55,8 @@ class SearchOp:
     step: StepFn
     sig: Hashable | None = None
     blind: bool = False
+    resets: tuple[Any, ...] | None = None
+    frontier: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,20 @@ class SearchResult:
     culprit: int | None = None
     steps: int = 0
     cache_size: int = 0
+
+
+def search_op(model: Model[Any], op: Operation, step: StepFn) -> SearchOp:
+    """What the search needs to know about ``op`` (compiled ``step`` included)."""
+    unknown = op.ret is None
+    return SearchOp(
+        op.call,
+        op.ret,
+        step,
+        sig=model.symmetry_key(op) if unknown else None,
+        blind=model.is_blind(op),
+        resets=model.resets(op),
+        frontier=None if unknown else model.frontier(op),
+    )
 
 
 def search(
@@ -171,6 +190,73 @@ def search_steps(
     # Symmetry: a pending operation may only be placed once the previous pending operation
     # with the same effect is. Any linearization can swap interchangeable operations into
     # call order, so nothing is lost, and the pending sets the cache sees become canonical.
+    # Look-ahead: the return entry of each operation with a frontier test, and whether a
+    # disturbing operation is pending at all (then positions say which come before a bound).
+    fcheck: list[Any] = [None] * (size + 4)
+    resets: list[tuple[Any, ...] | None] = [None] * size
+    for i, op in enumerate(ops):
+        pos = call_pos[i]
+        resets[pos] = op.resets
+        if op.ret is not None:
+            fcheck[match[pos]] = op.frontier
+
+    call_of = [0] * (size + 4)
+    for i in range(n):
+        if ops[i].ret is not None:
+            call_of[match[call_pos[i]]] = call_pos[i]
+
+    def steer(fc: Callable[[Any], bool], cands: list[int], state: Any, bound: int) -> list[int]:
+        """When the urgent operation cannot go yet, try first the candidates after which its
+        frontier test passes: a valid history is then found without wandering (the order of
+        candidates never changes what is found, only how soon)."""
+        if steps[call_of[bound]](state) is not ILLEGAL:
+            return cands
+        good = []
+        rest = []
+        for c in cands:
+            new = steps[c](state)
+            if new is not ILLEGAL and fc(new):
+                good.append(c)
+            else:
+                rest.append(c)
+        return good + rest if good and rest else cands
+
+    def doomed(state: Any, bound: int) -> int:
+        """Look ahead to the first operation due (in return order) that has a frontier test:
+        if the state fails it, and nothing that could still run before it resets the state
+        to one it accepts (appends alone cannot help), the configuration is dead: returns
+        that operation's return entry, else -1."""
+        y = bound
+        fc = None
+        while y != tail:
+            if match[y] < 0:
+                fc = fcheck[y]
+                if fc is not None:
+                    break
+            y = nxt[y]
+        if fc is None or fc(state):
+            return -1
+        c = nxt[head]
+        while c != y:
+            if match[c] >= 0:
+                r = resets[c]
+                if r is None:
+                    return -1
+                for value in r:
+                    if fc(value):
+                        return -1
+            c = nxt[c]
+        p = nxt[ihead]
+        while p != itail and p < y:
+            r = resets[p]
+            if r is None:
+                return -1
+            for value in r:
+                if fc(value):
+                    return -1
+            p = nxt[p]
+        return y  # the return entry of the operation that can no longer succeed
+
     psame = [-1] * size
     blind = [False] * size
     last_by_sig: dict[Hashable, int] = {}
@@ -195,150 +281,202 @@ def search_steps(
     # subset of its pending set.
     failed: dict[tuple[int, Any], list[int]] = {}
     failed_get = failed.get
-    stack: list[tuple[int, Any, int]] = []  # (entry, state before it, bound if pending)
+    by_return = match.__getitem__
+    # A frame: (entry placed, state before it, the node's candidates, index among them,
+    # the node's bound, -1 for a known operation or 1 for a pending one).
+    stack: list[tuple[int, Any, list[int], int, int, int]] = []
     push = stack.append
     pop = stack.pop
     state = init
     klin = 0  # known operations linearized (bitset)
     plin = 0  # pending operations linearized (bitset)
-    entry = nxt[head]
     best_len = -1
     best_prefix: tuple[int, ...] = ()
     culprit: int | None = None
     budget = slice_steps
     work = 0
 
+    # Enter the root node: its candidates are the calls before the first return, tried
+    # earliest-return first (the most urgent operation first, long-running ones last).
+    cands: list[int] = []
+    e = nxt[head]
+    while match[e] >= 0:
+        cands.append(e)
+        e = nxt[e]
+    bound = e
+    if len(cands) > 1:
+        cands.sort(key=by_return)
+    idx = 0
+    pend = -1  # -1: still trying known candidates; else the next pending candidate
+    doom = doomed(state, bound)
+    if doom >= 0:
+        cands = []
+        pend = itail
+
     while True:
-        m = match[entry]
-        if m >= 0:
-            # A known call: try to linearize it now.
-            new = steps[entry](state)
+        if pend < 0:
+            n_cands = len(cands)
+            while idx < n_cands:
+                e = cands[idx]
+                new = steps[e](state)
+                if new is not illegal:
+                    lin = klin | bits[e]
+                    key = (lin | plin, new)
+                    if key not in cache:
+                        fresh = True
+                        if has_pending:
+                            seen = failed_get((lin, new))
+                            if seen is not None:
+                                for p in seen:
+                                    if not p & ~plin:
+                                        fresh = False
+                                        break
+                        if fresh:
+                            cache_add(key)
+                            push((e, state, cands, idx, bound, -1))
+                            state = new
+                            klin = lin
+                            m = match[e]
+                            p = prv[e]
+                            q = nxt[e]
+                            nxt[p] = q
+                            prv[q] = p
+                            p = prv[m]
+                            q = nxt[m]
+                            nxt[p] = q
+                            prv[q] = p
+                            e = nxt[head]
+                            if e == tail:
+                                done = work + slice_steps - budget
+                                size_ = len(cache) + len(failed)
+                                return SearchResult("valid", steps=done, cache_size=size_)
+                            cands = []
+                            while match[e] >= 0:
+                                cands.append(e)
+                                e = nxt[e]
+                            bound = e
+                            if len(cands) > 1:
+                                cands.sort(key=by_return)
+                            idx = 0
+                            fc = fcheck[bound]
+                            doom = doomed(state, bound)
+                            if doom >= 0:
+                                cands = []  # a read due soon can no longer succeed
+                                pend = itail
+                            elif fc is not None and len(cands) > 1:
+                                cands = steer(fc, cands, state, bound)
+                            n_cands = len(cands)
+                            budget -= 1
+                            if not budget:
+                                work += slice_steps
+                                budget = slice_steps
+                                if (yield):
+                                    return _give_up(
+                                        "timeout", best_prefix, culprit, work, cache, failed
+                                    )
+                            continue
+                idx += 1
+            if pend < 0:
+                pend = nxt[ihead]
+        # The known candidates are exhausted: try the pending unknown operations called
+        # before the bound. One placed right before a blind one would be overwritten unseen:
+        # pointless, since leaving it unplaced ("never happened") is always allowed.
+        after_pending = bool(stack) and stack[-1][5] > 0
+        placed = False
+        while pend != itail and pend < bound:
+            ps = psame[pend]
+            if (ps >= 0 and not plin & bits[ps]) or (after_pending and blind[pend]):
+                pend = nxt[pend]
+                continue
+            new = steps[pend](state)
             if new is not illegal:
-                lin = klin | bits[entry]
-                key = (lin | plin, new)
-                fresh = key not in cache
-                if fresh and has_pending:
-                    seen = failed_get((lin, new))
+                pl = plin | bits[pend]
+                key = (klin | pl, new)
+                if key not in cache:
+                    fresh = True
+                    seen = failed_get((klin, new))
                     if seen is not None:
                         for p in seen:
-                            if not p & ~plin:
+                            if not p & ~pl:
                                 fresh = False
                                 break
-                if fresh:
-                    cache_add(key)
-                    push((entry, state, -1))
-                    state = new
-                    klin = lin
-                    p = prv[entry]
-                    q = nxt[entry]
-                    nxt[p] = q
-                    prv[q] = p
-                    p = prv[m]
-                    q = nxt[m]
-                    nxt[p] = q
-                    prv[q] = p
-                    entry = nxt[head]
-                    if entry == tail:
-                        done = work + slice_steps - budget
-                        size_ = len(cache) + len(failed)
-                        return SearchResult("valid", steps=done, cache_size=size_)
-                    budget -= 1
-                    if not budget:
-                        work += slice_steps
-                        budget = slice_steps
-                        if (yield):
-                            return _give_up("timeout", best_prefix, culprit, work, cache, failed)
-                    continue
-            entry = nxt[entry]
+                    if fresh:
+                        cache_add(key)
+                        push((pend, state, cands, idx, bound, 1))
+                        state = new
+                        plin = pl
+                        p = prv[pend]
+                        q = nxt[pend]
+                        nxt[p] = q
+                        prv[q] = p
+                        cands = []
+                        e = nxt[head]
+                        while match[e] >= 0:
+                            cands.append(e)
+                            e = nxt[e]
+                        bound = e
+                        if len(cands) > 1:
+                            cands.sort(key=by_return)
+                        idx = 0
+                        pend = -1
+                        fc = fcheck[bound]
+                        doom = doomed(state, bound)
+                        if doom >= 0:
+                            cands = []  # a read due soon can no longer succeed
+                            pend = itail
+                        elif fc is not None and len(cands) > 1:
+                            cands = steer(fc, cands, state, bound)
+                        placed = True
+                        break
+            pend = nxt[pend]
+        if placed:
             continue
-        # A return entry: its operation should be linearized by now. Before giving up on
-        # this node, try the pending unknown operations called before this return.
-        bound = entry
-        pend = nxt[ihead]
-        # An unknown operation placed right before a blind one would be overwritten unseen:
-        # pointless, since leaving it unplaced ("never happened") is always allowed.
-        after_pending = bool(stack) and stack[-1][2] >= 0
-        while True:
-            while pend != itail and pend < bound:
-                ps = psame[pend]
-                if (ps >= 0 and not plin & bits[ps]) or (after_pending and blind[pend]):
-                    pend = nxt[pend]
-                    continue
-                new = steps[pend](state)
-                if new is not illegal:
-                    pl = plin | bits[pend]
-                    key = (klin | pl, new)
-                    if key not in cache:
-                        seen = failed_get((klin, new))
-                        if seen is not None:
-                            for p in seen:
-                                if not p & ~pl:
-                                    break
-                            else:
-                                seen = None
-                        if seen is None:
-                            cache_add(key)
-                            break
-                pend = nxt[pend]
+        # Nothing fits: this configuration failed; backtrack.
+        if len(stack) > best_len:
+            best_len = len(stack)
+            best_prefix = tuple(opid[f[0]] for f in stack)
+            culprit = opid[doom if doom >= 0 else bound]
+        if not stack:
+            return SearchResult(
+                "invalid", best_prefix, culprit, steps=work + slice_steps - budget,
+                cache_size=len(cache) + len(failed),
+            )  # fmt: skip
+        if has_pending:
+            fkey = (klin, state)
+            seen = failed_get(fkey)
+            if seen is None:
+                failed[fkey] = [plin]
+            elif len(seen) < _DOMINANCE_KEEP:
+                seen.append(plin)
             else:
-                pend = -1
-            if pend >= 0:
-                push((pend, state, bound))
-                state = new
-                plin = pl
-                p = prv[pend]
-                q = nxt[pend]
-                nxt[p] = q
-                prv[q] = p
-                entry = nxt[head]
-                break
-            # Nothing fits: this configuration failed; backtrack.
-            if len(stack) > best_len:
-                best_len = len(stack)
-                best_prefix = tuple(opid[e] for e, _, _ in stack)
-                culprit = opid[bound]
-            if not stack:
-                return SearchResult(
-                    "invalid", best_prefix, culprit, steps=work + slice_steps - budget,
-                    cache_size=len(cache) + len(failed),
-                )  # fmt: skip
-            if has_pending:
-                fkey = (klin, state)
-                seen = failed_get(fkey)
-                if seen is None:
-                    failed[fkey] = [plin]
-                elif len(seen) < _DOMINANCE_KEEP:
-                    seen.append(plin)
-                else:
-                    # Keep the checks cheap: remember the few smallest pending sets, which
-                    # prune the most. Forgetting one only prunes less, never wrongly.
-                    worst = max(range(len(seen)), key=lambda k: seen[k].bit_count())
-                    if plin.bit_count() < seen[worst].bit_count():
-                        seen[worst] = plin
-            top, state, top_bound = pop()
-            if top_bound < 0:
-                klin ^= bits[top]
-                # A known call: unlift its return, then the call (reverse order of lifting).
-                m = match[top]
-                nxt[prv[m]] = m
-                prv[nxt[m]] = m
-            else:
-                plin ^= bits[top]
+                # Keep the checks cheap: remember the few smallest pending sets, which
+                # prune the most. Forgetting one only prunes less, never wrongly.
+                worst = max(range(len(seen)), key=lambda k: seen[k].bit_count())
+                if plin.bit_count() < seen[worst].bit_count():
+                    seen[worst] = plin
+        top, state, cands, idx, bound, kind = pop()
+        doom = -1  # the parent node was not doomed: it had children
+        if kind < 0:
+            klin ^= bits[top]
+            # Unlift the return, then the call (reverse order of lifting).
+            m = match[top]
+            nxt[prv[m]] = m
+            prv[nxt[m]] = m
             nxt[prv[top]] = top
             prv[nxt[top]] = top
-            budget -= 1
-            if not budget:
-                work += slice_steps
-                budget = slice_steps
-                if (yield):
-                    return _give_up("timeout", best_prefix, culprit, work, cache, failed)
-            if top_bound < 0:
-                entry = nxt[top]  # continue scanning the main list after the call
-                break
-            # A pending operation: continue with the next pending candidate, same bound.
-            bound = top_bound
+            idx += 1
+            pend = -1
+        else:
+            plin ^= bits[top]
+            nxt[prv[top]] = top
+            prv[nxt[top]] = top
             pend = nxt[top]
-            after_pending = bool(stack) and stack[-1][2] >= 0
+        budget -= 1
+        if not budget:
+            work += slice_steps
+            budget = slice_steps
+            if (yield):
+                return _give_up("timeout", best_prefix, culprit, work, cache, failed)
 
 
 def _give_up(

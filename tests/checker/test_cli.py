@@ -34,7 +34,9 @@ def test_unknown_is_2(tmp_path: Path) -> None:
     lines += [{"process": i, "type": "ok", "f": "write", "value": i} for i in range(18)]
     lines += [
         {"process": 99, "type": "invoke", "f": "read", "value": None},
-        {"process": 99, "type": "ok", "f": "read", "value": -1},
+        {"process": 99, "type": "ok", "f": "read", "value": 0},
+        {"process": 99, "type": "invoke", "f": "read", "value": None},
+        {"process": 99, "type": "ok", "f": "read", "value": 1},
     ]
     h.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert main(["check", str(h), "--timeout", "0.2"]) == 2
