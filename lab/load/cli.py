@@ -116,7 +116,7 @@ class Progress:
         self._progress = Progress(
             TextColumn("{task.description:<14}"),
             BarColumn(),
-            TextColumn("{task.completed:>6.1f}/{task.total:.0f} s"),
+            TextColumn("{task.completed:>7.1f}/{task.total:.0f} {task.fields[unit]}"),
             TextColumn("{task.fields[ops]:>9} ops {task.fields[rate]:>9.1f} ops/s"),
             TextColumn("{task.fields[errors]} errors"),
             TimeElapsedColumn(),
@@ -128,8 +128,11 @@ class Progress:
         self._progress = None
 
     @contextlib.asynccontextmanager
-    async def track(self, label: str, total: float, tally: Tallied) -> AsyncIterator[None]:
-        """Show ``tally``'s progress while the block runs (a plain line when not a terminal)."""
+    async def track(
+        self, label: str, total: float, tally: Tallied, *, by_ops: bool = False
+    ) -> AsyncIterator[None]:
+        """Show ``tally``'s progress while the block runs (a plain line when not a terminal):
+        seconds elapsed of ``total``, or with ``by_ops`` operations done of ``total``."""
         started = time.monotonic()
         if self._progress is None:
             yield
@@ -141,14 +144,15 @@ class Progress:
                 flush=True,
             )
             return
-        task = self._progress.add_task(label, total=total, ops=0, rate=0.0, errors=0)
+        unit = "ops" if by_ops else "s"
+        task = self._progress.add_task(label, total=total, ops=0, rate=0.0, errors=0, unit=unit)
 
         async def poll() -> None:
             while True:
                 elapsed = time.monotonic() - started
                 self._progress.update(
                     task,
-                    completed=min(elapsed, total),
+                    completed=min(tally.done if by_ops else elapsed, total),
                     ops=tally.done,
                     rate=tally.done / max(elapsed, 1e-3),
                     errors=tally.error_count,
@@ -328,7 +332,7 @@ async def run_load(
                     lp = load_plan(space, args.seed)
                     phase = Phase("load", "closed", 600.0, len(lp), args.clients)
                     tally = Tally(phase)
-                    async with progress.track("load", float(len(lp)), tally):
+                    async with progress.track("load", len(lp), tally, by_ops=True):
                         await engine.run_phase(target, lp, phase, stop=stop, tally=tally)
                     res["load_phase"] = tally.summary()
                     on_update(res)
