@@ -48,8 +48,23 @@ class Counterexample:
     timeline_error: str | None = None
 
     @property
+    def culprit(self) -> OpRow | None:
+        """The operation that cannot be placed, if the checker named one."""
+        return next((r for r in self.rows if r.role == "culprit"), None)
+
+    @property
     def culprit_call_s(self) -> float | None:
-        return next((r.call_s for r in self.rows if r.role == "culprit"), None)
+        return None if self.culprit is None else self.culprit.call_s
+
+    @property
+    def window_rows(self) -> list[OpRow]:
+        """The smallest failing window (culprit included): what to read first."""
+        return [r for r in self.rows if r.role in ("culprit", "window")]
+
+    @property
+    def context_rows(self) -> list[OpRow]:
+        """The rest the checker kept: the end of the linearizable prefix."""
+        return [r for r in self.rows if r.role not in ("culprit", "window")]
 
 
 def counterexamples(run: RunData, *, draw: bool = True) -> list[Counterexample]:

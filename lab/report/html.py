@@ -1,14 +1,16 @@
 """``report.html``: one self-contained page that says whether a run passed, and why.
 
 `write_run_report` reads a run directory (see `lab.store`) and writes ``report.html`` next to
-the files it came from. The page needs no server and no network: plots are inline SVG, styles
-and the two tiny scripts (copy the rerun command; record plot sizes for headless checks) are
-inline, and every other file is a relative link. What it shows, top to bottom: the overall
-status and one verdict per checker; the headline numbers; the counterexample when a checker
-found one; the run's parameters and the exact command to rerun it; operations by f and
-outcome; throughput, latency and percentile plots with the nemesis windows shaded; faults;
-recovery and the nodes' final status; node resources; errors and the node log lines around
-them; the raw files.
+the files it came from. The page needs no server and no network: plots are inline SVG; styles
+and the small scripts (copy the rerun command; note script errors and plot sizes in DOM
+attributes, for headless checks) are inline; every other file is a relative link. Nothing on
+the page needs the scripts.
+
+Top to bottom: the overall status and one verdict per checker; the headline numbers; the
+counterexample when a checker found one; the run's parameters and the exact command to rerun
+it; operations by f and outcome; throughput, latency and percentile plots with the nemesis
+windows shaded; faults; recovery and the nodes' final status; node resources; errors and the
+node log lines around them; the raw files.
 
 Numbers about operations are taken from ``results.json`` (what the verdict was computed with);
 the plots are drawn from ``history.jsonl`` with the same pairing and HdrHistogram settings as
@@ -26,7 +28,7 @@ from typing import Any, Final
 
 from markupsafe import Markup
 
-from lab.report.counterexample import Counterexample, counterexamples
+from lab.report.counterexample import counterexamples
 from lab.report.logs import scan_logs
 from lab.report.plots import render_plots
 from lab.report.run import OUTCOMES, RunData, load_run
@@ -320,4 +322,4 @@ def _files(run_dir: Path) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["REPORT_NAME", "Counterexample", "build_context", "write_run_report"]
+__all__ = ["REPORT_NAME", "build_context", "write_run_report"]

@@ -25,16 +25,19 @@ from typing import Any, Final
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from hdrh.histogram import HdrHistogram
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from lab.report.run import OUTCOMES, FaultWindow, RunData
-from lab.stats import histogram
+from lab.stats import MAX_LATENCY_US
 
 MAX_POINTS: Final = 20_000
-"""Most points the latency scatter draws; larger histories are sampled (fail/info kept first)."""
+"""About the most points the latency scatter draws; larger histories are sampled."""
+KEEP_RARE: Final = 1_000
+"""A sampled scatter still draws every operation of an outcome this rare."""
 
 OUTCOME_COLORS: Final = {"ok": "#2f6fde", "fail": "#d43a3a", "info": "#f2a516"}
 FAULT_COLORS: Final = ("#8c6bb1", "#e6550d", "#31a354", "#de2d26", "#3182bd", "#756bb1")
@@ -61,12 +64,9 @@ def render_plots(run: RunData, *, culprit_s: float | None = None) -> list[Plot]:
     (seconds since the workload started), marked on the latency scatter.
     """
     n_ok = int((run.ops["type"] == "ok").sum()) if not run.ops.empty else 0
-    shown = min(len(run.ops), MAX_POINTS)
-    raw_caption = (
-        f"Each completed operation at its invoke time; {shown:,} of {len(run.ops):,} shown."
-        if len(run.ops) > MAX_POINTS
-        else "Each completed operation at its invoke time; colour is the outcome, shape the f."
-    )
+    raw_caption = "Each completed operation at its invoke time; colour is the outcome, shape the f."
+    if len(run.ops) > MAX_POINTS:
+        raw_caption += f" A sample of the {len(run.ops):,} operations is drawn."
     specs: list[tuple[str, str, Callable[[Figure], None], float, str]] = [
         (
             "throughput",
@@ -251,7 +251,7 @@ def _throughput(fig: Figure, run: RunData) -> None:
             y,
             color=OUTCOME_COLORS[outcome],
             lw=1.6,
-            marker="o",
+            marker="o" if len(x) <= 90 else None,  # a dot per bucket, while they stay apart
             ms=2.5,
             label=f"{outcome} ({total:,})",
         )
@@ -282,7 +282,7 @@ def _latency_raw(fig: Figure, run: RunData, culprit_s: float | None) -> None:
             ax.scatter(
                 shown.loc[sel, "start"],
                 y[sel],
-                s=9 if outcome == "ok" else 14,
+                s=9 if outcome == "ok" else 12,
                 c=OUTCOME_COLORS[outcome],
                 marker=F_MARKERS.get(f, "D"),
                 alpha=0.55 if outcome == "ok" else 0.85,
@@ -318,8 +318,8 @@ def _latency_raw(fig: Figure, run: RunData, culprit_s: float | None) -> None:
         fig.text(
             0.01,
             0.02,
-            f"sampled: {len(shown):,} of {len(ops):,} operations drawn "
-            "(fail and info first, then ok at random)",
+            f"sampled: {len(shown):,} of {len(ops):,} operations drawn, the same fraction of "
+            f"each outcome (an outcome with at most {KEEP_RARE:,} operations is drawn whole)",
             fontsize=8.5,
             color="#b00020",
             va="bottom",
@@ -327,15 +327,17 @@ def _latency_raw(fig: Figure, run: RunData, culprit_s: float | None) -> None:
 
 
 def _sample(ops: pd.DataFrame, limit: int) -> pd.DataFrame:
-    """At most ``limit`` rows, deterministic: non-ok operations first, then ok ones."""
+    """About ``limit`` rows, deterministic: the same fraction of each outcome, so the picture
+    keeps its proportions, except that an outcome with at most `KEEP_RARE` operations is kept
+    whole (a handful of timeouts must not vanish from the plot)."""
     if len(ops) <= limit:
         return ops
-    rare = ops[ops["type"] != "ok"]
-    if len(rare) > limit // 2:
-        rare = rare.sample(n=limit // 2, random_state=0)
-    ok = ops[ops["type"] == "ok"]
-    ok = ok.sample(n=min(len(ok), limit - len(rare)), random_state=0)
-    return pd.concat([ok, rare]).sort_index()
+    fraction = limit / len(ops)
+    parts = [
+        group if len(group) <= KEEP_RARE else group.sample(frac=fraction, random_state=0)
+        for _, group in ops.groupby("type", sort=True)
+    ]
+    return pd.concat(parts).sort_index()
 
 
 def _latency_quantiles(fig: Figure, run: RunData) -> None:
@@ -370,17 +372,17 @@ def _percentiles(fig: Figure, run: RunData) -> None:
     if ops.empty:
         _no_data(ax, "operations")
         return
-    nines = max(2, math.ceil(math.log10(max(len(ops), 1))) + 1)
+    # Out to the percentile of a single operation: beyond it the curve is flat at the max.
+    nines = max(2, math.ceil(math.log10(max(len(ops), 1))))
     pcts = sorted({100.0 * (1 - 10.0**-k) for k in np.linspace(0, nines, 160)} | {0.0})
     top = 10.0**nines
     for label, sel, color in (
         ("ok", ops["type"] == "ok", OUTCOME_COLORS["ok"]),
         ("all", pd.Series(True, index=ops.index), "#555555"),
     ):
-        lat_ns = (ops.loc[sel, "latency_ms"] * 1e6).round().astype("int64")
-        if lat_ns.empty:
+        if not sel.any():
             continue
-        h = histogram(lat_ns.tolist())
+        h = histogram(ops.loc[sel, "latency_ms"].to_numpy())
         values = h.get_percentile_to_value_dict(pcts)
         xs = [1.0 / (1.0 - p / 100.0) for p in pcts if p in values]
         ys = [values[p] / 1000.0 for p in pcts if p in values]
@@ -396,14 +398,36 @@ def _percentiles(fig: Figure, run: RunData) -> None:
     ax.legend(loc="lower right", ncols=2)
 
 
+def histogram(latency_ms: np.ndarray) -> HdrHistogram:
+    """`lab.stats.histogram` of these latencies, bucket for bucket, without a Python call per
+    value: each latency is rounded down to the lowest value of its bucket (what the histogram
+    keeps of it anyway), then each distinct bucket is recorded once with its count."""
+    h = HdrHistogram(1, MAX_LATENCY_US, 3)
+    ns = np.round(np.asarray(latency_ms, dtype="float64") * 1e6).astype("int64")
+    us = np.clip(ns // 1000, 1, MAX_LATENCY_US)
+    # Values below 2**11 (3 significant digits: 2048 sub-buckets) are exact; above, a bucket
+    # spans 2**(bit_length - 11) values.
+    shift = np.maximum(0, np.floor(np.log2(us)).astype("int64") + 1 - 11)
+    values, counts = np.unique((us >> shift) << shift, return_counts=True)
+    for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        h.record_value(value, count)
+    return h
+
+
 def _log_y(ax: Axes) -> None:
     """A log y-axis labelled in plain numbers (1, 2, 5, 10, ...), not powers of ten.
 
-    Call once the limits are final: 1-2-5 ticks for up to three decades, else powers of ten.
+    Call once the limits are final: 1-2-3-4-6-8 within about a decade, 1-2-5 up to
+    three decades, else powers of ten.
     """
     lo, hi = ax.get_ylim()
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
-    subs = (1.0, 2.0, 5.0) if decades <= 3.2 else (1.0,)
+    if decades <= 1.3:
+        subs: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+    elif decades <= 3.2:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        subs = (1.0,)
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
@@ -442,7 +466,9 @@ def _resources(fig: Figure, run: RunData) -> None:
         for i, node in enumerate(nodes):
             rows = res[res["node"] == node]
             y = rows[col].where(rows["up"]) / factor
-            ax.plot(rows["time"], y, color=NODE_COLORS[i % len(NODE_COLORS)], lw=1.3, label=node)
+            # Thinner on top, so a node whose line equals another's still shows.
+            lw = max(1.0, 2.6 - 0.6 * i)
+            ax.plot(rows["time"], y, color=NODE_COLORS[i % len(NODE_COLORS)], lw=lw, label=node)
         ax.set_ylim(bottom=0)
         _headroom(ax, run.windows)
     _availability(axes[5], run, nodes)
@@ -466,7 +492,9 @@ def _availability(ax: Axes, run: RunData, nodes: Sequence[str]) -> None:
         rows = res[res["node"] == node].sort_values("time")
         for up, start, end in _runs(rows["time"].tolist(), rows["up"].tolist()):
             color = "#5bb974" if up else "#d43a3a"
-            ax.broken_barh([(start, end - start)], (lane - 0.35, 0.7), color=color, lw=0, zorder=2)
+            ax.broken_barh(
+                [(start, end - start)], (lane - 0.3, 0.6), color=color, alpha=0.85, lw=0, zorder=2
+            )
     ax.set_yticks(range(len(nodes)), list(nodes))
     ax.set_ylim(-0.6, max(len(nodes), 1) - 0.4 + (0.6 if run.windows else 0))
 

@@ -33,12 +33,14 @@ def make_run(
     counts: dict[str, dict[str, int]] = {}
     events: list[bytes] = []
     index = 0
-    concurrency = 4
+    concurrency = 16
     free_at = [0] * concurrency
+    process = list(range(concurrency))
     step = int(duration * NS / max(ops, 1))
     for i in range(ops):
-        proc = i % concurrency
-        start = max(free_at[proc], i * step) + STARTUP_NS
+        slot = i % concurrency
+        proc = process[slot]
+        start = max(free_at[slot], i * step) + STARTUP_NS
         f = rng.choice(("read", "write", "cas"))
         outcome = rng.choices(("ok", "fail", "info"), weights=(85, 12, 3))[0]
         latency = 2 * NS if outcome == "info" else int(rng.lognormvariate(16, 0.6))
@@ -53,16 +55,19 @@ def make_run(
                         "f": f,
                         "key": f"k{i % 5}",
                         "value": i if f != "read" or kind != "invoke" else None,
-                        "node": f"n{proc % 3 + 1}",
+                        "node": f"n{slot % 3 + 1}",
                         "error": "timeout" if kind == "info" else None,
                     }
                 )
             )
             index += 1
-        free_at[proc] = start + latency - STARTUP_NS
+        if outcome == "info":  # as the runner does: the slot goes on as a new process
+            process[slot] += concurrency
+        else:
+            free_at[slot] = start + latency - STARTUP_NS
         by_f = counts.setdefault(f, {"ok": 0, "fail": 0, "info": 0})
         by_f[outcome] += 1
-    nemesis = []
+    nemesis: list[tuple[int, str, dict[str, Any]]] = []
     for name, start_s, end_s in faults:
         nemesis.append(
             (STARTUP_NS + int(start_s * NS), f"start-{name}", {"partition": "[1] | [2 3]"})

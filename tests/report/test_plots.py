@@ -3,10 +3,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lab.report.plots import MAX_POINTS, _to_svg, render_plots
+from lab import stats
+from lab.report.plots import MAX_POINTS, _sample, _to_svg, histogram, render_plots
 from lab.report.run import RunData, load_run
 from tests.report.page import Page, text
 from tests.report.synth import make_run
@@ -78,6 +80,28 @@ def test_a_100k_operation_history_renders_in_seconds(tmp_path: Path) -> None:
     assert len(run.ops) == 100_000
     assert elapsed < 30, "generous for a loaded CI machine; about 3 s on an idle laptop core"
     raw = plots["plot-latency-raw"]
-    assert any(f"{MAX_POINTS:,} of 100,000" in s for s in labels(raw.svg)), "says it sampled"
-    assert f"{MAX_POINTS:,} of 100,000 shown" in raw.caption
+    (note,) = [s for s in labels(raw.svg) if s.startswith("sampled: ")]
+    drawn = int(note.split()[1].replace(",", ""))
+    assert abs(drawn - MAX_POINTS) < 10 and "of 100,000 operations drawn" in note
+    assert "A sample of the 100,000 operations is drawn." in raw.caption
     assert len(raw.svg) < 1_500_000, "the scatter is rasterized, not 100k SVG elements"
+
+
+def test_fast_histogram_is_bucket_for_bucket_lab_stats() -> None:
+    """The percentile plot and results.json must agree: same buckets, same counts."""
+    rng = np.random.default_rng(0)
+    latency_ms = np.concatenate([rng.lognormal(2, 1.5, 20_000), [0.0001, 0.5, 2000.0, 4e6]])
+    fast = histogram(latency_ms)
+    slow = stats.histogram(np.round(latency_ms * 1e6).astype("int64").tolist())
+    assert list(fast.counts) == list(slow.counts)
+    assert stats.latency_summary(fast) == stats.latency_summary(slow)
+    assert fast.get_min_value() == slow.get_min_value()
+
+
+def test_sampling_keeps_proportions_and_rare_outcomes() -> None:
+    ops = pd.DataFrame({"type": ["ok"] * 90_000 + ["fail"] * 9_500 + ["info"] * 500})
+    shown = _sample(ops, 10_000)
+    counts = shown["type"].value_counts().to_dict()
+    assert counts == {"ok": 9_000, "fail": 950, "info": 500}
+    assert shown.index.is_monotonic_increasing
+    assert _sample(ops, 10_000).equals(shown), "deterministic"
