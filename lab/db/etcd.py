@@ -295,18 +295,25 @@ class EtcdDB:
         http = EtcdHttp(self.http(ctx, node_id), timeout=1.0)
         try:
             st = await http.call("/v3/maintenance/status")
-            members = await self._members(http)
+            # a learner serves no member list ("rpc not supported for learner"): ask a voter
+            members = None if st.get("isLearner") else await self._members(http)
         except (TimeoutError, aiohttp.ClientError, EtcdError):
             return None
         finally:
             await http.close()
+        if members is None:
+            try:
+                reply = await self._any(ctx, "/v3/cluster/member/list", {})
+            except RuntimeError:
+                return None
+            members = list(reply.get("members", []))
         ids = {str(m.get("ID")): self._node_of(m) for m in members}
         me = str(st.get("header", {}).get("member_id"))
         leader = ids.get(str(st.get("leader"))) or 0
         voters = frozenset(n for m in members if (n := self._node_of(m)) and not m.get("isLearner"))
         learners = frozenset(n for m in members if (n := self._node_of(m)) and m.get("isLearner"))
         role = "leader" if str(st.get("leader")) == me else "follower"
-        if node_id in learners:
+        if st.get("isLearner") or node_id in learners:
             role = "learner"
         return NodeStatus(
             node_id=node_id,
@@ -365,7 +372,17 @@ class EtcdDB:
         members = (await self._any(ctx, "/v3/cluster/member/list", {})).get("members", [])
         current = [n for m in members if (n := self._node_of(m)) is not None]
         body = {"peerURLs": [self.peer_url(ctx, node_id)], "isLearner": True}
-        await self._any(ctx, "/v3/cluster/member/add", body)
+        for _attempt in range(60):
+            try:
+                await self._any(ctx, "/v3/cluster/member/add", body)
+                break
+            except RuntimeError as e:
+                # etcd refuses reconfiguration until every member has been connected for 5 s
+                if "unhealthy cluster" not in str(e):
+                    raise
+                await asyncio.sleep(0.25)
+        else:
+            raise RuntimeError(f"adding node {node_id}: the cluster stayed unhealthy")
         self._joining[node_id] = current
         with contextlib.suppress(Exception):
             ctx.runtime.stop(node_id, grace=1.0)

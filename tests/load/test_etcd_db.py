@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab.context import NodeOptions, RunContext
+from lab.db.base import DB
 from lab.db.etcd import EtcdDB, prefix_end
 from lab.recorder import Recorder
 from lab.runtime.local import LocalRuntime
@@ -54,3 +55,12 @@ def test_fsync_never_is_refused(tmp_path: Path) -> None:
 def test_prefix_end_is_the_next_key_after_every_key_with_the_prefix() -> None:
     assert base64.b64decode(prefix_end("set/")) == b"set0"
     assert base64.b64decode(prefix_end("a\xff")) == b"a\xc3\xc0"  # on the UTF-8 bytes
+
+
+def test_etcd_db_is_a_lab_database() -> None:
+    db: DB = EtcdDB()  # mypy checks the protocol; the runtime check is for the reader
+    assert db.name == "etcd"
+    for method in ("setup", "start_node", "status", "leader", "client", "teardown"):
+        assert callable(getattr(db, method))
+    for method in ("remove_member", "add_learner", "promote"):
+        assert callable(getattr(db, method))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_a_short_load_run_against_aspen(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd is not installed (etcd-server)")
 async def test_etcd_as_a_lab_database(tmp_path: Path) -> None:
     ids = [1, 2, 3]
-    runtime = LocalRuntime(tmp_path, ids, run_id=f"it-etcd-{uuid.uuid4().hex[:8]}")
+    runtime = LocalRuntime(tmp_path, [*ids, 4], run_id=f"it-etcd-{uuid.uuid4().hex[:8]}")
     db = EtcdDB()
     ctx = RunContext(
         run_dir=tmp_path,
@@ -102,6 +103,22 @@ async def test_etcd_as_a_lab_database(tmp_path: Path) -> None:
             await target.close()
         s = t.summary()
         assert s["ok"] == 200 and s["error_count"] == 0, s["errors"]
+
+        # membership: node 4 joins as a learner, is promoted, then removed
+        await db.add_learner(ctx, 4)
+        status4 = None
+        for _ in range(100):
+            status4 = await db.status(ctx, 4)
+            if status4 is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert status4 is not None and status4.learners == {4}
+        await db.promote(ctx, [4])
+        after = await db.status(ctx, 1)
+        assert after is not None and after.voters == {1, 2, 3, 4} and not after.learners
+        await db.remove_member(ctx, 4)
+        final = await db.status(ctx, 1)
+        assert final is not None and final.voters == {1, 2, 3}
     finally:
         runtime.close()
         ctx.recorder.close()
