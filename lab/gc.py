@@ -24,11 +24,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def gc_docker(run_id: str | None = None) -> dict[str, list[str]]:
     """Remove labelled containers, then networks, then volumes; what was removed, by kind."""
-    import docker
+    import docker.client
+    import docker.errors
 
     removed: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": []}
     label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
-    client = docker.from_env()
+    client = docker.client.from_env()
     try:
         filters: dict[str, Any] = {"label": label}
         for c in client.containers.list(all=True, filters=filters):
