@@ -150,7 +150,7 @@ def _cards(results: dict[str, Any], run: RunData) -> list[dict[str, Any]]:
             "metric": "recovery_seconds",
             "raw": rec,
             "value": "did not recover" if rec is None else fmt_seconds(rec),
-            "sub": "after the last fault healed",
+            "sub": "after the last fault healed" if run.windows else "after the workload",
         },
         {
             "label": "faults",

@@ -215,10 +215,8 @@ def _no_data(ax: Axes, what: str) -> None:
     ax.set_yticks([])
 
 
-def _headroom(ax: Axes, windows: Sequence[FaultWindow], *, log: bool = False) -> None:
-    """Leave room above the data for the fault labels."""
-    if not windows:
-        return
+def _headroom(ax: Axes, *, log: bool = False) -> None:
+    """Leave room above the data for the legend and the fault labels."""
     lo, hi = ax.get_ylim()
     if log:
         ax.set_ylim(lo, hi * 2.5)
@@ -256,7 +254,7 @@ def _throughput(fig: Figure, run: RunData) -> None:
             label=f"{outcome} ({total:,})",
         )
     ax.set_ylim(bottom=0)
-    _headroom(ax, run.windows)
+    _headroom(ax)
     ax.legend(loc="upper right", ncols=3)
 
 
@@ -303,7 +301,7 @@ def _latency_raw(fig: Figure, run: RunData, culprit_s: float | None) -> None:
             bbox={"facecolor": "white", "alpha": 0.85, "linewidth": 0, "pad": 1.5},
             zorder=6,
         )
-    _headroom(ax, run.windows, log=True)
+    _headroom(ax, log=True)
     _log_y(ax)
     handles = [
         Line2D([], [], ls="", marker="o", ms=5, color=OUTCOME_COLORS[o], label=o)
@@ -356,7 +354,7 @@ def _latency_quantiles(fig: Figure, run: RunData) -> None:
     for name, q, color in QUANTILES:
         ax.plot(x, grouped.quantile(q).to_numpy(), color=color, lw=1.5, label=name)
     ax.plot(x, grouped.max().to_numpy(), color="#d43a3a", lw=1.0, ls=":", label="max")
-    _headroom(ax, run.windows, log=True)
+    _headroom(ax, log=True)
     _log_y(ax)
     ax.legend(loc="upper right", ncols=4)
 
@@ -470,7 +468,7 @@ def _resources(fig: Figure, run: RunData) -> None:
             lw = max(1.0, 2.6 - 0.6 * i)
             ax.plot(rows["time"], y, color=NODE_COLORS[i % len(NODE_COLORS)], lw=lw, label=node)
         ax.set_ylim(bottom=0)
-        _headroom(ax, run.windows)
+        _headroom(ax)
     _availability(axes[5], run, nodes)
     for ax in axes[4:]:
         ax.set_xlabel("seconds since the workload started")
