@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from aspen.kv.commands import CommandResult
 from aspen.node.service import NotLeaderError, UnavailableError, UnknownOutcomeError
+from aspen.node.storage import NodeStorage
 from aspen.raft import RawNode
 from aspen.raft.errors import NotLeader, ProposalDropped, RaftError
 from aspen.raft.messages import (
@@ -31,38 +32,11 @@ from aspen.raft.messages import (
     ConfState,
     Entry,
     EntryKind,
-    HardState,
     Message,
-    Snapshot,
 )
 from aspen.raft.ready import Ready, Role
 
 log = logging.getLogger(__name__)
-
-
-class DriverStorage(Protocol):
-    """The writes the driver needs from the node's storage (``aspen.storage.LmdbStorage``)."""
-
-    def write_ready(
-        self,
-        hard_state: HardState | None,
-        entries: Sequence[Entry],
-        snapshot: Snapshot | None,
-        committed: Sequence[Entry],
-        conf_state: ConfState | None,
-    ) -> list[CommandResult | None]: ...
-
-    def applied_index(self) -> int: ...
-
-    def first_index(self) -> int: ...
-
-    def snapshot_image(self) -> tuple[int, ConfState, bytes]:
-        """(applied index, conf state, image) read from one consistent read transaction."""
-        ...
-
-    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot: ...
-
-    def compact(self, index: int) -> None: ...
 
 
 class Transport(Protocol):
@@ -83,7 +57,7 @@ class RaftDriver:
     def __init__(
         self,
         node: RawNode,
-        storage: DriverStorage,
+        storage: NodeStorage,
         transport: Transport,
         *,
         tick_seconds: float,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aspen.kv.commands import Cas, Command, CommandResult, Delete, Put, SetMulti, encode
 from aspen.node.driver import RaftDriver
@@ -44,32 +44,13 @@ from aspen.node.service import (
     UnavailableError,
     WriteResult,
 )
+from aspen.node.storage import NodeStorage
 from aspen.raft.messages import NONE, ConfChange, ConfChangeKind, ConfState
 from aspen.raft.ready import Role
 
 FULL_FRACTION = 0.95
 """Above this share of the map in use, writes are refused (507) so the log can still grow."""
 MIN_FREE_DISK = 64 << 20
-
-
-class ReadStorage(Protocol):
-    def get(self, key: str) -> str | None: ...
-
-    def scan(
-        self, prefix: str, limit: int, start_after: str = ""
-    ) -> tuple[list[tuple[str, str]], bool]: ...
-
-    def applied_index(self) -> int: ...
-
-    def conf_state(self) -> ConfState: ...
-
-    def size_bytes(self) -> int: ...
-
-    def used_fraction(self) -> float: ...
-
-    def last_index(self) -> int: ...
-
-    def first_index(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +67,7 @@ class AspenService:
         node_id: int,
         cluster_id: str,
         driver: RaftDriver,
-        storage: ReadStorage,
+        storage: NodeStorage,
         peers: AddressBook,
         self_address: PeerAddress,
         data_dir: Path,
