@@ -88,8 +88,25 @@ def profile_one(nodes: int, virtual_ms: int, clients: int, top: int = 25) -> str
     bench_one(nodes, virtual_ms, clients)
     prof.disable()
     out = StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    stats = pstats.Stats(prof, stream=out)
+    out.write(share_by_package(stats) + "\n")
+    stats.sort_stats("tottime").print_stats(top)
     return out.getvalue()
+
+
+def share_by_package(stats: pstats.Stats) -> str:
+    """Internal time summed by where the code lives: the core, the simulator, the KV, the rest."""
+    totals: dict[str, float] = {}
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _, _), (_, _, tottime, _, _) in raw.items():
+        path = filename.replace(os.sep, "/")
+        group = next(
+            (g for g in ("aspen/raft", "aspen/sim", "aspen/kv") if f"/{g}/" in path), "other"
+        )
+        totals[group] = totals.get(group, 0.0) + tottime
+    whole = sum(totals.values()) or 1.0
+    parts = [f"{g} {t / whole:.0%}" for g, t in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return "internal time by package: " + ", ".join(parts)
 
 
 def main(out_path: str, virtual_ms: int, clients: int, profile: bool) -> int:

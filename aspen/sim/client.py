@@ -131,7 +131,9 @@ class Clients:
         read_w, write_w, cas_w = self.config.mix
         r = rng.random() * (read_w + write_w + cas_w)
         f = "read" if r < read_w else "write" if r < read_w + write_w else "cas"
-        if not self.invoke(slot, f, rng.choice(self.keys), pick=rng.randrange(4)):
+        keys = self.keys
+        key = keys[int(rng.random() * len(keys))]
+        if not self.invoke(slot, f, key, pick=int(rng.random() * 4)):
             self.sched.after(self.config.timeout_ns // 10, self._issue, slot)
 
     def _pick_node(self, slot: int) -> SimNode | None:
@@ -263,7 +265,8 @@ class Clients:
             self.process[op.slot] += self.config.clients
             self.hint[op.slot] = NONE
         if self.running:
-            self.sched.after(self.rng.randrange(self.config.think_ns + 1), self._issue, op.slot)
+            think = self.config.think_ns
+            self.sched.after(int(self.rng.random() * think) if think else 0, self._issue, op.slot)
 
     def _record(self, op: Op, type_: str, value: Any, error: str | None = None) -> None:
         if type_ == "invoke":

@@ -281,21 +281,22 @@ class SimNode:
         if not rd.committed_entries:
             return
         raw = self.core()
+        on_apply, check, decode, apply = host.on_apply, inv.on_apply, commands.decode, kv.apply
+        node_id = self.id
         for e in rd.committed_entries:
             if e.index != kv.applied + 1:
-                inv.fail(f"node {self.id} applied {kv.applied}, handed entry {e.index} next")
-            inv.on_apply(self.id, e)
+                inv.fail(f"node {node_id} applied {kv.applied}, handed entry {e.index} next")
+            check(node_id, e)
             if e.kind is EntryKind.CONF_CHANGE:
                 kv.mark_applied(e.index)
                 self.conf = raw.apply_conf_change(ConfChange.decode(e.data))
                 self.storage.set_conf_state(self.conf)
-                host.on_apply(self, e, None)
+                on_apply(self, e, None)
             elif e.data:
-                result = kv.apply(e.index, commands.decode(e.data))
-                host.on_apply(self, e, result)
+                on_apply(self, e, apply(e.index, decode(e.data)))
             else:
                 kv.mark_applied(e.index)
-                host.on_apply(self, e, None)
+                on_apply(self, e, None)
         self._maybe_snapshot()
 
     def _save_sm(self) -> None:
