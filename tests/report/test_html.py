@@ -112,6 +112,9 @@ def test_page_is_self_contained(rendered: dict[str, Path], name: str) -> None:
         assert not re.match(r"^([a-z]+:)?//", href), href
         if not href.startswith("#"):
             assert (rendered[name].parent / href).exists(), href
+    for el in page.with_attr("xlink:href"):  # inside the SVGs: rasterized points, markers
+        assert el.attrs["xlink:href"].startswith(("data:image/png;base64,", "#"))
+    assert page.with_attr("xlink:href"), "the scatter is an embedded PNG inside its SVG"
     assert "@import" not in raw and "url(http" not in raw
 
 
