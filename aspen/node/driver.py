@@ -275,16 +275,18 @@ class RaftDriver:
                 conf_state = self.node.apply_conf_change(ConfChange.decode(e.data))
         if rd.snapshot is not None and conf_state is None:
             conf_state = rd.snapshot.meta.conf_state
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(
-            self._executor,
-            self._storage.write_ready,
-            rd.hard_state,
-            rd.entries,
-            rd.snapshot,
-            rd.committed_entries,
-            conf_state,
-        )
+        results: list[CommandResult | None] = []
+        if rd.hard_state or rd.entries or rd.snapshot or rd.committed_entries or conf_state:
+            # Heartbeat-only and read-only Readies skip the disk: nothing in them must be durable.
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                self._storage.write_ready,
+                rd.hard_state,
+                rd.entries,
+                rd.snapshot,
+                rd.committed_entries,
+                conf_state,
+            )
         for m in rd.persisted_messages:
             self._transport.send(m)
         if rd.snapshot is not None:

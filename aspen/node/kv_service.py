@@ -51,6 +51,7 @@ from aspen.raft.ready import Role
 FULL_FRACTION = 0.95
 """Above this share of the map in use, writes are refused (507) so the log can still grow."""
 MIN_FREE_DISK = 64 << 20
+SPACE_CHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,8 @@ class AspenService:
         self._t = timeouts
         self._started = time.monotonic()
         self._snapshot_lock = asyncio.Lock()
+        self._space_checked_at = -SPACE_CHECK_SECONDS
+        self._space_problem: str | None = None
 
     @property
     def node_id(self) -> int:
@@ -104,13 +107,23 @@ class AspenService:
             raise InvalidRequestError("keys starting with \\u0000 are reserved for Aspen")
 
     def _check_writable(self) -> None:
-        if self._storage.used_fraction() > FULL_FRACTION:
-            raise StorageFullError(
-                f"data file is {self._storage.used_fraction():.0%} full (map size limit): "
-                "writes are refused, reads still work"
-            )
-        if shutil.disk_usage(self._data_dir).free < MIN_FREE_DISK:
-            raise StorageFullError("disk almost full: writes are refused, reads still work")
+        """Refuse writes when the map or the disk is nearly full (measured at most every
+        ``SPACE_CHECK_SECONDS``: the measurement costs a read transaction and a statvfs)."""
+        now = time.monotonic()
+        if now - self._space_checked_at >= SPACE_CHECK_SECONDS:
+            self._space_checked_at = now
+            used = self._storage.used_fraction()
+            if used > FULL_FRACTION:
+                self._space_problem = (
+                    f"data file is {used:.0%} full (map size limit): "
+                    "writes are refused, reads still work"
+                )
+            elif shutil.disk_usage(self._data_dir).free < MIN_FREE_DISK:
+                self._space_problem = "disk almost full: writes are refused, reads still work"
+            else:
+                self._space_problem = None
+        if self._space_problem is not None:
+            raise StorageFullError(self._space_problem)
 
     async def _write(self, cmd: Command) -> tuple[int, CommandResult]:
         self._check_writable()
