@@ -15,5 +15,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="slow: run with -m slow (nox -s slow)")
     for item in items:
-        if "slow" in item.keywords and item.path.is_relative_to(config.rootpath / "tests" / "sim"):
+        if "slow" in item.keywords and item.nodeid.startswith("tests/sim/"):
             item.add_marker(skip)

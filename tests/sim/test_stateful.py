@@ -8,6 +8,7 @@ applies); the teardown heals everything and demands a committed write within the
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -215,3 +216,15 @@ RaftCluster.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRaftCluster = RaftCluster.TestCase
+
+
+@pytest.mark.slow
+class TestRaftClusterLong(RaftCluster.TestCase):  # type: ignore[valid-type,misc]
+    """The same exploration, much longer (``nox -s slow``)."""
+
+    settings = settings(
+        max_examples=600,
+        stateful_step_count=80,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
