@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Any
 from lab.chaos.scenarios import DEFAULT_MATRIX, SCENARIOS
 from lab.context import NodeOptions
 from lab.store import DEFAULT_ROOT
+
+INDEX = Path("reports/index.html")
+"""Every run in the store, newest first; rebuilt after each run."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="total ops/s (0 = closed loop)")
     parser.add_argument("--keys", type=int, default=5, help="register keys")
     parser.add_argument("--runtime", choices=("local", "docker"), default="local")
+    parser.add_argument(
+        "--toxiproxy-image",
+        metavar="IMAGE",
+        help="docker runtime: run this local image (e.g. ghcr.io/shopify/toxiproxy) as the "
+        "Toxiproxy instead of ours; sets $ASPEN_TOXIPROXY_IMAGE",
+    )
     parser.add_argument(
         "--fsync",
         choices=("always", "never"),
@@ -77,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("lab.toxiproxy").setLevel(logging.ERROR)
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
     scenarios = args.scenario or DEFAULT_MATRIX
+    from lab.chaos.ip import runtime_problem
+
+    problems = [p for n in scenarios if (p := runtime_problem(SCENARIOS[n], args.runtime))]
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
+        return 2
+    if args.toxiproxy_image:
+        os.environ["ASPEN_TOXIPROXY_IMAGE"] = args.toxiproxy_image  # read by DockerRuntime
     options = NodeOptions(fsync=args.fsync, stale_reads=args.stale_reads)
     failures = 0
     lines = []
@@ -101,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.close()
         if not args.no_report:
-            _report(run_dir)
+            _report(run_dir, args.store)
         line = _summary_line(name, run_dir, results)
         lines.append(line)
         print(line, flush=True)
@@ -114,13 +132,13 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _report(run_dir: Path) -> None:
-    try:
-        from lab.report.html import write_run_report
-    except ImportError:
-        return
+def _report(run_dir: Path, store: Path) -> None:
+    """The run's report.html, and the index of every run in the store, rebuilt."""
+    from lab.report import write_index, write_run_report
+
     path = write_run_report(run_dir)
-    print(f"    report: {path}", flush=True)
+    index = write_index(store, INDEX)
+    print(f"    report: {path.resolve()}\n    index:  {index.resolve()}", flush=True)
 
 
 class _progress:
