@@ -7,6 +7,7 @@ benchmarks) are `default=False` and pass `session.posargs` through to the progra
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -21,6 +22,27 @@ def install(session: nox.Session, extras: str = "test") -> None:
     session.install("-e", f".[{extras}]")
 
 
+SYSTEM_TOOLS = {"chromium": ("chromium", "fonts-dejavu-core")}
+"""Debian packages the suite drives, by the command that shows they are there: headless
+Chromium renders run reports in a browser test."""
+
+
+def ensure_system_tools(session: nox.Session) -> None:
+    """apt-get what is missing (as root on Debian); elsewhere the tests that need it skip."""
+    missing = [p for tool, pkgs in SYSTEM_TOOLS.items() if shutil.which(tool) is None for p in pkgs]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.warn(f"not installing {missing}: needs root and apt-get; their tests will skip")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run(
+        "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
+        external=True, env=env,
+    )  # fmt: skip
+
+
 def pytest_args(session: nox.Session, *default: str) -> list[str]:
     """Shared pytest options: parallel, and the caller's args (or the defaults) after them."""
     workers = os.environ.get("PYTEST_WORKERS", "auto")
@@ -30,6 +52,7 @@ def pytest_args(session: nox.Session, *default: str) -> list[str]:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The CI suite: everything except tests marked `slow`."""
+    ensure_system_tools(session)
     install(session)
     session.run("pytest", *pytest_args(session, "-m", "not slow"))
 
