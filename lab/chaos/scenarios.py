@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lab.chaos.ip import DisconnectNemesis, FirewallNemesis
 from lab.chaos.nemesis import (
     ClockSkewNemesis,
     KillAllNemesis,
@@ -58,6 +59,16 @@ SCENARIOS: dict[str, Scenario] = {
             "halves, isolated leader, majorities ring, bridge and one-way cuts, "
             "black-hole and reset styles",
             _partitions,
+        ),
+        Scenario(
+            "partition-ip",
+            "Docker only: isolate the leader or a random node at the IP level (network "
+            "disconnect; nftables both ways; nftables one-way out of the leader)",
+            lambda: [
+                DisconnectNemesis("ip-disconnect-leader", target="leader"),
+                FirewallNemesis("ip-firewall", target="random"),
+                FirewallNemesis("ip-firewall-one-way", target="leader", direction="out"),
+            ],
         ),
         Scenario(
             "leader-crash",
