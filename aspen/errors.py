@@ -6,6 +6,7 @@
     ├── RaftError                 (aspen.raft.errors)  the core refused an input
     │   ├── NotLeader             propose/read_index/transfer on a node that is not leader
     │   ├── ProposalDropped       leader is transferring or a conf change is already pending
+    │   ├── InvalidConfChange     a membership change that can never apply (no voters left)
     │   └── InvariantViolation    the core reached an impossible state: never caught
     ├── StorageError              (aspen.raft.errors)  what the storage contract may raise
     │   ├── Compacted             the index is below the first available index

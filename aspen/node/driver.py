@@ -23,10 +23,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aspen.kv.commands import CommandResult
-from aspen.node.service import NotLeaderError, UnavailableError, UnknownOutcomeError
+from aspen.node.service import (
+    InvalidRequestError,
+    NotLeaderError,
+    UnavailableError,
+    UnknownOutcomeError,
+)
 from aspen.node.storage import NodeStorage
 from aspen.raft import RawNode
-from aspen.raft.errors import NotLeader, ProposalDropped, RaftError
+from aspen.raft.errors import InvalidConfChange, NotLeader, ProposalDropped, RaftError
 from aspen.raft.messages import (
     ConfChange,
     ConfState,
@@ -213,6 +218,8 @@ class RaftDriver:
             raise NotLeaderError(e.leader, self._leader_address(e.leader)) from None
         except ProposalDropped as e:
             raise UnavailableError(f"proposal dropped: {e}") from None
+        except InvalidConfChange as e:
+            raise InvalidRequestError(f"membership change refused: {e}") from None
         self._wake.set()
         return result
 

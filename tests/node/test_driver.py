@@ -146,3 +146,16 @@ async def test_snapshot_compacts_the_log() -> None:
         store = stores[leader.node.id]
         assert store.first_index() == index + 1
         assert store.raft.snapshot().meta.index == index
+
+
+async def test_a_membership_change_that_can_never_apply_is_a_bad_request() -> None:
+    from aspen.node.service import InvalidRequestError
+    from aspen.raft import ConfChange, ConfChangeKind
+
+    async with three_nodes() as (net, _):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        remove_all = ConfChange(tuple((ConfChangeKind.REMOVE, n) for n in (1, 2, 3)))
+        with pytest.raises(InvalidRequestError):
+            await leader.propose_membership(remove_all, 2)
