@@ -304,7 +304,7 @@ def _finish(
     minimal = False
     if explain:
         try:
-            ids, minimal = smallest_window(model, kept, deadline=deadline)
+            ids, minimal = smallest_window(model, kept, deadline=deadline, progress=res.progress)
             window = tuple(ids)
         except Exception:  # the verdict stands; only the explanation is missing
             window, minimal = (), False

@@ -17,12 +17,13 @@ Each probe is a full search of a smaller history, under the caller's deadline.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from lab.checker.model import ANY, Model
-from lab.checker.search import search, search_op
+from lab.checker.search import SearchOp, search, search_op
 from lab.history.op import UNKNOWN, Operation
 
 
@@ -59,14 +60,31 @@ def _window_ops(ops: Sequence[Operation], end: float, start: float) -> tuple[lis
     return out, dropped
 
 
-def _fails(model: Model[Any], cut: tuple[list[Operation], bool], deadline: float | None) -> bool:
+_Compiled = dict[tuple[int, bool], SearchOp | None]
+
+
+def _fails(
+    model: Model[Any],
+    cut: tuple[list[Operation], bool],
+    deadline: float | None,
+    compiled: _Compiled | None = None,
+) -> bool:
     window, dropped = cut
+    if compiled is None:
+        compiled = {}
     init = ANY if dropped else model.init()
     sops = []
     for op in window:
-        step = model.compile(op)
-        if step is not None:
-            sops.append(search_op(model, op, step))
+        # Probes share compiled operations (an operation is either as recorded or, when the
+        # cut runs through it, unknown), which saves re-deriving them for every probe.
+        ckey = (op.id, op.ret is None)
+        if ckey in compiled:
+            sop = compiled[ckey]
+        else:
+            step = model.compile(op)
+            sop = compiled[ckey] = None if step is None else search_op(model, op, step)
+        if sop is not None:
+            sops.append(sop)
     res = search(sops, init, deadline=deadline)
     if res.outcome == "timeout":
         raise WindowTimeout
@@ -74,13 +92,21 @@ def _fails(model: Model[Any], cut: tuple[list[Operation], bool], deadline: float
 
 
 def smallest_window(
-    model: Model[Any], ops: Sequence[Operation], *, deadline: float | None = None
+    model: Model[Any],
+    ops: Sequence[Operation],
+    *,
+    deadline: float | None = None,
+    progress: float | None = None,
 ) -> tuple[list[int], bool]:
     """(ids of the smallest failing window found, whether shrinking finished in time).
 
-    ``ops`` is one partition already known not to be linearizable.
+    ``ops`` is one partition already known not to be linearizable. ``progress`` is the
+    search's `lab.checker.search.SearchResult.progress`: a visited configuration had every
+    operation returning before it linearized, so any cut before it passes and the search
+    for the end starts there (usually the first probe already fails).
     """
     ops = sorted(ops, key=lambda op: (op.call, op.id))
+    compiled: _Compiled = {}
     rets = sorted({op.ret for op in ops if op.ret is not None})
     first = ops[0].call if ops else 0
     best: tuple[float, float] = (float("inf"), first)
@@ -89,11 +115,17 @@ def smallest_window(
             raise WindowTimeout  # nothing to shrink: every outcome is unknown
         # Smallest end: failing is monotonic in the end point.
         lo, hi = 0, len(rets) - 1
-        if not _fails(model, _window_ops(ops, rets[hi], first), deadline):
+        if progress is not None:
+            lo = min(bisect.bisect_left(rets, progress), hi)
+            if _fails(model, _window_ops(ops, rets[lo], first), deadline, compiled):
+                hi = lo  # the usual case: the cut right at the search's furthest point
+            elif lo < hi:
+                lo += 1
+        if hi > lo and not _fails(model, _window_ops(ops, rets[hi], first), deadline, compiled):
             raise WindowTimeout  # cannot happen for an invalid partition; keep everything
         while lo < hi:
             mid = (lo + hi) // 2
-            if _fails(model, _window_ops(ops, rets[mid], first), deadline):
+            if _fails(model, _window_ops(ops, rets[mid], first), deadline, compiled):
                 hi = mid
             else:
                 lo = mid + 1
@@ -102,9 +134,20 @@ def smallest_window(
         if model.supports_any:
             calls = sorted({op.call for op in ops if op.call <= end})
             lo, hi = 0, len(calls) - 1  # calls[lo] is known to fail
+            # Gallop back from the end first: small windows are cheap to search and the
+            # answer is usually a handful of operations, so probe 1, 2, 4, ... calls back
+            # before bisecting (a bisection would start with a costly half-history window).
+            back = 1
+            while hi - back + 1 > lo:
+                j = hi - back + 1
+                if _fails(model, _window_ops(ops, end, calls[j]), deadline, compiled):
+                    lo = j
+                    break
+                hi = j - 1
+                back *= 2
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if _fails(model, _window_ops(ops, end, calls[mid]), deadline):
+                if _fails(model, _window_ops(ops, end, calls[mid]), deadline, compiled):
                     lo = mid
                 else:
                     hi = mid - 1

@@ -65,7 +65,10 @@ class SearchResult:
 
     ``prefix`` lists indices into the ops given to `search`, in linearization order;
     ``culprit`` is the index of the operation whose return was reached unlinearized at the
-    deepest point. ``steps`` counts lifts and backtracks (a measure of work).
+    deepest point. ``steps`` counts lifts and backtracks (a measure of work). ``progress``
+    (invalid only) is the latest return time that some visited configuration reached with
+    every earlier return linearized: a witness that the history cut off before that time is
+    linearizable, which `lab.checker.explain` uses to skip half its probes.
     """
 
     outcome: Outcome
@@ -73,6 +76,7 @@ class SearchResult:
     culprit: int | None = None
     steps: int = 0
     cache_size: int = 0
+    progress: float | None = None
 
 
 def search_op(model: Model[Any], op: Operation, step: StepFn) -> SearchOp:
@@ -291,6 +295,7 @@ def search_steps(
     klin = 0  # known operations linearized (bitset)
     plin = 0  # pending operations linearized (bitset)
     best_len = -1
+    far = -1  # the latest bound (first unlinearized return) of a failed configuration
     best_prefix: tuple[int, ...] = ()
     culprit: int | None = None
     budget = slice_steps
@@ -432,6 +437,8 @@ def search_steps(
         if placed:
             continue
         # Nothing fits: this configuration failed; backtrack.
+        if bound > far:
+            far = bound
         if len(stack) > best_len:
             best_len = len(stack)
             best_prefix = tuple(opid[f[0]] for f in stack)
@@ -439,7 +446,7 @@ def search_steps(
         if not stack:
             return SearchResult(
                 "invalid", best_prefix, culprit, steps=work + slice_steps - budget,
-                cache_size=len(cache) + len(failed),
+                cache_size=len(cache) + len(failed), progress=ops[opid[far]].ret,
             )  # fmt: skip
         if has_pending:
             fkey = (klin, state)
@@ -451,8 +458,13 @@ def search_steps(
             else:
                 # Keep the checks cheap: remember the few smallest pending sets, which
                 # prune the most. Forgetting one only prunes less, never wrongly.
-                worst = max(range(len(seen)), key=lambda k: seen[k].bit_count())
-                if plin.bit_count() < seen[worst].bit_count():
+                worst = 0
+                most = seen[0].bit_count()
+                for k in range(1, len(seen)):
+                    c = seen[k].bit_count()
+                    if c > most:
+                        worst, most = k, c
+                if plin.bit_count() < most:
                     seen[worst] = plin
         top, state, cands, idx, bound, kind = pop()
         doom = -1  # the parent node was not doomed: it had children
