@@ -17,7 +17,7 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -97,8 +97,10 @@ class RaftDriver:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._ticker(), name="raft-ticker"),
-            asyncio.create_task(self._ready_loop(), name="raft-ready"),
+            asyncio.create_task(self._essential("ticker", self._ticker()), name="raft-ticker"),
+            asyncio.create_task(
+                self._essential("ready loop", self._ready_loop()), name="raft-ready"
+            ),
         ]
         self._wake.set()
 
@@ -244,24 +246,32 @@ class RaftDriver:
             self.node.tick()
             self._wake.set()
 
-    async def _ready_loop(self) -> None:
+    async def _essential(self, name: str, body: Coroutine[Any, Any, None]) -> None:
+        """Run a task the node cannot live without: if it fails, the node stops (non-zero).
+
+        Restarting is no answer: a failed disk write or a core invariant violation leaves state
+        nobody may keep acknowledging from. The process exits and a restart recovers from disk.
+        """
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self.node.has_ready():
-                    rd = self.node.ready()
-                    await self._handle(rd)
-                    self.node.advance(rd)
-                    self._on_ready_done()
+            await body
         except asyncio.CancelledError:
             raise
-        except BaseException as e:  # a failed disk write must stop the node, never be skipped
-            log.critical("raft ready loop failed: %r", e, exc_info=True)
+        except BaseException as e:
+            log.critical("raft %s failed: %r", name, e, exc_info=True)
             self.fatal = e
             self._fail_all(UnknownOutcomeError(f"node failed: {e}"))
         finally:
             self._closed.set()
+
+    async def _ready_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.node.has_ready():
+                rd = self.node.ready()
+                await self._handle(rd)
+                self.node.advance(rd)
+                self._on_ready_done()
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
@@ -322,6 +332,7 @@ class RaftDriver:
             self._snapshot_task is None or self._snapshot_task.done()
         ):
             self._snapshot_task = asyncio.create_task(self.snapshot_now(), name="raft-snapshot")
+            self._snapshot_task.add_done_callback(_log_failure)
 
     def _applied_to(self, index: int) -> None:
         self.applied = max(self.applied, index)
@@ -346,3 +357,9 @@ class RaftDriver:
             if not fut.done():
                 fut.set_exception(exc)
         self._applied_waiters.clear()
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """A background snapshot that failed is logged; the next threshold crossing retries it."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed: %r", task.get_name(), task.exception())

@@ -159,3 +159,36 @@ async def test_a_membership_change_that_can_never_apply_is_a_bad_request() -> No
         remove_all = ConfChange(tuple((ConfChangeKind.REMOVE, n) for n in (1, 2, 3)))
         with pytest.raises(InvalidRequestError):
             await leader.propose_membership(remove_all, 2)
+
+
+async def test_a_failing_storage_write_stops_the_driver_and_fails_pending_work() -> None:
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+
+        def broken(*_a: object) -> list[CommandResult | None]:
+            raise OSError("disk on fire")
+
+        stores[leader.node.id].write_ready = broken  # type: ignore[method-assign]
+        with pytest.raises(UnknownOutcomeError):
+            await leader.propose_command(encode(Put("a", "1")), 5)
+        assert isinstance(await leader.wait_closed_or_fatal(), OSError)
+
+
+async def test_a_core_error_in_the_ticker_is_fatal_not_a_silent_hang() -> None:
+    async with three_nodes() as (net, _):
+        driver = net.drivers[2]
+
+        class TickExplodes:
+            def __init__(self, inner: RawNode) -> None:
+                self._inner = inner
+
+            def tick(self) -> None:
+                raise RuntimeError("invariant")
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._inner, name)
+
+        driver.node = TickExplodes(driver.node)  # type: ignore[assignment]
+        assert isinstance(await driver.wait_closed_or_fatal(), RuntimeError)
