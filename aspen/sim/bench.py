@@ -8,7 +8,6 @@ Wall-clock time is measured here and only here; the simulation itself never read
 from __future__ import annotations
 
 import cProfile
-import gc
 import json
 import os
 import pstats
@@ -20,6 +19,7 @@ from aspen.raft import RaftConfig
 from aspen.sim.client import ClientConfig
 from aspen.sim.cluster import Cluster, SimConfig
 from aspen.sim.network import NetConfig
+from aspen.sim.run import relaxed_gc
 from aspen.sim.scheduler import NS_PER_MS
 
 TARGET_MSGS_PER_S = 100_000
@@ -45,20 +45,10 @@ def bench_config(nodes: int, clients: int) -> SimConfig:
     )
 
 
-GC_THRESHOLD = (50_000, 20, 100)
-"""A long run keeps many live objects (log entries, history): with the default threshold (700)
-the cyclic GC rescans them so often that it costs ~15% of CPU time. The simulator makes no
-reference cycles on its hot path, so rarer collections lose nothing."""
-
-
 def bench_one(nodes: int, virtual_ms: int, clients: int) -> dict[str, Any]:
     """Run a fault-free cluster; measure only the part after a leader is elected."""
-    saved = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLD)
-    try:
+    with relaxed_gc():
         return _bench_one(nodes, virtual_ms, clients)
-    finally:
-        gc.set_threshold(*saved)
 
 
 def _bench_one(nodes: int, virtual_ms: int, clients: int) -> dict[str, Any]:

@@ -14,8 +14,11 @@ the run checks *liveness*: a write invoked after the heal must commit within
 
 from __future__ import annotations
 
+import gc
 import random
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aspen.raft import RaftConfig
@@ -28,6 +31,23 @@ from aspen.sim.scheduler import NS_PER_MS
 
 LIVENESS_BOUND_NS = 5_000 * NS_PER_MS
 QUIET_STEPS = 800
+
+
+GC_THRESHOLD = (50_000, 20, 100)
+"""A long run keeps many live objects (log entries, history): with the default threshold (700)
+the cyclic GC rescans them so often that it costs ~15% of CPU time. The simulator makes no
+reference cycles on its hot path, so rarer collections lose nothing."""
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Run the body with :data:`GC_THRESHOLD`, restoring the previous thresholds after."""
+    saved = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 @dataclass(slots=True)
@@ -100,6 +120,13 @@ def run(
     trace_messages: bool = False,
 ) -> RunResult:
     """Run one simulation; a safety violation is caught and reported in ``violation``."""
+    with relaxed_gc():
+        return _run(seed, steps, nodes, faults, trace_keep, trace_messages)
+
+
+def _run(
+    seed: int, steps: int, nodes: int, faults: str, trace_keep: bool, trace_messages: bool
+) -> RunResult:
     kinds = parse_faults(faults)
     replay = replay_command(seed, steps, nodes, faults)
     cfg = sim_config(
