@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "report": "lab.report.cli",
     "load": "lab.load.cli",
     "toxiproxy": "lab.toxiproxy.cli",
+    "soak": "lab.soak.cli",
 }
 
 

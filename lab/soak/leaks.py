@@ -70,20 +70,77 @@ class Thresholds:
     """Below this much live data the ratio is dominated by fixed overheads: only the absolute
     size is judged (``max_small_data_bytes``)."""
     max_small_data_bytes: int = 256 << 20
+    min_rss_growth_mb: float = 16.0
+    """A slope is a leak only if it also adds up to this much growth over the analysed span:
+    a short soak's extrapolated slope (a process settling in) must not fail it."""
+    data_mb_per_hour: float = 10.0
+    """A fitted data-dir slope above this (with growth of at least ``min_data_growth_mb``)
+    means compaction is not keeping up: the default rate writes ~25 MB/hour of log without
+    it."""
+    min_data_growth_mb: float = 8.0
 
 
 def _after(series: Sequence[tuple[float, float]], warmup_s: float) -> list[tuple[float, float]]:
     return [(t, v) for t, v in series if t >= warmup_s]
 
 
+def pooled_fit(segments: Sequence[Sequence[tuple[float, float]]]) -> tuple[Fit, list[float]]:
+    """One slope shared by every segment, each with its own intercept (a fixed-effects fit).
+
+    A node restarted by a fault starts a new process whose memory starts low again: fitting
+    one line through the restarts would see a saw, not a trend. Here each process lifetime is a
+    segment and only the growth *within* segments counts. Returns the fit (``intercept`` is
+    the first segment's, ``r2`` the within-segment one) and every segment's intercept (NaN for
+    a segment with fewer than two points). With one segment this is `linear_fit`.
+    """
+    sxx = sxy = syy = 0.0
+    means: list[tuple[float, float] | None] = []
+    for seg in segments:
+        if len(seg) < 2:
+            means.append(None)
+            continue
+        mx = sum(t for t, _ in seg) / len(seg)
+        my = sum(v for _, v in seg) / len(seg)
+        means.append((mx, my))
+        for t, v in seg:
+            sxx += (t - mx) ** 2
+            sxy += (t - mx) * (v - my)
+            syy += (v - my) ** 2
+    slope = sxy / sxx if sxx > 0 else 0.0
+    intercepts = [float("nan") if m is None else m[1] - slope * m[0] for m in means]
+    ss_res = syy - slope * sxy
+    r2 = 1 - ss_res / syy if syy > 0 and sxx > 0 else (1.0 if sxx > 0 else 0.0)
+    first = next((i for i in intercepts if i == i), 0.0)
+    return Fit(slope, first, max(0.0, r2)), intercepts
+
+
 def rss_check(
     node: str, series: Sequence[tuple[float, float]], warmup_s: float, th: Thresholds
 ) -> Check:
-    """``series`` is (seconds, RSS bytes)."""
-    pts = _after(series, warmup_s)
-    fit = linear_fit([t for t, _ in pts], [v for _, v in pts])
+    """``series`` is (seconds, RSS bytes) of one process; the first ``warmup_s`` are skipped."""
+    return rss_segments_check(node, [_after(series, warmup_s)], th, f"after {warmup_s:g}s warm-up")
+
+
+def rss_segments_check(
+    node: str, segments: Sequence[Sequence[tuple[float, float]]], th: Thresholds, note: str = ""
+) -> Check:
+    """RSS slope within process lifetimes (`pooled_fit`), in MB/hour.
+
+    A leak is a slope above ``rss_mb_per_hour`` that explains the data (r2 >= ``min_r2``) and
+    adds up to at least ``min_rss_growth_mb`` over the analysed time: a soak of minutes can
+    only catch a gross leak, and says so in the detail.
+    """
+    fit, _ = pooled_fit(segments)
+    used = [seg for seg in segments if len(seg) >= 2]
+    span = sum(seg[-1][0] - seg[0][0] for seg in used)
     mb_per_hour = fit.slope * 3600 / 1e6
-    leaking = mb_per_hour > th.rss_mb_per_hour and fit.r2 >= th.min_r2
+    growth_mb = fit.slope * span / 1e6
+    leaking = (
+        mb_per_hour > th.rss_mb_per_hour
+        and fit.r2 >= th.min_r2
+        and growth_mb >= th.min_rss_growth_mb
+    )
+    lifetimes = f" in {len(used)} process lifetimes" if len(used) > 1 else ""
     return Check(
         "rss_slope",
         node,
@@ -91,7 +148,37 @@ def rss_check(
         th.rss_mb_per_hour,
         not leaking,
         "MB/hour",
-        f"least-squares over {len(pts)} samples after {warmup_s:g}s warm-up, r2={fit.r2:.2f}",
+        f"least-squares over {sum(len(s) for s in used)} samples{lifetimes}"
+        f"{' ' + note if note else ''}, r2={fit.r2:.2f}, fitted growth {growth_mb:.1f} MB "
+        f"over {span:.0f} s (a leak needs >= {th.min_rss_growth_mb:g} MB)",
+    )
+
+
+def data_growth_check(
+    node: str, series: Sequence[tuple[float, float]], warmup_s: float, th: Thresholds
+) -> Check:
+    """Data-dir slope (``series`` is (seconds, bytes)) after warm-up, in MB/hour: with
+    compaction working the directory levels off; without it, it grows with every write."""
+    pts = _after(series, warmup_s)
+    fit = linear_fit([t for t, _ in pts], [v for _, v in pts])
+    span = pts[-1][0] - pts[0][0] if len(pts) >= 2 else 0.0
+    mb_per_hour = fit.slope * 3600 / 1e6
+    growth_mb = fit.slope * span / 1e6
+    growing = (
+        mb_per_hour > th.data_mb_per_hour
+        and fit.r2 >= th.min_r2
+        and growth_mb >= th.min_data_growth_mb
+    )
+    return Check(
+        "data_dir_growth",
+        node,
+        round(mb_per_hour, 3),
+        th.data_mb_per_hour,
+        not growing,
+        "MB/hour",
+        f"least-squares over {len(pts)} samples after {warmup_s:g}s warm-up, r2={fit.r2:.2f}, "
+        f"fitted growth {growth_mb:.2f} MB over {span:.0f} s "
+        f"(growth needs >= {th.min_data_growth_mb:g} MB)",
     )
 
 

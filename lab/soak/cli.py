@@ -1,0 +1,214 @@
+"""``aspen-lab soak``: hours of steady load and periodic faults on one cluster, checked window
+by window, watched for leaks and drift.
+
+::
+
+    aspen-lab soak                                   # CI size: 2 minutes, two 60 s windows
+    aspen-lab soak --duration 8h --window 60s        # the nightly soak
+    aspen-lab soak --duration 30m --scenario partition --rate 200
+
+Writes ``config.json``, ``results.json`` (rewritten after every window), ``resources.jsonl``,
+``report.html`` and ``windows/NNNN/`` to ``<store>/soak/<timestamp>/``. Exit status: 0 when
+every window is valid and every leak check passes, 1 otherwise, 130 when interrupted (Ctrl-C)
+with nothing failed in what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lab.chaos.scenarios import SCENARIOS
+from lab.context import NodeOptions
+from lab.soak.plan import format_duration, parse_duration, plan_windows
+from lab.store import DEFAULT_ROOT
+
+
+def duration(text: str) -> float:
+    """argparse type for ``90s``, ``2m``, ``8h``."""
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0] if __doc__ else None
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    register = sorted(n for n, s in SCENARIOS.items() if s.workload == "register")
+    parser.add_argument("--duration", type=duration, default=120.0, help="90s, 2m, 8h, 1h30m")
+    parser.add_argument("--window", type=duration, default=60.0, help="length of a window")
+    parser.add_argument("--scenario", choices=register, default="mixed")
+    parser.add_argument(
+        "--fault", action="append", default=[], help="only this fault of the scenario (repeatable)"
+    )
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=None, help="default: time-based, printed")
+    parser.add_argument("--rate", type=float, default=100.0, help="total ops/s")
+    parser.add_argument("--concurrency", type=int, default=4, help="client worker slots")
+    parser.add_argument("--keys", type=int, default=5, help="register keys per window")
+    parser.add_argument("--runtime", choices=("local", "docker"), default="local")
+    parser.add_argument(
+        "--warmup",
+        type=duration,
+        default=None,
+        help="skipped by leak checks (default: 25%%, <= 10m)",
+    )
+    parser.add_argument(
+        "--window-reports",
+        choices=("all", "failed", "none"),
+        default="failed",
+        help="write each window's own report.html",
+    )
+    parser.add_argument("--store", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from lab.soak.run import SoakConfig
+
+    seed = args.seed if args.seed is not None else int(time.time()) % 100_000
+    return SoakConfig(
+        duration=args.duration,
+        window=args.window,
+        scenario=args.scenario,
+        faults=tuple(args.fault),
+        nodes=args.nodes,
+        seed=seed,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        keys=args.keys,
+        runtime=args.runtime,
+        store=args.store,
+        node_options=NodeOptions(),
+        warmup=args.warmup,
+        window_reports=args.window_reports,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from lab.soak.run import Hooks, run_soak
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)  # the terminal gets warnings; lab.log gets it all
+    logging.getLogger("lab").setLevel(logging.INFO)
+    logging.getLogger("lab.toxiproxy").setLevel(logging.ERROR)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as e:
+        print(f"aspen-lab soak: {e}", file=sys.stderr)
+        return 2
+    lengths = plan_windows(cfg.duration, cfg.window)
+    print(
+        f"--- soak {cfg.scenario}: {format_duration(cfg.duration)} in {len(lengths)} windows of "
+        f"{lengths[0]:.0f}s, seed {cfg.seed}, {cfg.nodes} nodes, {cfg.rate:g} ops/s",
+        flush=True,
+    )
+    display = Display(cfg.duration, enabled=not args.quiet)
+    try:
+        soak_dir, results = run_soak(cfg, Hooks(tick=display.tick, window=display.window))
+    finally:
+        display.close()
+    for line in summary(soak_dir, results):
+        print(line, flush=True)
+    print(f"rerun with: {cfg.rerun_command()}", flush=True)
+    if not results["valid"] and not (results["interrupted"] and _nothing_failed(results)):
+        return 1
+    return 130 if results["interrupted"] else 0
+
+
+def _nothing_failed(results: dict[str, Any]) -> bool:
+    return "invalid" not in results["verdicts"].values() and not results["errors"]
+
+
+def window_line(w: Any) -> str:
+    faults = ", ".join(f["fault"] for f in w.faults) or "none"
+    rec = "n/a" if w.recovery_s is None else f"{w.recovery_s:.1f}s"
+    status = w.status.upper() + (" (interrupted)" if w.interrupted else "")
+    return (
+        f"window {w.index:>4} {status:9} {faults:26} ok={w.ops.get('ok', 0)} "
+        f"fail={w.ops.get('fail', 0)} info={w.ops.get('info', 0)}  {w.ok_per_s:.0f} ok/s  "
+        f"p99 {w.p99_ms:.1f} ms (steady {w.steady_p99_ms:.1f})  recovery {rec}"
+    )
+
+
+def summary(soak_dir: Path, results: dict[str, Any]) -> list[str]:
+    status = "VALID" if results["valid"] else "NOT VALID"
+    if results["interrupted"]:
+        status += " (interrupted)"
+    lines = ["", f"=== soak {status}: {soak_dir}"]
+    lines.append(
+        "    " + "  ".join(f"{k}={v}" for k, v in results["verdicts"].items())
+        + f"  windows {results['windows_checked']}/{results['windows_planned']}"
+        f"  ok={results['ops']['total']['ok']}  {results['throughput']['ok_per_s']:.0f} ok/s"
+        f"  p99 {results['latency_ms']['ok']['p99']:.1f} ms"
+    )  # fmt: skip
+    from lab.soak.report import fmt_value
+
+    for c in results["leaks"]["checks"]:
+        mark = "pass" if c["passed"] else "FAIL"
+        node = c["node"] or "all"
+        lines.append(
+            f"    {mark} {c['name']:16} {node:4} {fmt_value(c['value'], c['unit']):>16}  "
+            f"(limit {fmt_value(c['threshold'], c['unit'])})"
+        )
+    for e in results["errors"]:
+        lines.append(f"    error: {e}")
+    lines.append(f"    report: {soak_dir / 'report.html'}")
+    return lines
+
+
+class Display:
+    """elapsed / total, ops/s, current window and fault (rich); plain lines when not a tty."""
+
+    def __init__(self, total: float, *, enabled: bool) -> None:
+        self._live: Any = None
+        self._total = total
+        self._print: Callable[[str], None] = lambda s: print(s, flush=True)
+        if not enabled or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self._live = Progress(
+            TextColumn("[bold]soak"),
+            BarColumn(),
+            TextColumn("{task.fields[clock]}"),
+            TextColumn("{task.fields[line]}"),
+            console=Console(stderr=True),
+            refresh_per_second=2,
+            transient=True,
+        )
+        self._task = self._live.add_task("soak", total=total, clock="", line="")
+        self._print = self._live.console.print
+        self._live.start()
+
+    def tick(self, st: Any) -> None:
+        if self._live is None:
+            return
+        window = "-" if st.window is None else f"{st.window + 1}/{st.planned}"
+        line = (
+            f"window {window}  {st.ops_per_s:6.1f} ok/s  fault {st.fault or '-':24}  "
+            f"checked {len(st.windows)} ({st.failed_windows} failed)  {st.phase}"
+        )
+        clock = f"{_clock(st.progress_s)} / {_clock(self._total)} (wall {_clock(st.elapsed)})"
+        self._live.update(self._task, completed=st.progress_s, clock=clock, line=line)
+
+    def window(self, w: Any) -> None:
+        self._print(window_line(w))
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -1,0 +1,555 @@
+"""Runs a soak: one cluster for the whole soak, and a checked window after window on it.
+
+Each window is a lab run of its own on the shared cluster (`lab.runner.run_workload`): a
+register workload in the window's key namespace at a steady rate, one fault from the scenario,
+heal, recovery check, final reads, all recorded in ``windows/NNNN/history.jsonl``. While the
+next window runs, a worker process checks the finished one (`lab.soak.window.check_window`);
+only its `WindowResult` comes back. One sampler watches the nodes across the whole soak
+(``resources.jsonl``). After every checked window ``results.json`` is rewritten with the
+verdicts and leak checks so far; at the end (also after Ctrl-C) come the final results and
+``report.html``.
+
+Ctrl-C once: the current window stops (its faults healed), what ran is checked, results and
+report are written. Twice: the checks still running are abandoned too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import shlex
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.chaos.nemesis import Nemesis
+from lab.chaos.scenarios import SCENARIOS
+from lab.context import NodeOptions, RunContext
+from lab.net import Network
+from lab.recorder import Recorder
+from lab.runner import Phases, RunOutcome, run_workload
+from lab.runtime.base import ResourceSample
+from lab.soak.leaks import Thresholds
+from lab.soak.plan import (
+    fault_order,
+    format_duration,
+    plan_windows,
+    window_prefix,
+    window_schedule,
+    window_seed,
+)
+from lab.soak.resources import ResourceSeries, SharedSamples, sample_soak
+from lab.soak.results import assemble, default_warmup
+from lab.soak.window import WindowJob, WindowResult, check_window, ignore_sigint
+from lab.soak.workload import PrefixedWorkload
+from lab.store import DEFAULT_ROOT, new_run_dir, write_json
+from lab.test import LabTest, make_db, make_runtime
+from lab.workloads import RegisterWorkload
+
+log = logging.getLogger("lab")
+
+REPORT_EVERY_S = 1800.0
+"""A long soak redraws its report this often (in the checker process), so a soak cut short
+by a CI timeout still leaves a recent page."""
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    duration: float = 120.0
+    """Seconds of workload across all windows (heal, recovery and final reads come on top)."""
+    window: float = 60.0
+    scenario: str = "mixed"
+    faults: tuple[str, ...] = ()
+    """Only these of the scenario's faults; empty = all of them."""
+    nodes: int = 3
+    seed: int = 1
+    rate: float = 100.0
+    """Total ops/s across all worker slots."""
+    concurrency: int = 4
+    keys: int = 5
+    """Register keys per window."""
+    runtime: str = "local"
+    store: Path = DEFAULT_ROOT
+    node_options: NodeOptions = field(default_factory=NodeOptions)
+    warmup: float | None = None
+    """Seconds of the soak the leak checks skip; None: `default_warmup` of the duration."""
+    restart_warmup: float = 15.0
+    """Seconds skipped after each node restart (a new process is still starting)."""
+    sample_interval: float = 1.0
+    op_timeout: float = 2.0
+    recovery_timeout: float = 30.0
+    checker_timeout: float = 120.0
+    window_reports: str = "failed"
+    """Per-window report.html: ``all``, ``failed`` or ``none``."""
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; known: {sorted(SCENARIOS)}")
+        if SCENARIOS[self.scenario].workload != "register":
+            raise ValueError(
+                f"scenario {self.scenario!r} runs a {SCENARIOS[self.scenario].workload} "
+                "workload; a soak checks registers (pick one of its faults from `mixed` instead)"
+            )
+        unknown = set(self.faults) - set(SCENARIOS[self.scenario].build())
+        if unknown:
+            raise ValueError(f"scenario {self.scenario!r} has no faults {sorted(unknown)}")
+        if self.duration <= 0 or self.window <= 0:
+            raise ValueError("duration and window must be > 0")
+        if self.nodes < 1 or self.concurrency < 1 or self.keys < 1:
+            raise ValueError("nodes, concurrency and keys must be >= 1")
+        if self.rate < 0:
+            raise ValueError("rate must be >= 0 (0 = closed loop)")
+        if self.window_reports not in ("all", "failed", "none"):
+            raise ValueError("window_reports is one of all, failed, none")
+
+    @property
+    def warmup_s(self) -> float:
+        return default_warmup(self.duration) if self.warmup is None else self.warmup
+
+    @property
+    def fault_names(self) -> list[str]:
+        return [n for n in SCENARIOS[self.scenario].build() if not self.faults or n in self.faults]
+
+    def lab_test(self, seed: int, duration: float) -> LabTest:
+        """The chaos-test record of one window (what `lab.checks.check_run` reads)."""
+        return LabTest(
+            scenario=self.scenario,
+            seed=seed,
+            nodes=self.nodes,
+            duration=duration,
+            concurrency=self.concurrency,
+            rate=self.rate,
+            runtime=self.runtime,
+            node_options=self.node_options,
+            store=self.store,
+            keys=self.keys,
+            op_timeout=self.op_timeout,
+            recovery_timeout=self.recovery_timeout,
+            faults=self.faults,
+        )
+
+    def rerun_command(self) -> str:
+        args = [
+            "nox", "-s", "soak", "--",
+            "--duration", format_duration(self.duration),
+            "--window", format_duration(self.window),
+            "--scenario", self.scenario,
+            "--seed", str(self.seed),
+            "--nodes", str(self.nodes),
+            "--rate", f"{self.rate:g}",
+            "--concurrency", str(self.concurrency),
+        ]  # fmt: skip
+        if self.runtime != "local":
+            args += ["--runtime", self.runtime]
+        for fault in self.faults:
+            args += ["--fault", fault]
+        return shlex.join(args)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["store"] = str(self.store)
+        d["faults"] = list(self.faults)
+        d["warmup_s"] = self.warmup_s
+        d["rerun"] = self.rerun_command()
+        return d
+
+
+@dataclass
+class SoakStatus:
+    """What the soak is doing now, for a progress display (read, never written, by it)."""
+
+    total_s: float
+    planned: int
+    started: float = field(default_factory=time.monotonic)
+    window: int | None = None
+    window_started: float | None = None
+    window_length: float = 0.0
+    done_s: float = 0.0
+    """Workload seconds of the windows already finished."""
+    fault: str | None = None
+    recorder: Recorder | None = None
+    windows: list[WindowResult] = field(default_factory=list)
+    stopping: bool = False
+    phase: str = "setting up"
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def progress_s(self) -> float:
+        """Workload seconds so far (finished windows plus the current one)."""
+        current = 0.0
+        if self.window_started is not None:
+            current = min(self.window_length, time.monotonic() - self.window_started)
+        return min(self.total_s, self.done_s + current)
+
+    @property
+    def ops_per_s(self) -> float:
+        if self.recorder is None or self.window_started is None:
+            return 0.0
+        return self.recorder.counts["ok"] / max(1e-3, time.monotonic() - self.window_started)
+
+    @property
+    def failed_windows(self) -> int:
+        return sum(1 for w in self.windows if w.status != "valid" and not w.interrupted)
+
+
+class _Tracked:
+    """A nemesis that tells the status which fault is in effect."""
+
+    def __init__(self, inner: Nemesis, status: SoakStatus) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._status = status
+
+    async def start(self, ctx: RunContext, seed: int) -> Any:
+        self._status.fault = self.name
+        return await self.inner.start(ctx, seed)
+
+    async def stop(self, ctx: RunContext) -> Any:
+        try:
+            return await self.inner.stop(ctx)
+        finally:
+            self._status.fault = None
+
+    async def heal(self, ctx: RunContext) -> Any:
+        return await self.inner.heal(ctx)
+
+
+@dataclass
+class Hooks:
+    """Callbacks for a front end: ``tick`` about twice a second, ``window`` once checked."""
+
+    tick: Callable[[SoakStatus], None] = lambda _s: None
+    window: Callable[[WindowResult], None] = lambda _w: None
+
+
+class Soak:
+    def __init__(self, cfg: SoakConfig, hooks: Hooks | None = None) -> None:
+        self.cfg = cfg
+        self.hooks = hooks or Hooks()
+        self.lengths = plan_windows(cfg.duration, cfg.window)
+        self.status = SoakStatus(total_s=cfg.duration, planned=len(self.lengths))
+        self.series = ResourceSeries()
+        self.errors: list[str] = []
+        self.interrupted = False
+        self.soak_dir = new_run_dir("soak", cfg.store)
+        self.run_id = f"soak-{self.soak_dir.name}-{uuid.uuid4().hex[:6]}"
+        self._t0_ns = time.monotonic_ns()
+        self._last_report = 0.0
+
+    # --- results --------------------------------------------------------------------------
+
+    def results(self, *, final: bool) -> dict[str, Any]:
+        return assemble(
+            self.config_json(),
+            self.status.windows,
+            self.series,
+            self.cfg.thresholds,
+            warmup_s=self.cfg.warmup_s,
+            restart_warmup_s=self.cfg.restart_warmup,
+            planned=len(self.lengths),
+            elapsed_s=self.status.elapsed,
+            interrupted=self.interrupted,
+            errors=self.errors,
+            final=final,
+        )
+
+    def config_json(self) -> dict[str, Any]:
+        return {
+            **self.cfg.to_json(),
+            "run_id": self.run_id,
+            "windows": [round(x, 3) for x in self.lengths],
+            "fault_order": fault_order(self.cfg.seed, self.cfg.fault_names),
+            "argv": sys.argv,
+            "python": sys.version.split()[0],
+        }
+
+    def write_results(self, *, final: bool) -> dict[str, Any]:
+        res = self.results(final=final)
+        write_json(self.soak_dir / "results.json", res)
+        return res
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> tuple[Path, dict[str, Any]]:
+        """Run the soak; returns its directory and final results (also in results.json)."""
+        cfg = self.cfg
+        write_json(self.soak_dir / "config.json", self.config_json())
+        handler = logging.FileHandler(self.soak_dir / "lab.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        test = cfg.lab_test(cfg.seed, cfg.duration)
+        runtime = make_runtime(test, self.soak_dir, self.run_id)
+        setup = Recorder(self.soak_dir)  # receives nothing: the windows have their own
+        ctx = RunContext(
+            run_dir=self.soak_dir,
+            run_id=self.run_id,
+            seed=cfg.seed,
+            nodes=list(range(1, cfg.nodes + 1)),
+            runtime=runtime,
+            recorder=setup,
+            node_options=cfg.node_options,
+            db=make_db(test),
+            log=log,
+        )
+        try:
+            with contextlib.ExitStack() as stack:
+                if SCENARIOS[cfg.scenario].needs_network:
+                    from lab.toxiproxy.control import ToxiproxyControl
+
+                    place = runtime.provide_toxiproxy(stack)
+                    ctx.net = Network(
+                        ToxiproxyControl(place.url),
+                        ctx.nodes,
+                        listen=place.listen,
+                        advertise_host=place.advertise_host,
+                    )
+                    stack.callback(ctx.net.close)
+                try:
+                    asyncio.run(self._main(ctx))
+                finally:
+                    with contextlib.suppress(Exception):
+                        asyncio.run(ctx.the_db.teardown(ctx))
+                    runtime.close()
+        except KeyboardInterrupt:
+            self.interrupted = True
+        except Exception as e:
+            log.exception("soak failed")
+            self.errors.append(f"soak failed: {e!r}")
+        finally:
+            setup.close()
+            for name in ("history.jsonl", "nemesis.jsonl"):
+                path = self.soak_dir / name
+                if path.exists() and path.stat().st_size == 0:
+                    path.unlink()
+            log.removeHandler(handler)
+            handler.close()
+        res = self.write_results(final=True)
+        try:
+            from lab.soak.report import write_soak_report
+
+            write_soak_report(self.soak_dir)
+        except Exception as e:  # the verdict stands without its page
+            log.exception("soak report failed")
+            res["errors"].append(f"report failed: {e!r}")
+            write_json(self.soak_dir / "results.json", res)
+        return self.soak_dir, res
+
+    async def _main(self, ctx: RunContext) -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        stop = asyncio.Event()
+        latest: dict[int, ResourceSample | None] = {}
+        sampler = asyncio.create_task(
+            sample_soak(
+                ctx.runtime,
+                ctx.nodes,
+                self.soak_dir / "resources.jsonl",
+                self.series,
+                self._t0_ns,
+                interval=self.cfg.sample_interval,
+                window=lambda: self.status.window,
+                latest=latest,
+            )
+        )
+        ticker = asyncio.create_task(self._tick())
+        pool = ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_sigint
+        )
+        pending: set[asyncio.Future[WindowResult]] = set()
+        current: list[asyncio.Task[RunOutcome]] = []
+
+        def first_ctrl_c() -> None:
+            self.interrupted = self.status.stopping = True
+            self.status.phase = "stopping: checking what ran (Ctrl-C again to abandon checks)"
+            for task in current:
+                task.cancel()
+
+        try:
+            with interruptible(stop, main, first_ctrl_c):
+                await ctx.the_db.setup(ctx)
+                shared = SharedSamples(ctx.runtime, latest)
+                for index, length in enumerate(self.lengths):
+                    if stop.is_set():
+                        break
+                    job = await self._window(ctx, shared, index, length, current)
+                    fut = asyncio.get_running_loop().run_in_executor(pool, check_window, job)
+                    pending.add(fut)
+                    fut.add_done_callback(lambda f: self._checked(f, pending, pool))
+                self.status.window = self.status.window_started = self.status.recorder = None
+                self.status.phase = "checking the last windows"
+                if pending:
+                    await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            self.errors.append("aborted (Ctrl-C twice): windows still being checked are missing")
+        finally:
+            _terminate(pool)
+            for task in (sampler, ticker):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _window(
+        self,
+        ctx: RunContext,
+        shared: SharedSamples,
+        index: int,
+        length: float,
+        current: list[asyncio.Task[RunOutcome]],
+    ) -> WindowJob:
+        cfg, st = self.cfg, self.status
+        wdir = self.soak_dir / "windows" / f"{index:04d}"
+        wdir.mkdir(parents=True)
+        recorder = Recorder(wdir)
+        seed = window_seed(cfg.seed, index)
+        wctx = dataclasses.replace(ctx, run_dir=wdir, recorder=recorder, seed=seed, runtime=shared)
+        prefix = window_prefix(index)
+        workload = PrefixedWorkload(RegisterWorkload(seed=seed, keys=cfg.keys), prefix)
+        nemeses: dict[str, Nemesis] = {
+            name: _Tracked(nem, st)
+            for name, nem in SCENARIOS[cfg.scenario].build().items()
+            if not cfg.faults or name in cfg.faults
+        }
+        schedule = window_schedule(cfg.seed, index, length, cfg.fault_names)
+        phases = Phases(
+            duration=length,
+            op_timeout=cfg.op_timeout,
+            recovery_timeout=cfg.recovery_timeout,
+            rate=cfg.rate,
+            concurrency=cfg.concurrency,
+        )
+        started = time.monotonic()
+        start_s = (time.monotonic_ns() - self._t0_ns) / 1e9
+        st.window, st.window_started, st.window_length = index, started, length
+        st.recorder, st.phase = recorder, "running"
+        task = asyncio.create_task(run_workload(wctx, workload, nemeses, schedule, phases))
+        current.append(task)
+        outcome: RunOutcome | None = None
+        error: str | None = None
+        interrupted = False
+        try:
+            outcome = await task
+        except asyncio.CancelledError:
+            main = asyncio.current_task()
+            if main is not None and main.cancelling():
+                raise
+            interrupted = True
+            error = "interrupted (Ctrl-C): results cover what ran"
+        except Exception as e:
+            log.exception("window %d failed", index)
+            error = f"window failed: {e!r}"
+        finally:
+            current.remove(task)
+            recorder.close()
+            st.fault = None
+        ran = min(length, time.monotonic() - started)
+        st.done_s += ran
+        st.window_started = None
+        log.info("window %d done (%s)", index, "interrupted" if interrupted else "complete")
+        base = WindowResult(
+            index=index,
+            dir=f"windows/{index:04d}",
+            prefix=prefix,
+            seed=seed,
+            start_s=round(start_s, 3),
+            length_s=round(ran if interrupted else length, 3),
+            wall_s=round(time.monotonic() - started, 3),
+            interrupted=interrupted,
+        )
+        return WindowJob(
+            base=base,
+            window_dir=wdir,
+            test=cfg.lab_test(seed, base.length_s),
+            outcome=outcome,
+            error=error,
+            rerun=cfg.rerun_command(),
+            checker_timeout=cfg.checker_timeout,
+            report=cfg.window_reports,
+        )
+
+    def _checked(
+        self,
+        fut: asyncio.Future[WindowResult],
+        pending: set[asyncio.Future[WindowResult]],
+        pool: ProcessPoolExecutor,
+    ) -> None:
+        pending.discard(fut)
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.errors.append(f"checking a window failed: {exc!r}")
+            return
+        result = fut.result()
+        self.status.windows.append(result)
+        try:
+            self.write_results(final=False)
+        except Exception as e:  # the next window or the end writes them again
+            log.exception("writing results failed")
+            self.errors.append(f"writing results failed: {e!r}")
+        self.hooks.window(result)
+        if result.end_s - self._last_report >= REPORT_EVERY_S and not self.status.stopping:
+            self._last_report = result.end_s
+            from lab.soak.report import write_soak_report
+
+            pool.submit(write_soak_report, self.soak_dir)
+
+    async def _tick(self) -> None:
+        while True:
+            self.hooks.tick(self.status)
+            await asyncio.sleep(0.5)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop the checker process now, whatever it is doing."""
+    procs = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+            proc.join(5)
+
+
+@contextlib.contextmanager
+def interruptible(
+    stop: asyncio.Event, main: asyncio.Task[Any], first: Callable[[], None]
+) -> Iterator[None]:
+    """First Ctrl-C: set ``stop`` and call ``first``. Second: cancel ``main``."""
+    loop = asyncio.get_running_loop()
+
+    def on_sigint() -> None:
+        if stop.is_set():
+            main.cancel()
+            return
+        print("\nstopping (Ctrl-C again to abandon the checks) ...", file=sys.stderr, flush=True)
+        stop.set()
+        first()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def run_soak(cfg: SoakConfig, hooks: Hooks | None = None) -> tuple[Path, dict[str, Any]]:
+    """Run one soak; returns its directory and results (also in ``results.json``)."""
+    return Soak(cfg, hooks).run()
