@@ -233,8 +233,10 @@ def op_to_edn(op: Op) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def to_edn(events: Iterable[Op]) -> str:
-    """A whole history in Jepsen's EDN form, one map per line (what ``export --edn`` writes)."""
+def to_edn(history: History | Iterable[Op]) -> str:
+    """A whole history (or its events) in Jepsen's EDN form, one map per line: what
+    ``aspen-lab export --edn`` writes."""
+    events = history.events if isinstance(history, History) else history
     return "".join(op_to_edn(op) + "\n" for op in events)
 
 

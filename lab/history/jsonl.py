@@ -32,41 +32,59 @@ def op_to_dict(op: Op) -> dict[str, Any]:
     return {name: getattr(op, name) for name in _FIELDS}
 
 
+_FIELD_SET = frozenset(_FIELDS)
+_TYPE_SET = frozenset(OP_TYPES)
+_raw_decode = json.JSONDecoder().raw_decode
+
+
 def op_from_dict(obj: Any, *, position: int) -> Op:
     """Validate one decoded line; ``position`` is the default index. Raises ValueError."""
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    unknown = set(obj) - set(_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
-    type_ = obj.get("type")
-    if type_ not in OP_TYPES:
+    if not obj.keys() <= _FIELD_SET:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(set(obj) - _FIELD_SET))}")
+    get = obj.get
+    type_ = get("type")
+    if type_ not in _TYPE_SET:
         raise ValueError(f'"type" must be one of {", ".join(OP_TYPES)}, not {type_!r}')
-    process = obj.get("process")
-    if isinstance(process, bool) or not isinstance(process, int | str):
+    process = get("process")
+    tp = type(process)
+    if tp is not int and tp is not str:  # (bool is not int here, as intended)
         raise ValueError(f'"process" must be an integer or a name, not {process!r}')
-    f = obj.get("f")
-    if not isinstance(f, str):
+    f = get("f")
+    if type(f) is not str:
         raise ValueError(f'"f" must be a string, not {f!r}')
-    index = obj.get("index", position)
-    time = obj.get("time")
-    for name, v in (("index", index), ("time", time)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise ValueError(f'"{name}" must be an integer, not {v!r}')
-    node = obj.get("node")
-    if node is not None and not isinstance(node, str):
+    index = get("index")
+    time = get("time")
+    if (index is not None and type(index) is not int) or (
+        time is not None and type(time) is not int
+    ):
+        name, v = (
+            ("index", index) if index is not None and type(index) is not int else ("time", time)
+        )
+        raise ValueError(f'"{name}" must be an integer, not {v!r}')
+    node = get("node")
+    if node is not None and type(node) is not str:
         raise ValueError(f'"node" must be a string, not {node!r}')
     return Op(
-        index=index if index is not None else position,
-        process=process,
-        type=type_,
-        f=f,
-        value=obj.get("value"),
-        time=time,
-        key=obj.get("key"),
-        node=node,
-        error=obj.get("error"),
+        position if index is None else index,
+        process,
+        type_,
+        f,
+        get("value"),
+        time,
+        get("key"),
+        node,
+        get("error"),
     )
+
+
+def _decode(line: str) -> Any:
+    """json.loads without its wrappers (one line is already stripped of whitespace)."""
+    obj, end = _raw_decode(line)
+    if end != len(line):
+        raise ValueError(f"extra data after the JSON value at column {end + 1}")
+    return obj
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Op]]:
@@ -107,7 +125,7 @@ def _iter_lines(fh: Any, source: str, *, notes: list[str] | None) -> Iterator[tu
         if not line:
             continue
         try:
-            op = op_from_dict(json.loads(line), position=position)
+            op = op_from_dict(_decode(line), position=position)
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             if not raw.endswith("\n"):  # only a file's last line can lack one: torn
                 if notes is not None:
