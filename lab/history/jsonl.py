@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from lab.history.errors import HistoryFormatError
 from lab.history.history import History
@@ -68,7 +68,7 @@ def op_from_dict(obj: Any, *, position: int) -> Op:
         raise ValueError(f'"node" must be a string, not {node!r}')
     return Op(
         position if index is None else index,
-        process,
+        cast("int | str", process),  # checked above (type() checks do not narrow for mypy)
         type_,
         f,
         get("value"),
