@@ -163,7 +163,7 @@ class Cluster(NodeHost):
     def _leaders(self) -> Iterator[tuple[int, int, MemoryStorage]]:
         for n in self.nodes.values():
             if n.raw is not None and n.role is Role.LEADER:
-                yield n.id, n.raw.term, n.storage
+                yield n.id, n.role_term, n.storage
 
     # --- nodes ----------------------------------------------------------------------------------
 
@@ -202,7 +202,7 @@ class Cluster(NodeHost):
             if (
                 n.raw is not None
                 and n.role is Role.LEADER
-                and (best is None or n.raw.term > best.core().term)
+                and (best is None or n.role_term > best.role_term)
             ):
                 best = n
         return best

@@ -74,15 +74,15 @@ class Invariants:
     ) -> None:
         first = storage.first_index()
         for index in range(max(lo, first), hi + 1):
-            if self.commit_term[index] >= term:
+            commit_term = self.commit_term.get(index)
+            if commit_term is None or commit_term >= term:
                 continue
             want = self.committed[index]
             have = stored_term(storage, index)
             if have != want.term:
                 self.fail(
                     f"leader completeness: leader {node} of term {term} has term {have} at "
-                    f"index {index}, committed with term {want.term} in term "
-                    f"{self.commit_term[index]}"
+                    f"index {index}, committed with term {want.term} in term {commit_term}"
                 )
         if lo < first - 1 and first - 1 <= hi:
             snap = storage.snapshot().meta

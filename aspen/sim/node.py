@@ -105,6 +105,9 @@ class SimNode:
         self.epoch = 0
         """Incarnation number; bumps at every crash so stale events and messages are dropped."""
         self.role = Role.FOLLOWER
+        """The role as of the last Ready handled (the core may be ahead while one is in flight)."""
+        self.role_term = 0
+        """The term in which ``role`` was taken."""
         self.persisted_commit = 0
         self._reads: list[tuple[int, bytes]] = []
         self._ready_scheduled = False
@@ -177,6 +180,7 @@ class SimNode:
         self._ready_scheduled = False
         self._in_flight = None
         self.role = Role.FOLLOWER
+        self.role_term = 0
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -211,22 +215,23 @@ class SimNode:
         if raw is None or self._in_flight is not None or not raw.has_ready():
             return
         rd = raw.ready()
+        term = raw.term  # the term this Ready belongs to (the core may move on during fsync)
         send = self.host.send
         for m in rd.messages:
             send(m)
         if self.options.fsync_ns:
             self._in_flight = rd
-            self.host.sched.after(self.options.fsync_ns, self._persisted_event, rd, epoch)
+            self.host.sched.after(self.options.fsync_ns, self._persisted_event, rd, term, epoch)
         else:
-            self._finish(rd)
+            self._finish(rd, term)
 
-    def _persisted_event(self, rd: Ready, epoch: int) -> None:
+    def _persisted_event(self, rd: Ready, term: int, epoch: int) -> None:
         if epoch != self.epoch:
             return  # crashed before the write became durable: it never happened
         self._in_flight = None
-        self._finish(rd)
+        self._finish(rd, term)
 
-    def _finish(self, rd: Ready) -> None:
+    def _finish(self, rd: Ready, term: int) -> None:
         raw = self.core()
         self._persist(rd)
         send = self.host.send
@@ -240,7 +245,8 @@ class SimNode:
         raw.advance(rd)
         if rd.soft_state is not None and rd.soft_state.role != self.role:
             self.role = rd.soft_state.role
-            self.host.on_role(self, self.role, raw.term)
+            self.role_term = term
+            self.host.on_role(self, self.role, term)
         if raw.has_ready():
             self.kick()
 

@@ -186,7 +186,7 @@ class RaftCluster(RuleBasedStateMachine):
         seen: dict[int, int] = {}
         for n in self.cluster.up():
             if n.role is Role.LEADER:
-                term = n.core().term
+                term = n.role_term
                 assert seen.setdefault(term, n.id) == n.id, f"two leaders in term {term}"
 
     def teardown(self) -> None:
