@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -60,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
     model = model_for(args.model, history)
     result = check(model, ops, timeout=args.timeout, workers=args.workers, fail_fast=args.fail_fast)
     result = replace(result, source=str(args.file))
-    print(result.summary())
     if args.json is not None:
         args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     if args.html is not None:
         write_html(result, args.html)
+    try:
+        print(result.summary(), flush=True)
+    except BrokenPipeError:  # `aspen-lab check ... | head`: the verdict is the exit status
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT[result.verdict]

@@ -124,10 +124,14 @@ class Result:
     def summary(self) -> str:
         """A readable report: the verdict, then each counterexample (what the CLI prints)."""
         counts = self.to_json()["partitions"]
+        skipped = sum(1 for p in self.unknown if p.reason.startswith("not checked"))
+        unknown = f"{counts['unknown'] - skipped} unknown"
+        if skipped:
+            unknown += f", {skipped} not checked (stopped at the first invalid one)"
         lines = [
             f"{str(self.verdict).upper()}: {self.ops} operations, {counts['total']} "
             f"partition(s) ({counts['valid']} valid, {counts['invalid']} invalid, "
-            f"{counts['unknown']} unknown), model {self.model}, {self.elapsed:.3f}s"
+            f"{unknown}), model {self.model}, {self.elapsed:.3f}s"
         ]
         if self.reason:
             lines.append(f"  {self.reason}")
