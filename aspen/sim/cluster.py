@@ -97,6 +97,8 @@ class Cluster(NodeHost):
         self._members_ever: frozenset[int] = frozenset()
         self.delivered_by_type: dict[str, int] = {}
         self.entries_delivered = 0
+        self.tick_interval: dict[int, int] = {}
+        """Per-node tick period when its clock runs fast or slow (default ``tick_ns``)."""
         """Log entries carried by delivered AppendEntries (batching = this / their count)."""
         voters = [self._new_node() for _ in range(config.nodes)]
         conf = ConfState(voters=frozenset(n.id for n in voters))
@@ -182,7 +184,7 @@ class Cluster(NodeHost):
         if node.epoch != epoch or node.raw is None:
             return
         node.tick()
-        self.sched.after(self.tick_ns, self._tick, node, epoch)
+        self.sched.after(self.tick_interval.get(node.id, self.tick_ns), self._tick, node, epoch)
 
     def snapshots_installed(self) -> int:
         """Snapshots received from a leader and installed, over all nodes."""
@@ -241,8 +243,9 @@ class Cluster(NodeHost):
         self.nemesis("start-partition", f"{description}: {describe(links)}")
 
     def heal(self) -> None:
-        """Unblock every link; stop random loss, duplication and reordering."""
+        """Unblock every link; stop random loss, duplication and reordering; fix clocks."""
         self.net.heal()
+        self.tick_interval.clear()
         cfg = self.net.config
         cfg.drop = cfg.duplicate = cfg.reorder = 0.0
         self.nemesis("stop-partition", "all links healed")
@@ -253,6 +256,14 @@ class Cluster(NodeHost):
         self.nemesis(
             "start-loss", f"drop={drop:.2f} duplicate={duplicate:.2f} reorder={reorder:.2f}"
         )
+
+    def skew_clock(self, node_id: int, rate: float) -> None:
+        """``node_id``'s ticks come ``rate`` times as often (1.0 restores its clock)."""
+        if rate == 1.0:
+            self.tick_interval.pop(node_id, None)
+        else:
+            self.tick_interval[node_id] = max(1, int(self.tick_ns / rate))
+        self.nemesis("clock", f"n{node_id} ticks at {rate:g}x")
 
     def crash(self, node_id: int) -> bool:
         node = self.nodes[node_id]

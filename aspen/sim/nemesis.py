@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 
 from aspen.sim import partitions
 from aspen.sim.cluster import Cluster
 from aspen.sim.scheduler import NS_PER_MS
 
-FAULTS = ("partition", "crash", "loss", "membership", "transfer", "snapshot")
+FAULTS = ("partition", "crash", "loss", "membership", "transfer", "snapshot", "clock")
 
 
 def parse_faults(text: str) -> tuple[str, ...]:
@@ -105,13 +106,24 @@ class Nemesis:
         return True
 
     def _crash(self) -> bool:
+        """Usually one node; one time in six every node at once (all must recover from disk)."""
         c = self.cluster
         up = [n.id for n in c.live() if n.up]
         if not up:
             return False
-        victim = self.rng.choice(up)
-        c.crash(victim)
-        self._later(lambda: c.restart(victim))
+        victims = up if self.rng.randrange(6) == 0 else [self.rng.choice(up)]
+        for victim in victims:
+            c.crash(victim)
+            self._later(partial(c.restart, victim))
+        return True
+
+    def _clock(self) -> bool:
+        """One node's clock runs fast or slow for a while (ticks are its only sense of time)."""
+        c = self.cluster
+        nodes = [n.id for n in c.live()]
+        node = self.rng.choice(nodes)
+        c.skew_clock(node, self.rng.choice((0.25, 0.5, 2.0, 4.0)))
+        self._later(lambda: c.skew_clock(node, 1.0))
         return True
 
     def _loss(self) -> bool:

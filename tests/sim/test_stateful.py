@@ -130,6 +130,10 @@ class RaftCluster(RuleBasedStateMachine):
     def lossy(self, drop: float, duplicate: float, reorder: float) -> None:
         self.cluster.set_loss(drop, duplicate, reorder)
 
+    @rule(data=st.data(), rate=st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]))
+    def clock(self, data: st.DataObject, rate: float) -> None:
+        self.cluster.skew_clock(data.draw(st.sampled_from(self.ids()), label="node"), rate)
+
     @precondition(lambda self: any(n.up for n in self.cluster.live()))
     @rule(data=st.data())
     def crash(self, data: st.DataObject) -> None:
