@@ -277,6 +277,49 @@ def op_from_edn_map(m: Any, *, position: int) -> Op:
     )
 
 
+_END = r"(?=[\s,}\]])"
+_FAST_ENTRY = re.compile(
+    r"[\s,]*:(?P<k>[A-Za-z][\w.\-]*)[\s,]+(?:"
+    rf"(?P<nil>nil){_END}|(?P<t>true){_END}|(?P<f>false){_END}|(?P<i>-?\d+){_END}"
+    rf"|:(?P<kw>[A-Za-z][\w.\-]*){_END}"
+    r'|(?P<s>"(?:[^"\\]|\\.)*")'
+    r"|(?P<v>\[(?:[\s,]*(?:-?\d+|nil)(?=[\s,\]]))*[\s,]*\]))"
+)
+_FAST_REST = re.compile(r"[\s,]*\}")
+_FAST_ITEMS = re.compile(r"-?\d+|nil")
+
+
+def _fast_map(line: str) -> dict[Any, Any] | None:
+    """The common shape of a history line, a flat map of keyword keys to nil, booleans,
+    integers, keywords, strings or vectors of integers, parsed with one regex step per entry
+    (several times faster than the general reader). None: not that shape, use `loads`; for
+    what it accepts the result is exactly what `loads` returns."""
+    if not line.startswith("{"):
+        return None
+    out: dict[Any, Any] = {}
+    pos = 1
+    match = _FAST_ENTRY.match
+    while (m := match(line, pos)) is not None:
+        kind = m.lastgroup
+        if kind == "i":
+            v: Any = int(m["i"])
+        elif kind == "kw":
+            v = Keyword(m["kw"])
+        elif kind == "s":
+            v = _string(m["s"])
+        elif kind == "nil":
+            v = None
+        elif kind == "v":
+            v = [None if x == "nil" else int(x) for x in _FAST_ITEMS.findall(m["v"])]
+        else:
+            v = kind == "t"
+        out[Keyword(m["k"])] = v
+        pos = m.end()
+    if _FAST_REST.fullmatch(line, pos) is None:
+        return None
+    return out
+
+
 def parse_edn_history(text: str, *, source: str = "<string>", format: str = "edn") -> History:
     """Parse a Jepsen EDN history (one map per line; blank and ``;`` comment lines skipped)."""
     events: list[Op] = []
@@ -286,7 +329,10 @@ def parse_edn_history(text: str, *, source: str = "<string>", format: str = "edn
         if not line or line.startswith(";"):
             continue
         try:
-            events.append(op_from_edn_map(loads(line), position=len(events)))
+            m = _fast_map(line)
+            if m is None:
+                m = loads(line)
+            events.append(op_from_edn_map(m, position=len(events)))
         except (ValueError, TypeError) as exc:
             raise HistoryFormatError(str(exc), source=source, line=lineno) from None
         lines.append(lineno)

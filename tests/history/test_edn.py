@@ -95,3 +95,54 @@ def test_export_of_a_recorded_style_history(tmp_path: Path) -> None:
     )
     assert ":process :nemesis" in text.splitlines()[2]
     assert parse_edn_history(text).events == ops
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, and of the same types all the way down (Keyword vs str matters)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return (
+            list(map(type, a)) == list(map(type, b))
+            and a.keys() == b.keys()
+            and all(_same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+_names = st.from_regex(r"[A-Za-z][A-Za-z0-9.\-]{0,6}", fullmatch=True)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    _names.map(Keyword),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.none(), st.integers(-99, 99)), max_size=4),
+    st.floats(allow_nan=False),  # not in the fast path: must fall back
+    st.sampled_from([Keyword("ns/name"), Keyword("ok?")]),  # likewise
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_names, _scalars), max_size=6), st.sampled_from([", ", " ", ",", "  "]))
+def test_fast_path_agrees_with_the_general_reader(
+    entries: list[tuple[str, object]], sep: str
+) -> None:
+    from lab.history.edn import _fast_map
+
+    line = "{" + sep.join(f":{k} {dumps(v)}" for k, v in entries) + "}"
+    fast = _fast_map(line)
+    if fast is not None:
+        assert _same(fast, loads(line)), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["{:a 1N}", "{:a 1.5}", "{:a :b/c}", "{:a nilly}", "{:a 1} ; c", "{:a [1 [2]]}", '{:a "x"b}'],
+)
+def test_fast_path_leaves_the_rest_to_the_general_reader(line: str) -> None:
+    from lab.history.edn import _fast_map
+
+    assert _fast_map(line) is None
