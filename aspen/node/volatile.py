@@ -3,7 +3,8 @@
 Turning off fsync in a real store loses acknowledged writes only when the machine crashes: the
 OS page cache survives the death of the process. The lab kills processes, not machines, so to
 show what "fsync off" costs, this mode keeps the node's whole state in memory
-(:class:`MemoryNodeStorage`) and writes a checkpoint file at most every ``interval`` seconds.
+(:class:`MemoryNodeStorage`) and writes a checkpoint file at most every ``interval`` seconds
+(5 s by default, like the kernel's writeback of dirty pages).
 A SIGKILL therefore loses everything acknowledged since the last checkpoint — exactly the
 failure the lab's kill-all scenario must catch. Never use it for data you want.
 """
@@ -41,7 +42,7 @@ def _unconf(raw: list[list[int]]) -> ConfState:
 
 
 class VolatileStorage(MemoryNodeStorage):
-    def __init__(self, data_dir: Path, interval: float = 1.0) -> None:
+    def __init__(self, data_dir: Path, interval: float = 5.0) -> None:
         super().__init__()
         self.path = data_dir / CHECKPOINT
         self.interval = interval

@@ -271,10 +271,10 @@ async def test_nodes_told_nothing_about_each_other_form_a_cluster_on_init(
         async with AsyncClient(urls, timeout=5.0) as c:
 
             async def serving() -> bool:
-                r = await c.request("GET", "/node-info", endpoint=urls[2])
-                return r.outcome is Outcome.OK
+                answers = [await c.request("GET", "/node-info", endpoint=u) for u in urls]
+                return all(r.outcome is Outcome.OK for r in answers)
 
-            await eventually(serving, what="node 3 serving")
+            await eventually(serving, what="all nodes serving")
             init = await c.init(members, endpoint=urls[0])
             assert init.outcome is Outcome.OK, init
             assert (await c.put("k", "v")).outcome is Outcome.OK
