@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from lab.checker.check import check
+from lab.checker.check import HANDOFF_S, check
 from lab.checker.models import model_for
 from lab.checker.registers import KVModel
 from lab.checker.result import Verdict
@@ -136,6 +136,9 @@ def bench_large(
         par = _timed_check(KVModel(), paired, 1, timeout=timeout, workers=workers)
         out["parallel"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in par.items()}
         out["parallel"]["workers"] = workers
+        auto = _timed_check(KVModel(), paired, 1, timeout=timeout, workers=None)
+        out["default"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in auto.items()}
+        out["default"]["workers"] = f"auto (hand-off after {HANDOFF_S:g}s)"
     return out
 
 
@@ -230,6 +233,8 @@ def _summary(r: dict[str, Any]) -> str:
         if "parallel" in s:
             par = s["parallel"]
             line += f", {par['wall_s']:.2f}s with {par['workers']} workers"
+        if "default" in s:
+            line += f", {s['default']['wall_s']:.2f}s with the default (serial, then hand-off)"
         lines.append(line)
     lines.append(f"  peak RSS {r['peak_rss_mb']} MB")
     return "\n".join(lines)

@@ -1,8 +1,11 @@
 """`check`: split a history into partitions, search each, gather a `Result`.
 
 Porcupine's ``CheckOperations``/``CheckEvents`` in one function. Partitions (keys) are
-independent, so they can be checked in parallel worker processes; by default small histories
-stay in this process, where start-up costs nothing. With ``fail_fast`` the first invalid
+independent, so they can be checked in parallel worker processes. By default the check starts
+in this process (start-up costs nothing, and most histories are done in well under a second)
+and hands the partitions still unfinished after `HANDOFF_S` to one worker per CPU: spawning
+workers costs about half a second, worth paying only for a check that is already long. With
+``fail_fast`` the first invalid
 partition stops the others (workers poll a shared event), and they are reported as unknown
 "not checked" — the verdict is already invalid.
 
@@ -33,8 +36,9 @@ from lab.history.pairing import pair
 AnyModel: TypeAlias = Model[Any] | SetModel
 HistoryLike: TypeAlias = History | Sequence[Op] | Sequence[Operation]
 
-PARALLEL_MIN_OPS: Final = 20_000
-"""Below this many operations, worker start-up costs more than it saves."""
+HANDOFF_S: Final = 1.0
+"""With ``workers=None``: seconds of checking in this process before the unfinished partitions
+move to worker processes (their searches restart there)."""
 
 _NOT_CHECKED: Final = "not checked: another partition was already found invalid (fail_fast)"
 
@@ -61,8 +65,9 @@ def check(
     """Is ``history`` linearizable with respect to ``model``?
 
     ``timeout`` (seconds, None = no limit) bounds the whole check, counterexample included;
-    partitions still unchecked when it passes are unknown. ``workers``: processes to use
-    (None picks 1 below `PARALLEL_MIN_OPS` operations, else one per CPU). ``explain``: shrink
+    partitions still unchecked when it passes are unknown. ``workers``: 1 keeps everything in
+    this process, N > 1 uses N worker processes from the start, None (default) starts here and
+    hands what is unfinished after `HANDOFF_S` to one worker per CPU. ``explain``: shrink
     invalid partitions to their smallest failing window (costs a few extra searches).
     """
     started = time.perf_counter()
@@ -77,23 +82,28 @@ def check(
             reason=f"checker crashed while partitioning: {type(exc).__name__}: {exc}",
             source=source,
         )  # fmt: skip
-    n_workers = _workers(workers, len(ops), len(parts))
-    if n_workers > 1:
-        results = _check_parallel(model, parts, deadline, fail_fast, explain, n_workers)
+    cpus = os.cpu_count() or 1
+    if workers is not None and workers > 1 and len(parts) > 1:
+        results = _check_parallel(model, parts, deadline, fail_fast, explain, workers)
     else:
-        results = _check_serial(model, parts, deadline, fail_fast, explain)
+        handoff = None
+        if workers is None and cpus > 1 and len(parts) > 1:
+            handoff = time.monotonic() + HANDOFF_S
+        done, rest = _check_serial(model, parts, deadline, fail_fast, explain, handoff)
+        if rest:
+            n = min(cpus, len(rest))
+            later = _check_parallel(
+                model, {k: parts[k] for k in rest}, deadline, fail_fast, explain, n
+            )
+            done.update((r.key, r) for r in later)
+        results = [
+            done.get(k) or PartitionResult(k, Verdict.UNKNOWN, len(parts[k]), 0.0, _NOT_CHECKED)
+            for k in parts
+        ]
     verdict = combine([r.verdict for r in results])
     return Result(
         verdict, model.name, tuple(results), time.perf_counter() - started, len(ops), source=source
     )
-
-
-def _workers(requested: int | None, n_ops: int, n_parts: int) -> int:
-    if requested is not None:
-        return max(1, min(requested, n_parts))
-    if n_ops < PARALLEL_MIN_OPS or n_parts < 2:
-        return 1
-    return max(1, min(os.cpu_count() or 1, n_parts))
 
 
 def _check_serial(
@@ -102,11 +112,15 @@ def _check_serial(
     deadline: float | None,
     fail_fast: bool,
     explain: bool,
-) -> list[PartitionResult]:
-    """All partitions in this process, their searches interleaved slice by slice.
+    handoff: float | None = None,
+) -> tuple[dict[Hashable, PartitionResult], list[Hashable]]:
+    """All partitions in this process, their searches interleaved slice by slice: (results,
+    keys handed off). Partitions left out by ``fail_fast`` have no result.
 
     Round-robin means an easy invalid key ends the check (with ``fail_fast``) before a hard
-    valid one is finished, which is what Porcupine gets from one goroutine per key.
+    valid one is finished, which is what Porcupine gets from one goroutine per key. After
+    the ``handoff`` instant (`time.monotonic`), if two or more searches are still running,
+    they are dropped and their keys returned, for `_check_parallel` to start over.
     """
     results: dict[Hashable, PartitionResult] = {}
     jobs: deque[_Job] = deque()
@@ -136,18 +150,20 @@ def _check_serial(
             results[job.key] = _crashed(job.key, job.ops, job.elapsed, exc)
             continue
         job.elapsed += time.perf_counter() - t0
-        if deadline is not None and time.monotonic() > deadline:
+        now = time.monotonic()
+        if deadline is not None and now > deadline:
             for j in (job, *jobs):
                 results[j.key] = _finish(model, j, abandon(j.gen), deadline, explain)
             jobs.clear()
             break
         jobs.append(job)
+        if handoff is not None and now > handoff and len(jobs) > 1:
+            for j in jobs:
+                j.gen.close()
+            return results, [j.key for j in jobs]
     for job in jobs:
         job.gen.close()  # left unchecked by fail_fast
-    return [
-        results.get(k) or PartitionResult(k, Verdict.UNKNOWN, len(parts[k]), 0.0, _NOT_CHECKED)
-        for k in parts
-    ]
+    return results, []
 
 
 # --- parallel ----------------------------------------------------------------------------------

@@ -100,3 +100,36 @@ def test_result_json_and_summary() -> None:
     assert {o["id"] for o in bad["operations"]} >= set(bad["window"])
     text = result.summary()
     assert text.startswith("INVALID") and "cannot be placed" in text and "key 'a'" in text
+
+
+def test_a_long_check_hands_unfinished_partitions_to_workers(monkeypatch: Any) -> None:
+    import importlib
+    import random
+
+    from lab.history.pairing import pair
+    from lab.history.simulate import random_plan, simulate
+
+    events = simulate(random_plan(random.Random(5), 9000, n_keys=3, n_slots=6, unknown=0.0))
+    end = max(e.time or 0 for e in events) + 10
+    bad = [  # a read of a value never written, after everything else: key 0 is invalid
+        Op(len(events), 99, "invoke", "read", None, time=end, key=0),
+        Op(len(events) + 1, 99, "ok", "read", 12345, time=end + 1, key=0),
+    ]
+    check_mod = importlib.import_module("lab.checker.check")  # the name `check` is the function
+    handed: list[list[Any]] = []
+    real = check_mod._check_parallel
+
+    def spy(model: Any, parts: dict[Any, Any], *args: Any) -> Any:
+        handed.append(sorted(parts, key=repr))
+        return real(model, parts, *args)
+
+    monkeypatch.setattr(check_mod, "HANDOFF_S", 0.0)
+    monkeypatch.setattr(check_mod, "_check_parallel", spy)
+    monkeypatch.setattr(check_mod.os, "cpu_count", lambda: 2)
+    valid = check(KVModel(), pair(events))
+    assert valid.verdict is Verdict.VALID and handed and len(handed[0]) >= 2
+    invalid = check(KVModel(), pair(events + bad), fail_fast=False)
+    serial = check(KVModel(), pair(events + bad), workers=1, fail_fast=False)
+    assert invalid.verdict is serial.verdict is Verdict.INVALID
+    assert [p.key for p in invalid.invalid] == [0]
+    assert invalid.invalid[0].counterexample == serial.invalid[0].counterexample
