@@ -37,7 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, metavar="OUT", help="write an HTML timeline")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="processes (default: 1 for small histories)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: start in this one, hand off to one per CPU after 1 s)",
     )
     parser.add_argument(
         "--all",
