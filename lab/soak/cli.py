@@ -94,9 +94,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from lab.soak.run import Hooks, run_soak
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)  # the terminal gets warnings; lab.log gets it all
+    root = logging.getLogger()
+    if not root.handlers:  # the terminal gets warnings; the soak's lab.log gets it all
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(console)
     logging.getLogger("lab").setLevel(logging.INFO)
     logging.getLogger("lab.toxiproxy").setLevel(logging.ERROR)
     try:

@@ -37,6 +37,9 @@ from lab.soak.window import SETTLE_S, WindowResult, decode_hdr, merged_p99
 from lab.stats import histogram, latency_summary
 
 HOUR: Final = 3600.0
+NO_DATA: Final = "not enough samples to judge"
+"""The detail of a check that could not be judged: it fails, and the leak verdict is unknown
+(not invalid) when every failed check is one of these."""
 KIND: Final = "aspen-soak"
 ORDER: Final = (
     "rss_slope",
@@ -61,13 +64,18 @@ def leak_checks(
     *,
     warmup_s: float,
     restart_warmup_s: float,
+    nodes: int = 0,
 ) -> tuple[list[Check], dict[str, Any]]:
-    """Every leak check, and what the plots draw: the RSS fits per node, the p99 basis."""
+    """Every leak check, and what the plots draw: the RSS fits per node, the p99 basis.
+
+    Nodes ``n1``..``n<nodes>`` get their checks even if they were never sampled (then the
+    checks fail as not judged)."""
     checks: list[Check] = []
     fits: dict[str, Any] = {}
     live_bytes = sum(w.live_bytes for w in windows)
-    for node in sorted(series.nodes, key=_node_key):
-        ns = series.nodes[node]
+    names = set(series.nodes) | {f"n{i}" for i in range(1, nodes + 1)}
+    for node in sorted(names, key=_node_key):
+        ns = series.nodes.get(node) or NodeSeries()
         c, fit = _rss(node, ns, th, warmup_s, restart_warmup_s)
         checks.append(c)
         fits[node] = fit
@@ -97,7 +105,7 @@ def _node_key(node: str) -> tuple[int, str]:
 
 
 def _no_data(name: str, node: str | None, threshold: float, unit: str) -> Check:
-    return Check(name, node, 0.0, threshold, False, unit, "not enough samples to judge")
+    return Check(name, node, 0.0, threshold, False, unit, NO_DATA)
 
 
 def _rss(
@@ -203,6 +211,15 @@ def _windows_verdict(windows: Sequence[WindowResult]) -> str:
     return "valid"
 
 
+def _leaks_verdict(checks: Sequence[Check]) -> str:
+    failed = [c for c in checks if not c.passed]
+    if any(c.detail != NO_DATA for c in failed):
+        return "invalid"
+    if failed or not any(c.node for c in checks):
+        return "unknown"
+    return "valid"
+
+
 def _totals(windows: Sequence[WindowResult]) -> dict[str, Any]:
     ops = {k: sum(w.ops.get(k, 0) for w in windows) for k in ("ok", "fail", "info")}
     seconds = sum(w.length_s for w in windows) or 1e-9
@@ -240,13 +257,15 @@ def assemble(
     verdicts are those of what has been checked so far."""
     ordered = sorted(windows, key=lambda w: w.index)
     checks, fits = leak_checks(
-        series, ordered, th, warmup_s=warmup_s, restart_warmup_s=restart_warmup_s
+        series,
+        ordered,
+        th,
+        warmup_s=warmup_s,
+        restart_warmup_s=restart_warmup_s,
+        nodes=int(config.get("nodes") or 0),
     )
     leaks_passed = all(c.passed for c in checks)
-    verdicts = {
-        "windows": _windows_verdict(ordered),
-        "leaks": "valid" if leaks_passed and checks else "invalid" if checks else "unknown",
-    }
+    verdicts = {"windows": _windows_verdict(ordered), "leaks": _leaks_verdict(checks)}
     valid = all(v == "valid" for v in verdicts.values()) and not errors
     return {
         "kind": KIND,

@@ -8,12 +8,15 @@ from hypothesis import strategies as st
 
 from lab.soak.leaks import (
     Thresholds,
+    data_growth_check,
     data_size_check,
     growth,
     growth_check,
     linear_fit,
     p99_drift_check,
+    pooled_fit,
     rss_check,
+    rss_segments_check,
 )
 
 TH = Thresholds()
@@ -73,3 +76,62 @@ def test_data_size_against_live_data() -> None:
     assert not data_size_check("n1", 500 * MB, 10 * MB, TH).passed
     small = data_size_check("n1", 10 * MB, 1000, TH)
     assert small.passed and small.name == "data_dir_size"
+
+
+def test_pooled_fit_sees_growth_within_lifetimes_not_across_restarts() -> None:
+    # A saw: every process starts at 50 MB and stays flat; restarts look like drops.
+    flat = [[(t + 600.0 * k, 50 * MB) for t in range(0, 600, 10)] for k in range(6)]
+    fit, intercepts = pooled_fit(flat)
+    assert fit.slope == pytest.approx(0)
+    assert intercepts == pytest.approx([50 * MB] * 6)
+    # Each process leaks 200 MB/hour, restarted every 10 minutes: one line through all of it
+    # would see almost nothing; the pooled fit sees the leak.
+    leak = [
+        [(t + 600.0 * k, (40 + 10 * k) * MB + t * 200 * MB / 3600) for t in range(0, 600, 10)]
+        for k in range(6)
+    ]
+    assert pooled_fit(leak)[0].slope * 3600 / MB == pytest.approx(200)
+    assert pooled_fit(leak)[0].r2 == pytest.approx(1)
+    flat_all = [p for seg in leak for p in seg]
+    plain = linear_fit([t for t, _ in flat_all], [v for _, v in flat_all])
+    assert pooled_fit([flat_all])[0].slope == pytest.approx(plain.slope)
+
+
+def test_pooled_fit_of_one_segment_is_the_plain_fit() -> None:
+    pts = [(float(t), 3.0 * t + 7 + (t % 3)) for t in range(50)]
+    fit, (b,) = pooled_fit([pts])
+    plain = linear_fit([t for t, _ in pts], [v for _, v in pts])
+    assert fit.slope == pytest.approx(plain.slope)
+    assert b == pytest.approx(plain.intercept)
+    assert fit.r2 == pytest.approx(plain.r2)
+    nothing, bs = pooled_fit([[(1.0, 5.0)]])
+    assert nothing.slope == 0 and bs[0] != bs[0]  # NaN: too short to fit
+
+
+def test_a_leak_across_restarts_fails_the_lifetime_check() -> None:
+    leak = [
+        [(t + 900.0 * k, 40 * MB + t * 300 * MB / 3600) for t in range(0, 900, 5)] for k in range(4)
+    ]
+    check = rss_segments_check("n2", leak, TH, "after 60s warm-up")
+    assert not check.passed and check.value == pytest.approx(300, rel=0.01)
+    assert "4 process lifetimes" in check.detail
+
+
+def test_a_short_soak_cannot_call_a_settling_process_a_leak() -> None:
+    # 3 MB in 90 s is 120 MB/hour with a clean fit, but only 3 MB of growth: not a leak.
+    settling = series(lambda t: 48 * MB + t * 3 * MB / 90, seconds=90, step=1)
+    check = rss_check("n1", settling, 0, TH)
+    assert check.value > TH.rss_mb_per_hour
+    assert check.passed
+    assert "fitted growth 3.0 MB" in check.detail
+
+
+def test_data_dir_growth() -> None:
+    level = series(lambda t: (2 + min(t, 300) / 300) * MB, seconds=7200)
+    assert data_growth_check("n1", level, 600, TH).passed
+    # No compaction: 25 MB/hour for two hours.
+    growing = series(lambda t: 2 * MB + t * 25 * MB / 3600, seconds=7200)
+    check = data_growth_check("n1", growing, 600, TH)
+    assert not check.passed and check.value == pytest.approx(25, rel=0.01)
+    # The same slope over two minutes is 0.8 MB: not enough to judge it growth.
+    assert data_growth_check("n1", growing[:12], 0, TH).passed
