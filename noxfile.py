@@ -136,3 +136,17 @@ def bench(session: nox.Session) -> None:
         session.run("apt-get", "update", external=True)
         session.run("apt-get", "install", "-y", "etcd-server", external=True)
     session.run("python", "-m", "lab.load.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def soak(session: nox.Session) -> None:
+    """Hours of steady load and periodic faults on one local cluster: `aspen-lab soak`.
+
+    Default CI size (2 minutes); `-- --duration 8h` is the nightly soak, `-- --window 2m`,
+    `-- --scenario partition`, `-- --rate 200`. Each window is checked on its own; RSS, fds,
+    threads, p99 and the data directory are watched for leaks and drift. Results, resources
+    and report.html land in `store/soak/<timestamp>/`; exits 1 on any invalid window or failed
+    leak check.
+    """
+    install(session, "lab")
+    session.run("aspen-lab", "soak", *session.posargs)
