@@ -11,16 +11,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS: dict[str, str] = {
-    "chaos": "lab.chaos.cli",
-    "gc": "lab.gc",
-    "check": "lab.checker.cli",
-    "export": "lab.history.cli",
-    "report": "lab.report.cli",
-    "load": "lab.load.cli",
-    "toxiproxy": "lab.toxiproxy.cli",
-    "soak": "lab.soak.cli",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "chaos": ("lab.chaos.cli", "run chaos scenarios against a cluster and check what clients saw"),
+    "check": ("lab.checker.cli", "check any recorded history for linearizability"),
+    "export": ("lab.history.cli", "convert a JSONL history to Jepsen's EDN"),
+    "report": ("lab.report.cli", "rebuild a run's HTML report (and the index) from its files"),
+    "load": ("lab.load.cli", "YCSB-style load with baselines and sign-off gates"),
+    "soak": ("lab.soak.cli", "hours of steady load and faults, watched for leaks and drift"),
+    "toxiproxy": ("lab.toxiproxy.cli", "run the Toxiproxy-compatible server standalone"),
+    "gc": ("lab.gc", "remove processes and containers that crashed runs left behind"),
 }
+"""Subcommand -> (module with ``configure`` and ``run``, one line of help)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,8 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aspen-lab", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((arg for arg in args_list if not arg.startswith("-")), None)
-    for name, module_name in COMMANDS.items():
-        sub = commands.add_parser(name, help=f"see `aspen-lab {name} --help`")
+    for name, (module_name, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary)
         if name == chosen:
             module = importlib.import_module(module_name)
             module.configure(sub)
