@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_toxiproxy_is_a_lab_command() -> None:
-    assert cli.COMMANDS["toxiproxy"] == "lab.toxiproxy.cli"
+    assert cli.COMMANDS["toxiproxy"][0] == "lab.toxiproxy.cli"
 
 
 def test_options_and_defaults() -> None:
