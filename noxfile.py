@@ -149,4 +149,7 @@ def soak(session: nox.Session) -> None:
     leak check.
     """
     install(session, "lab")
-    session.run("aspen-lab", "soak", *session.posargs)
+    # Ctrl-C reaches the soak too: give it time to heal, check what ran and write the report.
+    session.run(
+        "aspen-lab", "soak", *session.posargs, interrupt_timeout=600.0, terminate_timeout=30.0
+    )

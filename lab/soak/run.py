@@ -9,8 +9,8 @@ only its `WindowResult` comes back. One sampler watches the nodes across the who
 verdicts and leak checks so far; at the end (also after Ctrl-C) come the final results and
 ``report.html``.
 
-Ctrl-C once: the current window stops (its faults healed), what ran is checked, results and
-report are written. Twice: the checks still running are abandoned too.
+Ctrl-C (or SIGTERM) once: the current window stops (its faults healed), what ran is checked,
+results and report are written. Twice: the checks still running are abandoned too.
 """
 
 from __future__ import annotations
@@ -365,6 +365,7 @@ class Soak:
             )
         )
         ticker = asyncio.create_task(self._tick())
+        asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         pool = ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_sigint
         )
@@ -508,6 +509,14 @@ class Soak:
 
             pool.submit(write_soak_report, self.soak_dir)
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """A window cut short by Ctrl-C drops its HTTP clients unclosed (`run_workload` closes
+        them only when it finishes): say so in lab.log, not on the terminal."""
+        if self.status.stopping and str(context.get("message", "")).startswith("Unclosed"):
+            log.info("after Ctrl-C: %s", context.get("message"))
+            return
+        loop.default_exception_handler(context)
+
     async def _tick(self) -> None:
         while True:
             self.hooks.tick(self.status)
@@ -528,10 +537,11 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 def interruptible(
     stop: asyncio.Event, main: asyncio.Task[Any], first: Callable[[], None]
 ) -> Iterator[None]:
-    """First Ctrl-C: set ``stop`` and call ``first``. Second: cancel ``main``."""
+    """First Ctrl-C (or SIGTERM, as CI cancels a job): set ``stop`` and call ``first``.
+    Second: cancel ``main``."""
     loop = asyncio.get_running_loop()
 
-    def on_sigint() -> None:
+    def on_signal() -> None:
         if stop.is_set():
             main.cancel()
             return
@@ -539,15 +549,18 @@ def interruptible(
         stop.set()
         first()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-        yield
-        return
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
     try:
         yield
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 def run_soak(cfg: SoakConfig, hooks: Hooks | None = None) -> tuple[Path, dict[str, Any]]:

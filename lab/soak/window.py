@@ -67,12 +67,15 @@ class WindowResult:
 
     @property
     def status(self) -> str:
-        """``valid``, ``invalid`` (a checker said so, or the run had errors) or ``unknown``."""
+        """``valid``; ``invalid`` (a checker said so, or the run had errors); ``interrupted``
+        (cut short by Ctrl-C, nothing found in what ran); or ``unknown``."""
         if self.valid:
             return "valid"
-        if "invalid" in self.verdicts.values() or self.errors:
+        if "invalid" in self.verdicts.values():
             return "invalid"
-        return "unknown"
+        if self.interrupted:
+            return "interrupted"
+        return "invalid" if self.errors else "unknown"
 
     @property
     def end_s(self) -> float:

@@ -130,6 +130,7 @@ def test_an_interrupted_window_counts_only_if_it_found_a_violation() -> None:
     assert res["verdicts"]["windows"] == "valid"
     assert res["interrupted"] and not res["complete"]
     assert res["windows_checked"] == 3 and res["windows_planned"] == 5
+    assert res["windows"][2]["status"] == "interrupted"
     cut.verdicts = {"linearizable": "invalid", "recovery": "unknown"}
     res = results_of([window(0), window(1), cut], resource_rows(150), interrupted=True)
     assert res["verdicts"]["windows"] == "invalid"

@@ -127,7 +127,7 @@ def test_an_interrupted_window(tmp_path: Path) -> None:
     write_history(wdir)
     base = WindowResult(0, "windows/0000", "w0000-", 11, 4.0, 12.0, interrupted=True)
     r = check_window(job(wdir, base=base, outcome=None, error="interrupted", report="none"))
-    assert r.interrupted and not r.valid
+    assert r.interrupted and not r.valid and r.status == "interrupted"
     assert r.verdicts == {"linearizable": "valid", "recovery": "unknown"}
     assert any("interrupted" in e for e in r.errors)
 
