@@ -150,9 +150,16 @@ class DockerRuntime:
     # --- the network --------------------------------------------------------------------------
 
     def _create_network(self) -> ipaddress.IPv4Network:
-        """Create the run's network on the first free /24; retry when another run raced us."""
-        taken = _docker_subnets(self.client) + _host_routes()
-        for subnet in _candidate_subnets():
+        """Create the run's network on the first free /24; retry when another run raced us.
+
+        Free: no Docker network overlaps it, nor (preferably) any host route; a host with a
+        route over the whole range (a 10.0.0.0/8 VPN, say) still gets one Docker does not use.
+        """
+        taken = _docker_subnets(self.client)
+        routes = _host_routes()
+        candidates = [s for s in _candidate_subnets() if not any(s.overlaps(r) for r in routes)]
+        candidates = candidates or list(_candidate_subnets())
+        for subnet in candidates:
             if any(subnet.overlaps(t) for t in taken):
                 continue
             ipam = docker.types.IPAMConfig(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import json
 import tempfile
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import docker.client
+import docker.errors
 import pytest
 
 from aspen.client import AsyncClient, Outcome
@@ -37,7 +39,13 @@ from lab.recorder import Recorder
 from lab.runner import wait_recovered
 from lab.runtime import images
 from lab.runtime.base import RUN_LABEL, NodeState
-from lab.runtime.docker import NODE_IMAGE_ENV, DockerRuntime, container_env, proxy_port
+from lab.runtime.docker import (
+    NODE_IMAGE_ENV,
+    TOXIPROXY_IMAGE_ENV,
+    DockerRuntime,
+    container_env,
+    proxy_port,
+)
 from lab.toxiproxy.control import ToxiproxyControl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,12 +157,16 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def cluster(tmp_path: Path, image: str, run_ids: list[str]) -> AsyncIterator[Cluster]:
+async def cluster(
+    tmp_path: Path, image: str, run_ids: list[str], toxiproxy_image: str | None = None
+) -> AsyncIterator[Cluster]:
     """Three nodes in containers, every peer link through the run's Toxiproxy container,
     torn down as lab.test.run_test does (nodes stopped, runtime closed, then the stack)."""
     run_id = f"test-{uuid.uuid4().hex[:10]}"
     run_ids.append(run_id)
-    runtime = DockerRuntime(tmp_path, [1, 2, 3], run_id, image=image)
+    runtime = DockerRuntime(
+        tmp_path, [1, 2, 3], run_id, image=image, toxiproxy_image=toxiproxy_image
+    )
     ctx = RunContext(
         run_dir=tmp_path,
         run_id=run_id,
@@ -403,6 +415,48 @@ async def test_kill_and_pause_of_the_leader(
     async with cluster(tmp_path, node_image, run_ids) as c:
         await leader_fault(c, "kill")
         await leader_fault(c, "pause")
+
+
+@pytest.fixture
+def own_toxiproxy_image(node_image: str) -> Iterator[str]:
+    """A stand-in for ghcr.io/shopify/toxiproxy (no registry here): an image whose own
+    command serves a Toxiproxy API on 8474."""
+    tag = f"aspen-test-toxiproxy:{uuid.uuid4().hex[:8]}"
+    dockerfile = (
+        f"FROM {node_image}\n"
+        'CMD ["aspen-lab", "toxiproxy", "--host", "0.0.0.0", "--port", "8474"]\n'
+    )
+    client = docker.client.from_env(timeout=300)
+    try:
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+        yield tag
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            client.images.remove(tag, force=True)
+        client.close()
+
+
+@docker_test
+@pytest.mark.timeout(BUILD_TIMEOUT)
+async def test_a_toxiproxy_image_runs_with_its_own_command(
+    tmp_path: Path,
+    node_image: str,
+    own_toxiproxy_image: str,
+    run_ids: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TOXIPROXY_IMAGE_ENV, own_toxiproxy_image)  # as --toxiproxy-image does
+    async with cluster(tmp_path, node_image, run_ids) as c:
+        assert await c.put_via(c.ctx.nodes, "k", "1") is Outcome.OK
+        client = docker.client.from_env(timeout=60)
+        try:
+            (proxy,) = client.containers.list(
+                filters={"label": [f"{RUN_LABEL}={c.ctx.run_id}", "aspen.lab.node=toxiproxy"]}
+            )
+            assert proxy.attrs["Config"]["Image"] == own_toxiproxy_image
+            assert proxy.attrs["Config"]["Cmd"][:2] == ["aspen-lab", "toxiproxy"]
+        finally:
+            client.close()
 
 
 # --- end to end --------------------------------------------------------------------------------
