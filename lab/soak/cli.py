@@ -181,7 +181,7 @@ class Display:
 
         self._live = Progress(
             TextColumn("[bold]soak"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             TextColumn("{task.fields[clock]}"),
             TextColumn("{task.fields[line]}"),
             console=Console(stderr=True),
@@ -197,10 +197,12 @@ class Display:
             return
         window = "-" if st.window is None else f"{st.window + 1}/{st.planned}"
         line = (
-            f"window {window}  {st.ops_per_s:6.1f} ok/s  fault {st.fault or '-':24}  "
-            f"checked {len(st.windows)} ({st.failed_windows} failed)  {st.phase}"
+            f"window {window}  {st.ops_per_s:5.1f} ok/s  fault {st.fault or '-'}  "
+            f"checked {len(st.windows)}"
+            + (f" [red]{st.failed_windows} failed[/]" if st.failed_windows else "")
+            + ("" if st.phase == "running" else f"  {st.phase}")
         )
-        clock = f"{_clock(st.progress_s)} / {_clock(self._total)} (wall {_clock(st.elapsed)})"
+        clock = f"{_clock(st.progress_s)}/{_clock(self._total)}"
         self._live.update(self._task, completed=st.progress_s, clock=clock, line=line)
 
     def window(self, w: Any) -> None:

@@ -173,6 +173,7 @@ def _p99_drift(windows: Sequence[WindowResult], th: Thresholds) -> tuple[Check, 
     p_last, n_last = merged_p99([w.steady_hdr for w in last])
     c = p99_drift_check(p_first, p_last, th)
     detail = (
+        f"a drift must exceed {th.p99_drift:g}x and add {th.p99_floor_ms:g} ms; "
         f"steady-state p99 (outside faults and {SETTLE_S:g} s after them): first {label} "
         f"{p_first:.1f} ms over {n_first} ops (windows {first[0].index}-{first[-1].index}), "
         f"last {label} {p_last:.1f} ms over {n_last} ops (windows "

@@ -69,6 +69,10 @@ def test_fd_growth_ignores_one_spike_but_catches_a_trend() -> None:
 def test_p99_drift() -> None:
     assert p99_drift_check(10, 12, TH).passed
     assert not p99_drift_check(10, 40, TH).passed
+    # 1.58x, but 15.7 ms: what a p99 of a few hundred operations does by chance.
+    small = p99_drift_check(27.1, 42.8, TH)
+    assert small.value == pytest.approx(1.579, abs=1e-3) and small.passed
+    assert not p99_drift_check(27.1, 47.1, TH).passed
 
 
 def test_data_size_against_live_data() -> None:
