@@ -12,8 +12,9 @@ Leak checks, per node unless said otherwise (thresholds in `lab.soak.leaks.Thres
 - ``data_dir_growth``: the data directory's slope (MB/hour): compaction must level it off;
 - ``data_dir_size`` / ``data_dir_ratio``: the directory against the live data it holds;
 - ``p99_drift`` (soak-wide): steady-state p99 of the last hour over the first (soaks shorter
-  than two hours: last window over first). *Steady* leaves out each window's fault and the
-  `SETTLE_S` after it, so the drift compares like with like, not one fault with another.
+  than two hours: last window over first). *Steady* leaves out each window's first `SETTLE_S`,
+  its fault and the `SETTLE_S` after it, so the drift compares like with like, not one fault
+  with another.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def _p99_drift(windows: Sequence[WindowResult], th: Thresholds) -> tuple[Check, 
     if len(done) < 2:
         c = Check(
             "p99_drift", None, 1.0, th.p99_drift, True, "x",
-            "fewer than two checked windows: nothing to compare",
+            "fewer than two windows with steady-state operations: nothing to compare",
         )  # fmt: skip
         return c, {"basis": "none"}
     span = done[-1].end_s - done[0].start_s
@@ -174,7 +175,8 @@ def _p99_drift(windows: Sequence[WindowResult], th: Thresholds) -> tuple[Check, 
     c = p99_drift_check(p_first, p_last, th)
     detail = (
         f"a drift must exceed {th.p99_drift:g}x and add {th.p99_floor_ms:g} ms; "
-        f"steady-state p99 (outside faults and {SETTLE_S:g} s after them): first {label} "
+        f"steady-state p99 (not in a window's first {SETTLE_S:g} s, its fault or the "
+        f"{SETTLE_S:g} s after it): first {label} "
         f"{p_first:.1f} ms over {n_first} ops (windows {first[0].index}-{first[-1].index}), "
         f"last {label} {p_last:.1f} ms over {n_last} ops (windows "
         f"{last[0].index}-{last[-1].index})"

@@ -26,7 +26,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,10 +57,6 @@ from lab.workloads import RegisterWorkload
 
 log = logging.getLogger("lab")
 
-REPORT_EVERY_S = 1800.0
-"""A long soak redraws its report this often (in the checker process), so a soak cut short
-by a CI timeout still leaves a recent page."""
-
 
 @dataclass(frozen=True)
 class SoakConfig:
@@ -90,6 +86,9 @@ class SoakConfig:
     checker_timeout: float = 120.0
     window_reports: str = "failed"
     """Per-window report.html: ``all``, ``failed`` or ``none``."""
+    report_every: float = 1800.0
+    """Soak seconds between redraws of report.html while the soak runs (in the checker's
+    process), so a soak cut short by a CI time limit still leaves a recent page."""
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:
@@ -236,9 +235,16 @@ class Hooks:
 
 
 class Soak:
-    def __init__(self, cfg: SoakConfig, hooks: Hooks | None = None) -> None:
+    """One soak run. ``checker`` runs the window checks (default: one spawned process)."""
+
+    def __init__(
+        self, cfg: SoakConfig, hooks: Hooks | None = None, *, checker: Executor | None = None
+    ) -> None:
         self.cfg = cfg
         self.hooks = hooks or Hooks()
+        self._checker = checker
+        self._stop = asyncio.Event()
+        self._current: list[asyncio.Task[RunOutcome]] = []
         self.lengths = plan_windows(cfg.duration, cfg.window)
         self.status = SoakStatus(total_s=cfg.duration, planned=len(self.lengths))
         self.series = ResourceSeries()
@@ -350,7 +356,7 @@ class Soak:
     async def _main(self, ctx: RunContext) -> None:
         main = asyncio.current_task()
         assert main is not None
-        stop = asyncio.Event()
+        stop = self._stop
         latest: dict[int, ResourceSample | None] = {}
         sampler = asyncio.create_task(
             sample_soak(
@@ -366,26 +372,23 @@ class Soak:
         )
         ticker = asyncio.create_task(self._tick())
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
-        pool = ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_sigint
-        )
+        pool: Executor
+        own: ProcessPoolExecutor | None = None
+        if self._checker is not None:
+            pool = self._checker
+        else:
+            pool = own = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_sigint
+            )
         pending: set[asyncio.Future[WindowResult]] = set()
-        current: list[asyncio.Task[RunOutcome]] = []
-
-        def first_ctrl_c() -> None:
-            self.interrupted = self.status.stopping = True
-            self.status.phase = "stopping: checking what ran (Ctrl-C again to abandon checks)"
-            for task in current:
-                task.cancel()
-
         try:
-            with interruptible(stop, main, first_ctrl_c):
+            with interruptible(stop, main, self._stopping):
                 await ctx.the_db.setup(ctx)
                 shared = SharedSamples(ctx.runtime, latest)
                 for index, length in enumerate(self.lengths):
                     if stop.is_set():
                         break
-                    job = await self._window(ctx, shared, index, length, current)
+                    job = await self._window(ctx, shared, index, length)
                     fut = asyncio.get_running_loop().run_in_executor(pool, check_window, job)
                     pending.add(fut)
                     fut.add_done_callback(lambda f: self._checked(f, pending, pool))
@@ -398,7 +401,8 @@ class Soak:
                 raise
             self.errors.append("aborted (Ctrl-C twice): windows still being checked are missing")
         finally:
-            _terminate(pool)
+            if own is not None:
+                _terminate(own)
             for task in (sampler, ticker):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -410,7 +414,6 @@ class Soak:
         shared: SharedSamples,
         index: int,
         length: float,
-        current: list[asyncio.Task[RunOutcome]],
     ) -> WindowJob:
         cfg, st = self.cfg, self.status
         wdir = self.soak_dir / "windows" / f"{index:04d}"
@@ -438,7 +441,7 @@ class Soak:
         st.window, st.window_started, st.window_length = index, started, length
         st.recorder, st.phase = recorder, "running"
         task = asyncio.create_task(run_workload(wctx, workload, nemeses, schedule, phases))
-        current.append(task)
+        self._current.append(task)
         outcome: RunOutcome | None = None
         error: str | None = None
         interrupted = False
@@ -454,7 +457,7 @@ class Soak:
             log.exception("window %d failed", index)
             error = f"window failed: {e!r}"
         finally:
-            current.remove(task)
+            self._current.remove(task)
             recorder.close()
             st.fault = None
         ran = min(length, time.monotonic() - started)
@@ -474,7 +477,7 @@ class Soak:
         return WindowJob(
             base=base,
             window_dir=wdir,
-            test=cfg.lab_test(seed, base.length_s),
+            test=cfg.lab_test(seed, max(base.length_s, 1e-3)),
             outcome=outcome,
             error=error,
             rerun=cfg.rerun_command(),
@@ -482,11 +485,24 @@ class Soak:
             report=cfg.window_reports,
         )
 
+    def stop(self) -> None:
+        """What the first Ctrl-C does: stop the current window now (its faults are healed),
+        run no more, check what ran. Call it from the soak's event loop (a hook)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._stopping()
+
+    def _stopping(self) -> None:
+        self.interrupted = self.status.stopping = True
+        self.status.phase = "stopping: checking what ran (Ctrl-C again to abandon checks)"
+        for task in self._current:
+            task.cancel()
+
     def _checked(
         self,
         fut: asyncio.Future[WindowResult],
         pending: set[asyncio.Future[WindowResult]],
-        pool: ProcessPoolExecutor,
+        pool: Executor,
     ) -> None:
         pending.discard(fut)
         if fut.cancelled():
@@ -503,11 +519,11 @@ class Soak:
             log.exception("writing results failed")
             self.errors.append(f"writing results failed: {e!r}")
         self.hooks.window(result)
-        if result.end_s - self._last_report >= REPORT_EVERY_S and not self.status.stopping:
+        if result.end_s - self._last_report >= self.cfg.report_every and not self.status.stopping:
             self._last_report = result.end_s
             from lab.soak.report import write_soak_report
 
-            pool.submit(write_soak_report, self.soak_dir)
+            pool.submit(write_soak_report, self.soak_dir).add_done_callback(_report_done)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """A window cut short by Ctrl-C drops its HTTP clients unclosed (`run_workload` closes
@@ -521,6 +537,11 @@ class Soak:
         while True:
             self.hooks.tick(self.status)
             await asyncio.sleep(0.5)
+
+
+def _report_done(fut: Future[Path]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("redrawing the soak report failed: %r", fut.exception())
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

@@ -26,7 +26,9 @@ from lab.store import write_json
 from lab.test import LabTest
 
 SETTLE_S: Final = 5.0
-"""After a fault stops, this long still counts as recovery: steady latency starts after it."""
+"""Steady-state latency leaves out the first this-many seconds of a window (the previous
+window's heal and recovery, its check starting in the worker) and as long after its fault
+stops (the cluster is still recovering)."""
 MAX_ERRORS: Final = 20
 
 
@@ -194,10 +196,13 @@ def _history_numbers(r: WindowResult, events: list[Op]) -> None:
     ]  # fmt: skip
     ss = samples(body)
     ok = [s for s in ss if s.type == "ok"]
+    settled = SETTLE_S * 1e9  # the previous window's heal and check are still settling
     steady = [
         s for s in ok
-        if fault_from is None or s.start_ns < fault_from
-        or (quiet_from is not None and s.start_ns >= quiet_from)
+        if s.start_ns >= settled and (
+            fault_from is None or s.start_ns < fault_from
+            or (quiet_from is not None and s.start_ns >= quiet_from)
+        )
     ]  # fmt: skip
     ok_h = histogram(s.latency_ns for s in ok)
     steady_h = histogram(s.latency_ns for s in steady)
