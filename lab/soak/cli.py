@@ -70,7 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from lab.soak.run import SoakConfig
+    from lab.soak.config import SoakConfig
 
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
     return SoakConfig(

@@ -12,7 +12,7 @@ import pytest
 from lab.cli import main
 from lab.soak import cli
 from lab.soak import run as soak_run
-from lab.soak.run import SoakConfig
+from lab.soak.config import SoakConfig
 from lab.soak.window import WindowResult
 from tests.soak.synth import resource_rows, results_of, window
 

@@ -19,7 +19,8 @@ from lab.context import RunContext
 from lab.db.base import NodeStatus
 from lab.runtime.base import Endpoint, NodeCommand, NodeState, ResourceSample
 from lab.soak import run as soak_run
-from lab.soak.run import Hooks, Soak, SoakConfig, SoakStatus
+from lab.soak.config import SoakConfig
+from lab.soak.run import Hooks, Soak, SoakStatus
 from lab.soak.window import WindowResult
 from lab.workloads.base import Completion, Invocation
 
