@@ -328,9 +328,10 @@ class DockerRuntime:
     # --- observation --------------------------------------------------------------------------
 
     def sample(self, node_id: int) -> ResourceSample | None:
-        """CPU and threads from the container's cgroup (``docker stats``, one shot); open fds,
-        RSS and data size from one ``exec`` in the container (about 0.1 s). While the node is
-        paused (no exec possible) the last fds and data size are repeated."""
+        """CPU and threads from the container's cgroup (``docker stats``, one shot, CPU from the
+        difference with the previous sample); open fds, RSS (VmRSS of PID 1, as psutil reports
+        locally) and data size from one ``exec`` in the container: about 0.1 s in all. While the
+        node is paused (no exec possible) RSS is the cgroup's and fds and data size repeat."""
         node = self._nodes[node_id]
         container = node.container
         if container is None:
@@ -338,8 +339,8 @@ class DockerRuntime:
         try:
             stats = self.client.api.stats(container, stream=False, one_shot=True)
             info = self.client.api.inspect_container(container)
-        except docker.errors.NotFound:
-            return None
+        except (docker.errors.APIError, requests.RequestException):
+            return None  # replaced or removed meanwhile, or the engine is slow: no reading
         status = info["State"]["Status"]
         if status not in ("running", "paused"):
             return None
