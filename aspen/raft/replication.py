@@ -170,10 +170,14 @@ def handle_append_response(r: Raft, m: AppendEntriesResponse) -> None:
 
 def _handle_reject(r: Raft, m: AppendEntriesResponse, pr: Progress) -> None:
     """Move ``next`` back, skipping whole conflicting terms using the follower's hint."""
+    if m.index < pr.match:
+        # Stale: it rejects an append below what the follower has acknowledged since
+        # (a reordered or duplicated reply). Acting on it would throw that knowledge away.
+        return
     if m.hint_index < pr.match:
-        # The follower's log ends before what it once acknowledged: its disk was wiped, or this
-        # is a reordered stale reject. Trusting it is safe either way (a lower match can only
-        # delay a commit), and it is the only way a wiped follower ever catches up again.
+        # A current reject from a follower whose log ends before what it once acknowledged:
+        # its disk was wiped. Trusting it is safe (a lower match can only delay a commit), and
+        # it is the only way a wiped follower ever catches up again.
         pr.match = 0
         pr.become_probe()
         pr.next = m.index + 1

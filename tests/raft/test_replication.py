@@ -129,6 +129,22 @@ def test_reject_in_replicate_falls_back_to_probe_and_recovers() -> None:
     assert net.nodes[1].status().progress[2].state == "replicate"
 
 
+def test_a_stale_rejection_keeps_what_the_follower_acknowledged_since() -> None:
+    """A reject for an append below the follower's match is old news (reordered/duplicated):
+    acting on it would send a replicating follower back to probing from scratch."""
+    net = leader_net()
+    for i in range(12):
+        net.propose(1, b"%d" % i)
+    before = net.nodes[1].status().progress[2]
+    assert before.state == "replicate" and before.match > 10
+    stale = AppendEntriesResponse(
+        term=net.nodes[1].term, frm=2, to=1, index=2, reject=True, hint_index=1, hint_term=1
+    )
+    net.nodes[1].step(stale)
+    after = net.nodes[1].status().progress[2]
+    assert (after.match, after.state) == (before.match, "replicate")
+
+
 def test_lossy_links_converge_after_recovery() -> None:
     net = Network(5, seed=11)
     net.elect(1)
