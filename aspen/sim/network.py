@@ -2,8 +2,10 @@
 
 Every message a node sends is handed to :meth:`Network.send`, which decides (with its own seeded
 RNG) whether it is lost, how long it takes and whether it arrives twice, then schedules its
-delivery on the :class:`~aspen.sim.scheduler.Scheduler`. Jitter reorders messages on the same
-link, as UDP would; ``reorder`` adds rare long delays on top.
+delivery on the :class:`~aspen.sim.scheduler.Scheduler`. With ``fifo`` (the default) each
+directed link delivers in order, as the TCP transport does; ``reorder`` then holds single
+messages back so later ones overtake them, and duplicates arrive whenever their own delay says
+(a resend after a reconnect). Without ``fifo`` jitter alone reorders, as UDP would.
 
 Partitions are sets of *blocked directed links* ``(frm, to)``, so any shape is expressible,
 including one-way cuts (``frm`` can no longer reach ``to`` but hears from it). A message on a
@@ -39,6 +41,8 @@ class NetConfig:
     reorder: float = 0.0
     """Probability that a message is held back by up to ``reorder_max_ns`` more."""
     reorder_max_ns: int = 50 * NS_PER_MS
+    fifo: bool = True
+    """Deliver in send order on each directed link (except held-back and duplicate messages)."""
 
 
 @dataclass(slots=True)
@@ -68,6 +72,8 @@ class Network:
     link_drop: dict[Link, float] = field(default_factory=dict)
     """Extra per-link loss probability, on top of ``config.drop``."""
     stats: NetStats = field(default_factory=NetStats)
+    _last: dict[Link, int] = field(default_factory=dict)
+    """FIFO: the delivery time of the last in-order message on each link."""
     on_blocked: Callable[[Message], None] | None = None
     """Told about each message dropped on a blocked link (a transport would see the failure)."""
 
@@ -89,18 +95,25 @@ class Network:
             stats.dropped_random += 1
             return
         epoch = self.epoch_of(msg.to)
-        self.sched.after(self._delay(), self.deliver, msg, epoch)
+        sched = self.sched
+        at = sched.now + self._delay()
+        if cfg.reorder and rng.random() < cfg.reorder:
+            at += rng.randrange(cfg.reorder_max_ns + 1)  # held back: later messages overtake it
+        elif cfg.fifo:
+            last = self._last.get(link, 0)
+            if at < last:
+                at = last
+            self._last[link] = at
+        sched.at(at, self.deliver, msg, epoch)
         if cfg.duplicate and rng.random() < cfg.duplicate:
             stats.duplicated += 1
-            self.sched.after(self._delay(), self.deliver, msg, epoch)
+            sched.after(self._delay(), self.deliver, msg, epoch)
 
     def _delay(self) -> int:
         cfg = self.config
         d = cfg.min_delay_ns
         if cfg.mean_jitter_ns:
             d += int(self.rng.expovariate(1.0) * cfg.mean_jitter_ns)
-        if cfg.reorder and self.rng.random() < cfg.reorder:
-            d += self.rng.randrange(cfg.reorder_max_ns + 1)
         return d
 
     # --- faults ---------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ def sim_config(seed: int, nodes: int, **overrides: object) -> SimConfig:
         net=NetConfig(
             min_delay_ns=rng.choice((100_000, NS_PER_MS, 5 * NS_PER_MS)),
             mean_jitter_ns=rng.choice((0, NS_PER_MS, 10 * NS_PER_MS)),
+            fifo=rng.random() < 0.8,
         ),
         clients=ClientConfig(clients=rng.choice((3, 5, 8)), keys=rng.choice((1, 3, 5))),
         fsync_ns=rng.choice((0, 0, 200_000, 2 * NS_PER_MS)),
@@ -194,7 +195,8 @@ def summary(r: RunResult) -> str:
         f"seed {r.seed}: {r.steps} steps of {c.tick_ms} ms, {r.nodes} nodes, faults {r.faults}",
         f"  config: fsync {c.fsync_ns / 1e6:g} ms, sm_sync {c.sm_sync}, snapshot every "
         f"{c.snapshot_every or 'never'} (keep {c.keep_entries}), min delay "
-        f"{c.net.min_delay_ns / 1e6:g} ms, {c.clients.clients} clients on {c.clients.keys} keys",
+        f"{c.net.min_delay_ns / 1e6:g} ms{'' if c.net.fifo else ' (links reorder)'}, "
+        f"{c.clients.clients} clients on {c.clients.keys} keys",
         f"  events {r.events}, messages sent {r.net.sent} delivered {r.net.delivered} "
         f"dropped {r.net.dropped_blocked + r.net.dropped_random + r.net.dropped_dead} "
         f"duplicated {r.net.duplicated}",

@@ -34,8 +34,32 @@ def test_delivery_takes_at_least_the_minimum_delay_and_carries_the_epoch() -> No
     assert net.stats.sent == 1
 
 
-def test_jitter_reorders_messages_on_one_link() -> None:
+def commits(got: list[tuple[int, Message, int]]) -> list[int]:
+    return [m.commit for _, m, _ in got if isinstance(m, Heartbeat)]
+
+
+def test_links_are_fifo_despite_jitter() -> None:
     net, got = make(NetConfig(min_delay_ns=100, mean_jitter_ns=10_000))
+    for i in range(50):
+        net.send(hb(1, 2, commit=i))
+        net.send(hb(3, 2, commit=100 + i))
+    net.sched.run_until(10**9)
+    one = [c for c in commits(got) if c < 100]
+    three = [c for c in commits(got) if c >= 100]
+    assert one == list(range(50)) and three == list(range(100, 150))
+    assert commits(got) != sorted(commits(got))  # the two links interleave
+
+
+def test_reorder_holds_messages_back_on_a_fifo_link() -> None:
+    net, got = make(NetConfig(min_delay_ns=100, mean_jitter_ns=0, reorder=0.2))
+    for i in range(50):
+        net.send(hb(1, 2, commit=i))
+    net.sched.run_until(10**12)
+    assert sorted(commits(got)) == list(range(50)) and commits(got) != list(range(50))
+
+
+def test_without_fifo_jitter_reorders_messages_on_one_link() -> None:
+    net, got = make(NetConfig(min_delay_ns=100, mean_jitter_ns=10_000, fifo=False))
     for i in range(50):
         net.send(hb(1, 2, commit=i))
     net.sched.run_until(10**9)
