@@ -1,19 +1,19 @@
-"""Core bugs the simulator found, each as the smallest failing test, marked xfail (strict).
+"""Core bugs the simulator found, each as the smallest test that showed it.
 
-When the core is fixed the test starts passing, ``xfail_strict`` turns that into a failure, and
-the marker must go: the test then guards against the bug's return.
+A bug still open is marked ``xfail(strict=True, reason="core bug: ...")``; once the core is
+fixed the test passes, strict xfail turns that into a failure, and the marker goes: the test
+then guards against the bug's return. None is open now.
 
 Found with ``python -m aspen.sim --seeds 46-150 --steps 3000`` (then with links that reorder
 freely): seed 46 moved 3.7 million messages in 30 s of virtual time, 100x a normal run, almost
 all AppendEntries and rejections between a leader and a freshly added learner. Part of that
 storm is pipelining over a link that reorders (each out-of-order append is rejected and sends
 the leader back to probing: etcd's design assumes FIFO links, as TCP gives); the part that is a
-plain bug is below: a *stale* rejection throws away what the leader knows the follower has.
+plain bug is below: a *stale* rejection threw away what the leader knew the follower had
+(fixed in the core by 76c0dd9).
 """
 
 from __future__ import annotations
-
-import pytest
 
 from aspen.raft import RaftConfig
 from aspen.raft.messages import AppendEntriesResponse
@@ -45,12 +45,6 @@ def leader_of(c: Cluster) -> SimNode:
     return leader
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a stale (reordered or duplicated) AppendEntries rejection resets a "
-    "replicating follower's match to 0 (replication._handle_reject's 'disk wiped' branch runs "
-    "before Progress.maybe_decr_to can recognise it as stale)",
-)
 def test_a_stale_rejection_does_not_reset_a_followers_progress() -> None:
     c = cluster(NetConfig(min_delay_ns=NS_PER_MS, mean_jitter_ns=0))
     leader = leader_of(c)
