@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             detail = (r.violation or "").splitlines()[0] if r.violation else ""
             print(
                 f"seed {seed}: {verdict} commit {r.commit_index} leaders "
-                f"{r.cluster.leaders_elected} faults {r.faults_injected} {detail}",
+                f"{r.cluster.leaders_elected} faults {r.faults_injected} messages {r.net.sent} "
+                f"{detail}",
                 flush=True,
             )
             if bad:
