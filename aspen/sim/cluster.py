@@ -5,9 +5,9 @@ the history and the trace, and offers the nemesis's verbs: ``partition``/``heal`
 ``restart``, lossy or duplicating links, membership changes (``add_learner``, ``promote``,
 ``remove``, ``replace``), ``transfer``, forced ``snapshot`` and clock skew (``skew_clock``). A
 crash drops every message in flight *to* the node (its connections die with it); what it sent
-before crashing still arrives. Every random choice descends from
-one ``random.Random(seed)``; nodes live in a dict keyed by id (insertion order), so a run is a
-pure function of its configuration.
+before crashing still arrives. Every random choice descends from one ``random.Random(seed)``;
+nodes live in a dict keyed by id (insertion order), so a run is a pure function of its
+configuration.
 """
 
 from __future__ import annotations
