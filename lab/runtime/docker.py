@@ -49,6 +49,7 @@ import requests
 from lab.net import ToxiproxyPlacement
 from lab.runtime.base import RUN_LABEL, Endpoint, NodeCommand, NodeState, ResourceSample
 from lab.runtime.images import FAKETIME_LIB, ensure_image
+from lab.runtime.local import dir_size
 
 log = logging.getLogger("lab.runtime.docker")
 
@@ -65,6 +66,7 @@ SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 SUBNET_POOLS_TRIED = 11  # 10.213.0.0/16 .. 10.223.0.0/16
 NODE_LABEL = "aspen.lab.node"
 START_TIMEOUT = 30.0
+EXEC_SAMPLE_INTERVAL = 5.0
 
 
 def proxy_port(src: int, dst: int) -> int:
@@ -89,8 +91,11 @@ class _Node:
     """Exit code of the last container removed (the current one's is in Docker)."""
     cpu: tuple[int, int] | None = None
     """(container CPU ns, system CPU ns) at the previous sample, for the CPU percentage."""
-    fds_and_data: tuple[int, int] = (0, 0)
-    """Open fds and data bytes at the previous sample (kept while the node is paused)."""
+    probed: tuple[int, int, int] = (0, 0, 0)
+    """(open fds, RSS, data bytes) from the last ``exec`` probe, repeated until the next one."""
+    probed_at: float | None = None
+    mountpoint: str | None = None
+    """The volume's directory on the engine's host ("" once found unknown)."""
 
 
 class DockerRuntime:
@@ -246,7 +251,7 @@ class DockerRuntime:
             node.command = command
             node.started = True
             node.cpu = None
-            node.fds_and_data = (0, 0)
+            node.probed, node.probed_at = (0, 0, 0), None
             self.client.api.start(node.container)
 
     def stop(self, node_id: int, grace: float = 5.0) -> None:
@@ -328,10 +333,13 @@ class DockerRuntime:
     # --- observation --------------------------------------------------------------------------
 
     def sample(self, node_id: int) -> ResourceSample | None:
-        """CPU and threads from the container's cgroup (``docker stats``, one shot, CPU from the
-        difference with the previous sample); open fds, RSS (VmRSS of PID 1, as psutil reports
-        locally) and data size from one ``exec`` in the container: about 0.1 s in all. While the
-        node is paused (no exec possible) RSS is the cgroup's and fds and data size repeat."""
+        """CPU and threads from the container's cgroup (``docker stats``, one shot; CPU from the
+        difference with the previous sample). Open fds and RSS (VmRSS, what psutil reports
+        locally) of the container's PID 1 and the data size: read on the host (``/proc/<pid>``,
+        the volume's mountpoint) when the lab runs beside the engine with the rights to, which
+        costs a few ms; otherwise from an ``exec`` in the container, at most every
+        ``EXEC_SAMPLE_INTERVAL`` seconds (an exec takes 0.1 s idle, most of a second under
+        load), repeating the last values in between and while the node is paused."""
         node = self._nodes[node_id]
         container = node.container
         if container is None:
@@ -355,24 +363,52 @@ class DockerRuntime:
             percent = (total - node.cpu[0]) / (system - node.cpu[1]) * online * 100.0
         node.cpu = (total, system)
         threads = int((stats.get("pids_stats") or {}).get("current") or 0)
-        rss = _cgroup_memory(stats.get("memory_stats") or {})
-        fds, data = node.fds_and_data
-        if status == "running":
-            probe = self._probe(container)
-            if probe is not None:
-                fds, proc_rss, data = probe
-                rss = proc_rss or rss
-                node.fds_and_data = (fds, data)
+        fds, rss, data = self._host_probe(node, info) or (None, None, None)
+        if status == "running" and (fds is None or data is None):
+            now = time.monotonic()
+            if node.probed_at is None or now - node.probed_at >= EXEC_SAMPLE_INTERVAL:
+                node.probed_at = now
+                node.probed = self._exec_probe(container) or node.probed
+            fds = node.probed[0] if fds is None else fds
+            rss = node.probed[1] if rss is None else rss
+            data = node.probed[2] if data is None else data
         return ResourceSample(
             cpu_percent=max(0.0, percent),
-            rss_bytes=rss,
-            open_fds=fds,
+            rss_bytes=rss or _cgroup_memory(stats.get("memory_stats") or {}),
+            open_fds=node.probed[0] if fds is None else fds,
             threads=threads,
-            data_bytes=data,
+            data_bytes=node.probed[2] if data is None else data,
         )
 
-    def _probe(self, container: str) -> tuple[int, int, int] | None:
-        """(open fds, VmRSS bytes, data bytes) of the container's PID 1, or None."""
+    def _host_probe(
+        self, node: _Node, info: Mapping[str, Any]
+    ) -> tuple[int | None, int | None, int | None] | None:
+        """(open fds, VmRSS bytes, data bytes) read on the host, each None where it cannot be.
+
+        The PID Docker reports is only trusted if ``/proc/<pid>/cgroup`` names the container:
+        a lab in another PID namespace (or on another machine) would see some other process.
+        """
+        fds = rss = data = None
+        pid = int(info["State"].get("Pid") or 0)
+        try:
+            if pid and str(info["Id"]) in Path(f"/proc/{pid}/cgroup").read_text():
+                fds = len(os.listdir(f"/proc/{pid}/fd"))
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            fds = rss = None
+        if node.mountpoint is None:
+            try:
+                node.mountpoint = str(self.client.api.inspect_volume(node.volume)["Mountpoint"])
+            except (docker.errors.APIError, requests.RequestException, KeyError):
+                node.mountpoint = ""
+        if node.mountpoint and os.access(node.mountpoint, os.R_OK | os.X_OK):
+            data = dir_size(Path(node.mountpoint))
+        return fds, rss, data
+
+    def _exec_probe(self, container: str) -> tuple[int, int, int] | None:
+        """(open fds, VmRSS bytes, data bytes) of the container's PID 1, by ``exec``, or None."""
         script = (
             "ls /proc/1/fd | wc -l; "
             "awk '/^VmRSS:/ {print $2 * 1024}' /proc/1/status; "

@@ -281,7 +281,7 @@ def test_chaos_cli_refuses_partition_ip_on_the_local_runtime(
 @docker_test
 @pytest.mark.timeout(BUILD_TIMEOUT)
 async def test_a_cluster_forms_in_containers(
-    tmp_path: Path, node_image: str, run_ids: list[str]
+    tmp_path: Path, node_image: str, run_ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with cluster(tmp_path, node_image, run_ids) as c:
         rt = c.runtime
@@ -304,11 +304,14 @@ async def test_a_cluster_forms_in_containers(
         assert info["Config"]["Labels"][RUN_LABEL] == c.ctx.run_id
         assert info["NetworkSettings"]["Networks"][rt.network_name]["IPAddress"] == rt.ip(1)
 
-        samples = [await asyncio.to_thread(rt.sample, 1) for _ in range(2)]
-        s = samples[-1]
-        assert s is not None
-        assert s.rss_bytes > 10_000_000 and s.threads >= 1 and s.open_fds > 5
-        assert s.data_bytes > 0 and s.cpu_percent >= 0.0
+        on_host = [await asyncio.to_thread(rt.sample, 1) for _ in range(2)][-1]
+        with monkeypatch.context() as m:  # as with a remote engine: no /proc, no mountpoint
+            m.setattr(rt, "_host_probe", lambda _node, _info: None)
+            by_exec = await asyncio.to_thread(rt.sample, 1)
+        for s in (on_host, by_exec):
+            assert s is not None
+            assert s.rss_bytes > 10_000_000 and s.threads >= 1 and s.open_fds > 5
+            assert s.data_bytes > 0 and s.cpu_percent >= 0.0
 
         await asyncio.to_thread(rt.stop, 3, 5.0)
         assert rt.state(3) is NodeState.STOPPED and rt.exit_code(3) == 0
