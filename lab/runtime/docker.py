@@ -35,6 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from typing import Any
 import docker.client
 import docker.errors
 import docker.types
+import psutil
 import requests
 
 from lab.net import ToxiproxyPlacement
@@ -67,6 +69,7 @@ SUBNET_POOLS_TRIED = 11  # 10.213.0.0/16 .. 10.223.0.0/16
 NODE_LABEL = "aspen.lab.node"
 START_TIMEOUT = 30.0
 EXEC_SAMPLE_INTERVAL = 5.0
+STATS_MAX_AGE = 0.5  # seconds; the engine collects stats once a second
 
 
 def proxy_port(src: int, dst: int) -> int:
@@ -91,6 +94,12 @@ class _Node:
     """Exit code of the last container removed (the current one's is in Docker)."""
     cpu: tuple[int, int] | None = None
     """(container CPU ns, system CPU ns) at the previous sample, for the CPU percentage."""
+    ps: psutil.Process | None = None
+    """The current container's PID 1 seen from this host, when it can be."""
+    ps_container: str | None = None
+    """The container ``ps`` was looked up for."""
+    stats: dict[str, Any] | None = None
+    stats_at: float | None = None
     probed: tuple[int, int, int] = (0, 0, 0)
     """(open fds, RSS, data bytes) from the last ``exec`` probe, repeated until the next one."""
     probed_at: float | None = None
@@ -252,6 +261,7 @@ class DockerRuntime:
             node.started = True
             node.cpu = None
             node.probed, node.probed_at = (0, 0, 0), None
+            node.ps = node.ps_container = node.stats = node.stats_at = None
             self.client.api.start(node.container)
 
     def stop(self, node_id: int, grace: float = 5.0) -> None:
@@ -333,79 +343,117 @@ class DockerRuntime:
     # --- observation --------------------------------------------------------------------------
 
     def sample(self, node_id: int) -> ResourceSample | None:
-        """CPU and threads from the container's cgroup (``docker stats``, one shot; CPU from the
-        difference with the previous sample). Open fds and RSS (VmRSS, what psutil reports
-        locally) of the container's PID 1 and the data size: read on the host (``/proc/<pid>``,
-        the volume's mountpoint) when the lab runs beside the engine with the rights to, which
-        costs a few ms; otherwise from an ``exec`` in the container, at most every
-        ``EXEC_SAMPLE_INTERVAL`` seconds (an exec takes 0.1 s idle, most of a second under
-        load), repeating the last values in between and while the node is paused."""
+        """The node's resource use, as cheaply as the lab's position allows.
+
+        Beside the engine (the container's PID 1 visible in this host's ``/proc``): psutil on
+        that process, as LocalRuntime measures, and the data size from the volume's directory;
+        a few ms. Otherwise: CPU, memory and threads from the cgroup (``docker stats``, which
+        waits for the engine's 1 s collection tick, so one round fetches every node's frame
+        at once and the others reuse it), and open fds, RSS and data size from an ``exec`` at
+        most every ``EXEC_SAMPLE_INTERVAL`` seconds (0.1 s idle, most of a second under load),
+        repeated in between and while the node is paused.
+        """
         node = self._nodes[node_id]
         container = node.container
         if container is None:
             return None
         try:
-            stats = self.client.api.stats(container, stream=False, one_shot=True)
             info = self.client.api.inspect_container(container)
         except (docker.errors.APIError, requests.RequestException):
             return None  # replaced or removed meanwhile, or the engine is slow: no reading
-        status = info["State"]["Status"]
-        if status not in ("running", "paused"):
+        if info["State"]["Status"] not in ("running", "paused"):
             return None
-        cpu = stats.get("cpu_stats") or {}
-        total = int((cpu.get("cpu_usage") or {}).get("total_usage") or 0)
-        system = int(cpu.get("system_cpu_usage") or 0)
-        online = int(
-            cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [1])
-        )
-        percent = 0.0
-        if node.cpu is not None and system > node.cpu[1]:
-            percent = (total - node.cpu[0]) / (system - node.cpu[1]) * online * 100.0
-        node.cpu = (total, system)
-        threads = int((stats.get("pids_stats") or {}).get("current") or 0)
-        fds, rss, data = self._host_probe(node, info) or (None, None, None)
-        if status == "running" and (fds is None or data is None):
-            now = time.monotonic()
-            if node.probed_at is None or now - node.probed_at >= EXEC_SAMPLE_INTERVAL:
-                node.probed_at = now
-                node.probed = self._exec_probe(container) or node.probed
-            fds = node.probed[0] if fds is None else fds
-            rss = node.probed[1] if rss is None else rss
-            data = node.probed[2] if data is None else data
-        return ResourceSample(
-            cpu_percent=max(0.0, percent),
-            rss_bytes=rss or _cgroup_memory(stats.get("memory_stats") or {}),
-            open_fds=node.probed[0] if fds is None else fds,
-            threads=threads,
-            data_bytes=node.probed[2] if data is None else data,
-        )
+        proc = self._host_process(node, info)
+        if proc is not None:
+            try:
+                with proc.oneshot():
+                    return ResourceSample(
+                        cpu_percent=proc.cpu_percent(None),
+                        rss_bytes=proc.memory_info().rss,
+                        open_fds=proc.num_fds(),
+                        threads=proc.num_threads(),
+                        data_bytes=self._data_bytes(node, info),
+                    )
+            except psutil.Error:
+                node.ps = None  # gone meanwhile; the engine's view below
+        return self._engine_sample(node, info)
 
-    def _host_probe(
-        self, node: _Node, info: Mapping[str, Any]
-    ) -> tuple[int | None, int | None, int | None] | None:
-        """(open fds, VmRSS bytes, data bytes) read on the host, each None where it cannot be.
+    def _host_process(self, node: _Node, info: Mapping[str, Any]) -> psutil.Process | None:
+        """The container's PID 1 as a process of this host, if this host can see it.
 
         The PID Docker reports is only trusted if ``/proc/<pid>/cgroup`` names the container:
         a lab in another PID namespace (or on another machine) would see some other process.
         """
-        fds = rss = data = None
+        container = str(info["Id"])
+        if node.ps is not None and node.ps_container == container:
+            return node.ps
+        node.ps, node.ps_container = None, container
         pid = int(info["State"].get("Pid") or 0)
         try:
-            if pid and str(info["Id"]) in Path(f"/proc/{pid}/cgroup").read_text():
-                fds = len(os.listdir(f"/proc/{pid}/fd"))
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            fds = rss = None
+            if pid and container in Path(f"/proc/{pid}/cgroup").read_text():
+                node.ps = psutil.Process(pid)
+                node.ps.cpu_percent(None)  # the first reading is 0.0 (as locally), then deltas
+        except (OSError, psutil.Error):
+            node.ps = None
+        return node.ps
+
+    def _data_bytes(self, node: _Node, info: Mapping[str, Any]) -> int:
+        """The volume's size, from its directory on this host if readable, else by exec."""
         if node.mountpoint is None:
             try:
                 node.mountpoint = str(self.client.api.inspect_volume(node.volume)["Mountpoint"])
             except (docker.errors.APIError, requests.RequestException, KeyError):
                 node.mountpoint = ""
         if node.mountpoint and os.access(node.mountpoint, os.R_OK | os.X_OK):
-            data = dir_size(Path(node.mountpoint))
-        return fds, rss, data
+            return dir_size(Path(node.mountpoint))
+        return self._probe(node, info)[2]
+
+    def _probe(self, node: _Node, info: Mapping[str, Any]) -> tuple[int, int, int]:
+        """(open fds, RSS, data bytes) by exec, at most every ``EXEC_SAMPLE_INTERVAL`` s."""
+        now = time.monotonic()
+        running = info["State"]["Status"] == "running"
+        if running and (node.probed_at is None or now - node.probed_at >= EXEC_SAMPLE_INTERVAL):
+            node.probed_at = now
+            node.probed = self._exec_probe(str(info["Id"])) or node.probed
+        return node.probed
+
+    def _engine_sample(self, node: _Node, info: Mapping[str, Any]) -> ResourceSample | None:
+        stats = self._stats(node)
+        if stats is None:
+            return None
+        cpu = stats.get("cpu_stats") or {}
+        usage = cpu.get("cpu_usage") or {}
+        total = int(usage.get("total_usage") or 0)
+        system = int(cpu.get("system_cpu_usage") or 0)
+        online = int(cpu.get("online_cpus") or len(usage.get("percpu_usage") or [1]))
+        percent = 0.0
+        if node.cpu is not None and system > node.cpu[1]:
+            percent = (total - node.cpu[0]) / (system - node.cpu[1]) * online * 100.0
+        node.cpu = (total, system)
+        fds, rss, data = self._probe(node, info)
+        return ResourceSample(
+            cpu_percent=max(0.0, percent),
+            rss_bytes=rss or _cgroup_memory(stats.get("memory_stats") or {}),
+            open_fds=fds,
+            threads=int((stats.get("pids_stats") or {}).get("current") or 0),
+            data_bytes=data,
+        )
+
+    def _stats(self, node: _Node) -> dict[str, Any] | None:
+        """The node's latest ``docker stats`` frame; a stale one refreshes every node's."""
+        if node.stats_at is None or time.monotonic() - node.stats_at > STATS_MAX_AGE:
+            nodes = [n for n in self._nodes.values() if n.container is not None]
+
+            def fetch(n: _Node) -> None:
+                try:
+                    frame = self.client.api.stats(n.container, stream=False, one_shot=True)
+                except (docker.errors.APIError, requests.RequestException):
+                    frame = None
+                n.stats, n.stats_at = frame, time.monotonic()
+
+            with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
+                list(pool.map(fetch, nodes))
+        return node.stats
 
     def _exec_probe(self, container: str) -> tuple[int, int, int] | None:
         """(open fds, VmRSS bytes, data bytes) of the container's PID 1, by ``exec``, or None."""
