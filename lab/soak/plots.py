@@ -213,6 +213,7 @@ def _windows_plot(windows: Sequence[dict[str, Any]]) -> Plot:
             "plot-windows",
             title,
             _svg(fig),
-            "Steady p99 leaves out each window's fault and the seconds after it; the p99 drift "
-            "check compares it between the first and the last window (or hour).",
+            "Steady p99 leaves out each window's first seconds, its fault and the seconds after "
+            "it; the p99 drift check compares its median over the first and the last quarter of "
+            "the windows (hours, in a soak of two hours or more).",
         )

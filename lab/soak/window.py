@@ -3,8 +3,8 @@
 `check_window` runs in a worker process while the next window runs: it checks the window's
 history on its own (`lab.checks.check_run`: linearizability, recovery), writes the window's
 ``results.json`` (and its ``report.html`` when asked), and returns a `WindowResult` — a few
-hundred bytes, including the window's latency histograms in HdrHistogram's compressed form so
-hour-long p99s can be merged later without the histories.
+kilobytes, including the window's latency histogram in HdrHistogram's compressed form so
+the soak's percentiles can be merged without the histories.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class WindowResult:
     check_s: float = 0.0
     report: str | None = None
     ok_hdr: str = ""
-    steady_hdr: str = ""
+    """The latencies of the window's ok operations (HdrHistogram, compressed): the soak's
+    overall percentiles merge these."""
 
     @property
     def status(self) -> str:
@@ -103,15 +104,6 @@ def decode_hdr(text: str) -> HdrHistogram:
     if text:
         h.add(HdrHistogram.decode(text.encode("ascii")))
     return h
-
-
-def merged_p99(encoded: list[str]) -> tuple[float, int]:
-    """p99 (ms) and count of the merged histograms."""
-    h = histogram(())
-    for text in encoded:
-        if text:
-            h.add(decode_hdr(text))
-    return latency_summary(h)["p99"], int(h.get_total_count())
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +198,7 @@ def _history_numbers(r: WindowResult, events: list[Op]) -> None:
     ]  # fmt: skip
     ok_h = histogram(s.latency_ns for s in ok)
     steady_h = histogram(s.latency_ns for s in steady)
-    r.ok_hdr, r.steady_hdr = encode_hdr(ok_h), encode_hdr(steady_h)
+    r.ok_hdr = encode_hdr(ok_h)
     r.steady_ops = len(steady)
     r.steady_p99_ms = latency_summary(steady_h)["p99"]
     r.writes = sum(1 for s in ss if s.f in ("write", "cas") and s.type in ("ok", "info"))

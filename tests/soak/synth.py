@@ -71,7 +71,6 @@ def window(
         writes=2500,
         errors=list(errors),
         ok_hdr=hdr(p99_ms, ok),
-        steady_hdr=hdr(steady_p99_ms),
     )
 
 

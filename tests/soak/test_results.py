@@ -148,6 +148,25 @@ def test_p99_drift_compares_the_first_and_last_window() -> None:
     assert res["leaks"]["fits"]["p99"]["last_windows"] == [4]
 
 
+def test_p99_drift_compares_quarters_by_their_median() -> None:
+    # 20 windows: the first five against the last five; one slow window is not a drift.
+    noisy = [window(i, steady_p99_ms=90.0 if i == 19 else 40.0) for i in range(20)]
+    res = results_of(noisy, resource_rows(1200, step=10))
+    drift = checks(res)["p99_drift", None]
+    assert drift["passed"] and drift["value"] == 1.0
+    info = res["leaks"]["fits"]["p99"]
+    assert info["basis"] == "windows"
+    assert info["first_windows"] == [0, 1, 2, 3, 4]
+    assert info["last_windows"] == [15, 16, 17, 18, 19]
+    assert "median steady-state p99" in drift["detail"] and "first 5 windows" in drift["detail"]
+    # A sustained drift moves the median.
+    drifting = [window(i, steady_p99_ms=40.0 + 4 * i) for i in range(20)]
+    drift = checks(results_of(drifting, resource_rows(1200, step=10)))["p99_drift", None]
+    assert not drift["passed"] and drift["value"] == pytest.approx(
+        108 / 48, rel=1e-3
+    )  # window 17 / window 2
+
+
 def test_p99_drift_compares_hours_in_a_long_soak() -> None:
     windows = [window(i, steady_p99_ms=10.0 if i < 100 else 30.0) for i in range(180)]
     res = results_of(windows, resource_rows(180 * 60, step=30))
