@@ -70,6 +70,9 @@ class Thresholds:
     p99_floor_ms: float = 20.0
     """A drift must also add at least this much p99: with a few hundred operations on each
     side (a short soak's windows) a p99 moves that much by chance."""
+    min_drift_span_s: float = 600.0
+    """A soak shorter than this shows its p99 ratio without judging it: two windows of a
+    minute on a shared machine differ by 2x as often as not."""
     data_ratio: float = 20.0
     """Data-dir bytes per byte of live data, once there is some."""
     min_live_bytes: int = 1 << 20
@@ -209,10 +212,14 @@ def growth_check(
     return Check(name, node, g, limit, g <= limit, unit, "median of last tenth - first tenth")
 
 
-def p99_drift_check(first_p99_ms: float, last_p99_ms: float, th: Thresholds) -> Check:
-    """Drift is a ratio above ``p99_drift`` that also adds ``p99_floor_ms`` or more."""
+def p99_drift_check(
+    first_p99_ms: float, last_p99_ms: float, th: Thresholds, span_s: float | None = None
+) -> Check:
+    """Drift is a ratio above ``p99_drift`` that also adds ``p99_floor_ms`` or more, over a
+    soak of at least ``min_drift_span_s`` (``span_s`` None: long enough)."""
     ratio = last_p99_ms / first_p99_ms if first_p99_ms > 0 else 1.0
-    drifted = ratio > th.p99_drift and last_p99_ms - first_p99_ms >= th.p99_floor_ms
+    long_enough = span_s is None or span_s >= th.min_drift_span_s
+    drifted = long_enough and ratio > th.p99_drift and last_p99_ms - first_p99_ms >= th.p99_floor_ms
     return Check(
         "p99_drift",
         None,

@@ -179,7 +179,7 @@ def _p99_drift(windows: Sequence[WindowResult], th: Thresholds) -> tuple[Check, 
         basis, label = ("window", "window") if k == 1 else ("windows", f"{k} windows")
     p_first = statistics.median(w.steady_p99_ms for w in first)
     p_last = statistics.median(w.steady_p99_ms for w in last)
-    c = p99_drift_check(p_first, p_last, th)
+    c = p99_drift_check(p_first, p_last, th, span)
     median = "" if len(first) == 1 else "median "
 
     def span_text(ws: list[WindowResult]) -> str:
@@ -188,8 +188,14 @@ def _p99_drift(windows: Sequence[WindowResult], th: Thresholds) -> tuple[Check, 
             return f"window {ws[0].index}, {n} ops"
         return f"windows {ws[0].index}-{ws[-1].index}, {n} ops"
 
+    judged = (
+        f"a drift must exceed {th.p99_drift:g}x and add {th.p99_floor_ms:g} ms"
+        if span >= th.min_drift_span_s
+        else f"not judged: {span:.0f} s of soak is too short to tell drift from noise "
+        f"(needs {th.min_drift_span_s:g} s)"
+    )
     detail = (
-        f"a drift must exceed {th.p99_drift:g}x and add {th.p99_floor_ms:g} ms; "
+        f"{judged}; "
         f"{median}steady-state p99 (not in a window's first {SETTLE_S:g} s, its fault or the "
         f"{SETTLE_S:g} s after it): first {label} {p_first:.1f} ms ({span_text(first)}), "
         f"last {label} {p_last:.1f} ms ({span_text(last)})"

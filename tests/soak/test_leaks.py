@@ -73,6 +73,9 @@ def test_p99_drift() -> None:
     small = p99_drift_check(27.1, 42.8, TH)
     assert small.value == pytest.approx(1.579, abs=1e-3) and small.passed
     assert not p99_drift_check(27.1, 47.1, TH).passed
+    # Two one-minute windows: shown, not judged.
+    assert p99_drift_check(20.1, 43.3, TH, span_s=120).passed
+    assert not p99_drift_check(20.1, 43.3, TH, span_s=600).passed
 
 
 def test_data_size_against_live_data() -> None:

@@ -137,15 +137,20 @@ def test_an_interrupted_window_counts_only_if_it_found_a_violation() -> None:
 
 
 def test_p99_drift_compares_the_first_and_last_window() -> None:
-    windows = [window(i, steady_p99_ms=10.0) for i in range(4)]
-    windows.append(window(4, steady_p99_ms=40.0, p99_ms=45.0))
-    res = results_of(windows, resource_rows(300))
+    windows = [window(i, length_s=150, steady_p99_ms=10.0) for i in range(4)]
+    windows.append(window(4, length_s=150, steady_p99_ms=40.0, p99_ms=45.0))
+    res = results_of(windows, resource_rows(750))
     drift = checks(res)["p99_drift", None]
     assert not drift["passed"]
     assert drift["value"] == pytest.approx(4.0, rel=0.01)
     assert res["leaks"]["fits"]["p99"]["basis"] == "window"
     assert res["leaks"]["fits"]["p99"]["first_windows"] == [0]
     assert res["leaks"]["fits"]["p99"]["last_windows"] == [4]
+    # The same windows a minute each: five minutes of soak is too short to judge.
+    short = [window(i, steady_p99_ms=10.0 if i < 4 else 40.0) for i in range(5)]
+    drift = checks(results_of(short, resource_rows(300)))["p99_drift", None]
+    assert drift["passed"] and drift["value"] == 4.0
+    assert drift["detail"].startswith("not judged: 300 s of soak is too short")
 
 
 def test_p99_drift_compares_quarters_by_their_median() -> None:
