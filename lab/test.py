@@ -60,6 +60,11 @@ class LabTest:
         unknown = set(self.faults) - set(self.the_scenario.build())
         if unknown:
             raise ValueError(f"scenario {self.scenario!r} has no faults {sorted(unknown)}")
+        from lab.chaos.ip import runtime_problem
+
+        problem = runtime_problem(self.the_scenario, self.runtime)
+        if problem:
+            raise ValueError(problem)
 
     @property
     def the_scenario(self) -> Scenario:
@@ -152,22 +157,22 @@ def run_test(
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     recorder = Recorder(run_dir)
-    runtime = make_runtime(test, run_dir, run_id)
-    ctx = RunContext(
-        run_dir=run_dir,
-        run_id=run_id,
-        seed=test.seed,
-        nodes=list(range(1, test.nodes + 1)),
-        runtime=runtime,
-        recorder=recorder,
-        node_options=test.node_options,
-        db=make_db(test),
-        log=log,
-    )
     started = time.monotonic()
     outcome: RunOutcome | None = None
     error: str | None = None
     try:
+        runtime = make_runtime(test, run_dir, run_id)  # inside: a failed image build is a result
+        ctx = RunContext(
+            run_dir=run_dir,
+            run_id=run_id,
+            seed=test.seed,
+            nodes=list(range(1, test.nodes + 1)),
+            runtime=runtime,
+            recorder=recorder,
+            node_options=test.node_options,
+            db=make_db(test),
+            log=log,
+        )
         with contextlib.ExitStack() as stack:
             if test.the_scenario.needs_network:
                 from lab.toxiproxy.control import ToxiproxyControl
