@@ -145,54 +145,72 @@ async def run_workload(
     windows: Sequence[FaultWindow],
     phases: Phases,
     progress: Callable[[float], None] = lambda _t: None,
+    *,
+    sample: bool = True,
 ) -> RunOutcome:
-    """Everything between a formed cluster and its teardown."""
+    """Everything between a formed cluster and its teardown.
+
+    ``sample=False`` leaves resource sampling to the caller (a soak samples across windows).
+    """
     db = ctx.the_db
     outcome = RunOutcome(recovered=False, recovery_seconds=None, windows=list(windows))
     clients = {n: db.client(ctx, n, stale_reads=ctx.node_options.stale_reads) for n in ctx.nodes}
     t0 = time.monotonic()
     stop_at = t0 + phases.duration
-    nem_task = asyncio.create_task(_run_nemesis(ctx, nemeses, windows, t0))
-    sampler = asyncio.create_task(sample_resources(ctx))
+    background = [asyncio.create_task(_run_nemesis(ctx, nemeses, windows, t0))]
+    if sample:
+        background.append(asyncio.create_task(sample_resources(ctx)))
     workers = [
         asyncio.create_task(_worker(ctx, workload, slot, phases, clients, stop_at))
         for slot in range(phases.concurrency)
     ]
     try:
-        while not all(w.done() for w in workers):
-            progress(time.monotonic() - t0)
-            await asyncio.wait(workers, timeout=0.5)
-        for w in workers:
-            if w.exception() is not None:
-                outcome.errors.append(f"worker failed: {w.exception()!r}")
-    finally:
-        for w in workers:
-            w.cancel()
-        nem_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await nem_task
-        # Heal everything, whatever state the schedule was cut off in.
-        for name, nem in nemeses.items():
+        try:
+            while not all(w.done() for w in workers):
+                progress(time.monotonic() - t0)
+                await asyncio.wait(workers, timeout=0.5)
+            for w in workers:
+                if w.exception() is not None:
+                    outcome.errors.append(f"worker failed: {w.exception()!r}")
+        finally:
+            for w in workers:
+                w.cancel()
+            nem_task = background[0]
+            nem_task.cancel()
             try:
-                value = await nem.heal(ctx)
-            except Exception as e:  # a failed heal is reported, and must not hide the run
-                outcome.errors.append(f"heal of {name} failed: {e!r}")
-            else:
-                if value is not None:
-                    ctx.recorder.nemesis(name, value, phase="stop")
-    ok, seconds, statuses = await wait_recovered(ctx, phases.recovery_timeout)
-    outcome.recovered, outcome.recovery_seconds = ok, seconds
-    outcome.final_statuses = [
-        {"node": n, "status": None if s is None else _status_dict(s)}
-        for n, s in zip(ctx.nodes, statuses, strict=False)
-    ]
-    await _final_reads(ctx, workload, phases)
-    sampler.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sampler
-    for c in clients.values():
-        await c.close()
+                await nem_task
+            except asyncio.CancelledError:
+                pass
+            except Exception as e:  # a fault that failed to start or stop is reported
+                outcome.errors.append(f"nemesis failed: {e!r}")
+            await _heal_all(ctx, nemeses, outcome)
+        ok, seconds, statuses = await wait_recovered(ctx, phases.recovery_timeout)
+        outcome.recovered, outcome.recovery_seconds = ok, seconds
+        outcome.final_statuses = [
+            {"node": n, "status": None if s is None else _status_dict(s)}
+            for n, s in zip(ctx.nodes, statuses, strict=False)
+        ]
+        await _final_reads(ctx, workload, phases)
+    finally:
+        for task in background[1:]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for c in clients.values():
+            await c.close()
     return outcome
+
+
+async def _heal_all(ctx: RunContext, nemeses: dict[str, Nemesis], outcome: RunOutcome) -> None:
+    """Heal everything, whatever state the schedule was cut off in."""
+    for name, nem in nemeses.items():
+        try:
+            value = await nem.heal(ctx)
+        except Exception as e:  # a failed heal is reported, and must not hide the run
+            outcome.errors.append(f"heal of {name} failed: {e!r}")
+        else:
+            if value is not None:
+                ctx.recorder.nemesis(name, value, phase="stop")
 
 
 async def _final_reads(ctx: RunContext, workload: Workload, phases: Phases) -> None:
