@@ -14,7 +14,7 @@ from typing import Any
 
 from aspen.client import AsyncClient, Outcome, Result
 from lab.context import RunContext
-from lab.db.base import NodeStatus
+from lab.db.base import NodeStatus, agreed_leader
 from lab.runtime.base import NodeCommand
 from lab.workloads.base import Completion, Invocation
 from lab.workloads.set import SET_KEY
@@ -228,15 +228,7 @@ class AspenDB:
         )
 
     async def leader(self, ctx: RunContext) -> int | None:
-        statuses = await asyncio.gather(*(self.status(ctx, n) for n in ctx.nodes))
-        votes: dict[int, int] = {}
-        for s in statuses:
-            if s is not None and s.leader:
-                votes[s.leader] = votes.get(s.leader, 0) + 1
-        if not votes:
-            return None
-        leader, count = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))
-        return leader if count * 2 > len([s for s in statuses if s is not None]) else None
+        return agreed_leader(await asyncio.gather(*(self.status(ctx, n) for n in ctx.nodes)))
 
     def client(self, ctx: RunContext, node_id: int, *, stale_reads: bool = False) -> AspenClient:
         return AspenClient(self.http(ctx, node_id), timeout=2.0, stale_reads=stale_reads)

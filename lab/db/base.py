@@ -31,6 +31,19 @@ class NodeStatus:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def agreed_leader(statuses: Sequence[NodeStatus | None]) -> int | None:
+    """The leader a majority of the answering nodes name, or None (ties go to the lower id)."""
+    votes: dict[int, int] = {}
+    for s in statuses:
+        if s is not None and s.leader:
+            votes[s.leader] = votes.get(s.leader, 0) + 1
+    if not votes:
+        return None
+    leader, count = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))
+    answering = sum(1 for s in statuses if s is not None)
+    return leader if count * 2 > answering else None
+
+
 class Client(Protocol):
     """Performs invocations against one node and classifies every outcome as ok/fail/info."""
 
