@@ -7,12 +7,16 @@ direction). A symmetric partition is two such cuts; a one-way partition is one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.chaos.partition import Link
 from lab.toxiproxy.control import ToxiproxyControl
+
+if TYPE_CHECKING:
+    from lab.runtime.base import Runtime
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,18 @@ class Network:
         for src, dst in self._addresses:
             self.control.delete_proxy(proxy_name(src, dst))
         self._addresses.clear()
+
+
+def attach_network(stack: contextlib.ExitStack, runtime: Runtime, nodes: Sequence[int]) -> Network:
+    """The run's Toxiproxy (from its runtime) and a Network over it; both undone by ``stack``."""
+    from lab.toxiproxy.control import ToxiproxyControl
+
+    place = runtime.provide_toxiproxy(stack)
+    net = Network(
+        ToxiproxyControl(place.url),
+        nodes,
+        listen=place.listen,
+        advertise_host=place.advertise_host,
+    )
+    stack.callback(net.close)
+    return net

@@ -22,7 +22,7 @@ from lab.chaos.scenarios import SCENARIOS, Scenario
 from lab.chaos.schedule import build_schedule
 from lab.context import NodeOptions, RunContext
 from lab.db.base import DB
-from lab.net import Network
+from lab.net import attach_network
 from lab.recorder import Recorder
 from lab.runner import Phases, RunOutcome, run_workload
 from lab.runtime.base import Runtime
@@ -175,16 +175,7 @@ def run_test(
         )
         with contextlib.ExitStack() as stack:
             if test.the_scenario.needs_network:
-                from lab.toxiproxy.control import ToxiproxyControl
-
-                place = runtime.provide_toxiproxy(stack)
-                ctx.net = Network(
-                    ToxiproxyControl(place.url),
-                    ctx.nodes,
-                    listen=place.listen,
-                    advertise_host=place.advertise_host,
-                )
-                stack.callback(ctx.net.close)
+                ctx.net = attach_network(stack, runtime, ctx.nodes)
             try:
                 outcome = asyncio.run(_run(test, ctx, progress))
             finally:

@@ -33,7 +33,7 @@ from typing import Any
 from lab.chaos.nemesis import Nemesis
 from lab.chaos.scenarios import SCENARIOS
 from lab.context import RunContext
-from lab.net import Network
+from lab.net import attach_network
 from lab.recorder import Recorder
 from lab.runner import Phases, RunOutcome, run_workload
 from lab.runtime.base import ResourceSample
@@ -206,16 +206,7 @@ class Soak:
         try:
             with contextlib.ExitStack() as stack:
                 if SCENARIOS[cfg.scenario].needs_network:
-                    from lab.toxiproxy.control import ToxiproxyControl
-
-                    place = runtime.provide_toxiproxy(stack)
-                    ctx.net = Network(
-                        ToxiproxyControl(place.url),
-                        ctx.nodes,
-                        listen=place.listen,
-                        advertise_host=place.advertise_host,
-                    )
-                    stack.callback(ctx.net.close)
+                    ctx.net = attach_network(stack, runtime, ctx.nodes)
                 try:
                     asyncio.run(self._main(ctx))
                 finally:

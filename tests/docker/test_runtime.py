@@ -17,7 +17,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,7 @@ from lab.runtime.docker import (
     proxy_port,
 )
 from lab.toxiproxy.control import ToxiproxyControl
+from tests.integration.cluster import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT = 1200  # a cold image build comes first
@@ -54,23 +55,6 @@ docker_test = pytest.mark.docker
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-async def eventually(
-    cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
-) -> Any:
-    """Poll ``cond`` (sync or async) until it returns something truthy; return that."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout:.0f} s")
-        await asyncio.sleep(0.1)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aspen.client import AsyncClient, Outcome
 from lab.context import NodeOptions, RunContext
@@ -16,9 +17,9 @@ from lab.runtime.local import LocalRuntime
 
 
 async def eventually(
-    cond: Callable[[], object], timeout: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll ``cond`` (sync or async) until truthy."""
+    cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition"
+) -> Any:
+    """Poll ``cond`` (sync or async) until it returns something truthy; return that."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -26,9 +27,9 @@ async def eventually(
         if asyncio.iscoroutine(value):
             value = await value
         if value:
-            return
+            return value
         if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s")
+            raise AssertionError(f"{what} not reached in {timeout:.0f} s")
         await asyncio.sleep(0.05)
 
 
