@@ -243,10 +243,13 @@ class AspenDB:
 
     async def remove_member(self, ctx: RunContext, node_id: int) -> None:
         async with AsyncClient([self._url(ctx, n) for n in ctx.nodes]) as c:
-            voters = await self._voters(c)
-            r = await c.change_membership(sorted(voters - {node_id}))
-            if r.outcome is not Outcome.OK:
-                raise RuntimeError(f"removing node {node_id} failed: {r.error}")
+            for _attempt in range(20):
+                voters = await self._voters(c)
+                r = await c.change_membership(sorted(voters - {node_id}))
+                if r.outcome is Outcome.OK:
+                    return
+                await asyncio.sleep(0.25)  # e.g. 409 while a previous change is being left
+            raise RuntimeError(f"removing node {node_id} failed: {r.error}")
 
     async def add_learner(self, ctx: RunContext, node_id: int) -> None:
         async with AsyncClient([self._url(ctx, n) for n in ctx.nodes]) as c:
