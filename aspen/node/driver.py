@@ -68,7 +68,6 @@ class RaftDriver:
         tick_seconds: float,
         leader_address: Callable[[int], Any] = lambda _id: None,
         on_applied: Callable[[Sequence[Entry]], None] = lambda _entries: None,
-        on_ready_done: Callable[[], None] = lambda: None,
         snapshot_threshold: int = 10_000,
     ) -> None:
         self.node = node
@@ -77,7 +76,6 @@ class RaftDriver:
         self._tick_seconds = tick_seconds
         self._leader_address = leader_address
         self._on_applied = on_applied
-        self._on_ready_done = on_ready_done
         self._snapshot_threshold = snapshot_threshold
         self._snapshot_task: asyncio.Task[int] | None = None
         self._role_changed = asyncio.Event()
@@ -201,14 +199,8 @@ class RaftDriver:
         except TimeoutError:
             raise UnavailableError(f"index {index} not applied in time") from None
 
-    def transfer_leadership(self, target: int) -> None:
-        self._call_leader(lambda: self.node.transfer_leadership(target))
-
     def campaign(self) -> None:
         self.node.campaign()
-        self._wake.set()
-
-    def wake(self) -> None:
         self._wake.set()
 
     # --- internals ----------------------------------------------------------------------------
@@ -271,7 +263,6 @@ class RaftDriver:
                 rd = self.node.ready()
                 await self._handle(rd)
                 self.node.advance(rd)
-                self._on_ready_done()
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:

@@ -20,7 +20,6 @@ from typing import Any
 from aspen.kv.commands import Cas, Command, CommandResult, Delete, Put, SetMulti, encode
 from aspen.node.driver import RaftDriver
 from aspen.node.peers import (
-    PEER_KEY_PREFIX,
     RESERVED_END,
     RESERVED_PREFIX,
     AddressBook,
@@ -322,9 +321,3 @@ class AspenService:
 
     def storage_bytes(self) -> int:
         return self._storage.size_bytes()
-
-    def is_peer_record(self, key: str) -> bool:
-        return key.startswith(PEER_KEY_PREFIX)
-
-
-__all__ = ["AspenService", "NotLeaderError", "Timeouts"]
