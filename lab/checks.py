@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from lab.checker import KVModel, SetModel, Verdict, check, write_html
 from lab.history import History, Op, read_jsonl
+from lab.runner import FINAL_PROCESS_BASE
 from lab.stats import summarize
 
 if TYPE_CHECKING:
     from lab.runner import RunOutcome
     from lab.test import LabTest
-
-FINAL_PROCESS_BASE = 1_000_000
-"""Final reads are recorded with process ids from here on (see ``lab.runner``)."""
 
 
 def _linearizable(history: History, run_dir: Path, timeout: float) -> tuple[str, dict[str, Any]]:
@@ -30,18 +28,19 @@ def _linearizable(history: History, run_dir: Path, timeout: float) -> tuple[str,
     return str(result.verdict), result.to_json()
 
 
-def _is_final(op: Op) -> bool:
+def is_final_read(op: Op) -> bool:
+    """Whether ``op`` belongs to the reads after the heal (not to the workload proper)."""
     return isinstance(op.process, int) and op.process >= FINAL_PROCESS_BASE
 
 
 def _set(history: History, timeout: float) -> tuple[str, dict[str, Any]]:
     """Check each node's final read on its own: a write lost on any one node is a loss."""
-    body = [op for op in history.events if not _is_final(op)]
-    nodes = sorted({op.node for op in history.events if _is_final(op) and op.node})
+    body = [op for op in history.events if not is_final_read(op)]
+    nodes = sorted({op.node for op in history.events if is_final_read(op) and op.node})
     per_node: dict[str, Any] = {}
     verdicts = []
     for node in nodes:
-        finals = [op for op in history.events if _is_final(op) and op.node == node]
+        finals = [op for op in history.events if is_final_read(op) and op.node == node]
         result = check(SetModel(), History(events=body + finals), timeout=timeout)
         verdicts.append(result.verdict)
         per_node[node] = result.to_json()

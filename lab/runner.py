@@ -23,6 +23,9 @@ from lab.context import RunContext
 from lab.db.base import Client, NodeStatus
 from lab.workloads.base import Completion, Invocation, Workload
 
+FINAL_PROCESS_BASE = 1_000_000
+"""Final reads are recorded with process ids from here on, so checkers can tell them apart."""
+
 
 @dataclass(frozen=True, slots=True)
 class Phases:
@@ -215,7 +218,7 @@ async def _heal_all(ctx: RunContext, nemeses: dict[str, Nemesis], outcome: RunOu
 
 async def _final_reads(ctx: RunContext, workload: Workload, phases: Phases) -> None:
     db = ctx.the_db
-    process = 1_000_000
+    process = FINAL_PROCESS_BASE
     for node, inv in workload.final_reads(ctx.nodes):
         client = db.client(ctx, node, stale_reads=workload.model == "set")
         try:

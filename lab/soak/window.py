@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
-from lab.checks import FINAL_PROCESS_BASE, check_run
+from lab.checks import check_run, is_final_read
 from lab.history import Op, read_jsonl
 from lab.runner import RunOutcome
 from lab.stats import histogram, latency_summary, samples
@@ -182,10 +182,7 @@ def _history_numbers(r: WindowResult, events: list[Op]) -> None:
     stops = [t for t, f in marks if str(f).startswith("stop-")]
     quiet_from = None if not starts else (max(stops, default=max(starts)) + SETTLE_S * 1e9)
     fault_from = min(starts) if starts else None
-    body = [
-        op for op in events
-        if not (isinstance(op.process, int) and op.process >= FINAL_PROCESS_BASE)
-    ]  # fmt: skip
+    body = [op for op in events if not is_final_read(op)]
     ss = samples(body)
     ok = [s for s in ss if s.type == "ok"]
     settled = SETTLE_S * 1e9  # the previous window's heal and check are still settling
@@ -204,8 +201,7 @@ def _history_numbers(r: WindowResult, events: list[Op]) -> None:
     r.writes = sum(1 for s in ss if s.f in ("write", "cas") and s.type in ("ok", "info"))
     live: dict[str, Any] = {}
     for op in events:
-        final = isinstance(op.process, int) and op.process >= FINAL_PROCESS_BASE
-        if final and op.type == "ok" and op.f == "read" and op.key is not None:
+        if is_final_read(op) and op.type == "ok" and op.f == "read" and op.key is not None:
             live[op.key] = op.value
     present = {k: v for k, v in live.items() if v is not None}
     r.live_keys = len(present)
