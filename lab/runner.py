@@ -220,7 +220,7 @@ async def _final_reads(ctx: RunContext, workload: Workload, phases: Phases) -> N
     db = ctx.the_db
     process = FINAL_PROCESS_BASE
     for node, inv in workload.final_reads(ctx.nodes):
-        client = db.client(ctx, node, stale_reads=workload.model == "set")
+        client = db.client(ctx, node, stale_reads=workload.final_reads_local)
         try:
             for _attempt in range(3):
                 ctx.recorder.invoke(process, inv, node)

@@ -38,6 +38,10 @@ class PrefixedWorkload:
     def model(self) -> str:
         return self.inner.model
 
+    @property
+    def final_reads_local(self) -> bool:
+        return self.inner.final_reads_local
+
     def stream(self, slot: int) -> PrefixedStream:
         return PrefixedStream(self.inner.stream(slot), self.prefix)
 

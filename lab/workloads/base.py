@@ -53,6 +53,11 @@ class Workload(Protocol):
         """Reads to run after the faults heal, as (node to ask, invocation)."""
         ...
 
+    @property
+    def final_reads_local(self) -> bool:
+        """Final reads see each node's own state (stale) rather than the leader's."""
+        ...
+
 
 def slot_rng(seed: int, slot: int, purpose: str) -> random.Random:
     """An RNG private to one slot and purpose, stable across runs with the same seed."""

@@ -65,6 +65,7 @@ class RegisterWorkload:
     mix: Mix = Mix()
     name: str = "register"
     model: str = "kv"
+    final_reads_local: bool = False
 
     def stream(self, slot: int) -> RegisterStream:
         return RegisterStream(self.seed, slot, self.keys, self.mix)

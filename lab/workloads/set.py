@@ -31,6 +31,8 @@ class SetWorkload:
     seed: int
     name: str = "set"
     model: str = "set"
+    final_reads_local: bool = True
+    """Every node is read from its own state: a write lost on any one node shows."""
 
     def stream(self, slot: int) -> SetStream:
         return SetStream(slot)
