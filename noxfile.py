@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -17,9 +18,35 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.11"
 
 
+LOCKS = Path("requirements")
+"""One lock per extra (`node` is the bare runtime): every direct and transitive dependency,
+pinned with hashes. pyproject.toml keeps the loose ranges (the library's contract); the locks are
+what the sessions and the node image run. `nox -s lock` refreshes them."""
+LOCKED_EXTRAS = ("node", "lab", "test", "dev")
+
+
 def install(session: nox.Session, extras: str = "test") -> None:
-    """Install the project (editable) with the given extras into the session's venv."""
-    session.install("-e", f".[{extras}]")
+    """Install the locked dependencies of `extras`, then the project itself (editable)."""
+    session.install("--require-hashes", "-r", str(LOCKS / f"{extras}.txt"))
+    session.install("--no-deps", "-e", ".")
+
+
+@nox.session(python=PYTHON, default=False)
+def lock(session: nox.Session) -> None:
+    """Re-resolve every lock in requirements/ from pyproject.toml with uv (hashes, all platforms).
+
+    `-- --upgrade-package NAME` moves one package; without arguments every pin is re-resolved.
+    """
+    session.install("uv")
+    upgrade = [] if session.posargs else ["--upgrade"]
+    for extras in LOCKED_EXTRAS:
+        extra = [] if extras == "node" else ["--extra", extras]
+        session.run(
+            "uv", "pip", "compile", "pyproject.toml", *extra, "--universal", "--python-version",
+            PYTHON, "--generate-hashes", "--quiet", "--no-header", *upgrade,
+            "--custom-compile-command", "nox -s lock", "-o", str(LOCKS / f"{extras}.txt"),
+            *session.posargs,
+        )  # fmt: skip
 
 
 SYSTEM_TOOLS = {"chromium": ("chromium", "fonts-dejavu-core")}
