@@ -6,7 +6,9 @@ benchmarks) are `default=False` and pass `session.posargs` through to the progra
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -82,6 +84,57 @@ def tests(session: nox.Session) -> None:
     ensure_system_tools(session)
     install(session)
     session.run("pytest", *pytest_args(session, "-m", "not slow"))
+
+
+@nox.session(name="tests-latest", python=PYTHON, default=False)
+def tests_latest(session: nox.Session) -> None:
+    """The CI suite against the newest releases, no lock: drift seen before it is suffered.
+
+    Prints every package whose newest version differs from `requirements/test.txt` (and writes
+    them to `bench-results/drift.json`) before running the tests, so a failure names its
+    suspects. The nightly workflow runs it; `nox -s lock` then moves the pins.
+    """
+    ensure_system_tools(session)
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
+    listing = session.run("python", "-m", "pip", "list", "--format=json", silent=True)
+    installed = {_canonical(p["name"]): p["version"] for p in json.loads(str(listing))}
+    moved = drift(locked_versions(LOCKS / "test.txt"), installed)
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / "drift.json").write_text(json.dumps(moved, indent=2) + "\n")
+    if moved:
+        session.log(f"{len(moved)} packages differ from the lock:")
+        for m in moved:
+            session.log(f"  {m['package']}: locked {m['locked'] or '-'}, now {m['installed']}")
+    else:
+        session.log("no package differs from the lock")
+    session.run("pytest", *pytest_args(session, "-m", "not slow"))
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock: Path) -> dict[str, set[str]]:
+    """Package -> the versions a lock pins (a universal lock may pin one per Python)."""
+    pins: dict[str, set[str]] = {}
+    for line in lock.read_text().splitlines():
+        if m := _PIN.match(line):
+            pins.setdefault(_canonical(m[1]), set()).add(m[2])
+    return pins
+
+
+def drift(locked: dict[str, set[str]], installed: dict[str, str]) -> list[dict[str, str]]:
+    """Installed packages whose version the lock does not pin (or that it does not hold)."""
+    tooling = {"pip", "setuptools", "wheel", "aspen"}
+    return [
+        {"package": name, "locked": ", ".join(sorted(locked.get(name, ()))), "installed": version}
+        for name, version in sorted(installed.items())
+        if name not in tooling and version not in locked.get(name, set())
+    ]
 
 
 @nox.session(python=PYTHON, default=False)

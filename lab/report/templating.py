@@ -1,6 +1,7 @@
 """The Jinja environment for reports, and the number formats every report page shares.
 
-Templates live in ``reports/templates/`` at the root of the source tree. The formatters are
+Templates live in ``lab/report/templates/``, package data loaded through ``importlib``, so a
+wheel install renders reports as a source checkout does. The formatters are
 plain functions (also Jinja filters) so tests can check a page shows exactly what
 ``results.json`` says, formatted the same way.
 """
@@ -14,18 +15,25 @@ from typing import Any, Final
 
 import jinja2
 
-TEMPLATES: Final = Path(__file__).resolve().parents[2] / "reports" / "templates"
 VERDICTS: Final = ("valid", "invalid", "unknown")
 MISSING: Final = "\N{EN DASH}"
 """What a page shows for a number results.json does not have."""
 
 
-def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
-    """Autoescaping, strict about undefined names (a typo in a template is an error)."""
-    if not templates.is_dir():
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    """Autoescaping, strict about undefined names (a typo in a template is an error).
+
+    ``templates`` replaces the packaged templates with a folder (tests use it).
+    """
+    loader: jinja2.BaseLoader
+    if templates is None:
+        loader = jinja2.PackageLoader("lab.report", "templates")
+    elif templates.is_dir():
+        loader = jinja2.FileSystemLoader(templates)
+    else:
         raise FileNotFoundError(f"report templates not found at {templates}")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates),
+        loader=loader,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
