@@ -10,11 +10,29 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["tests", "lint"]
+
+LONG_RUN = {"interrupt_timeout": 600.0, "terminate_timeout": 30.0}
+"""For commands that stop cleanly on a signal (see lab/interrupt.py): Ctrl-C reaches them from
+the terminal; nox then waits for them to heal, stop their nodes and write their report instead
+of cutting them off after its default 0.3 s. A second signal (nox's SIGTERM after the wait)
+makes them skip the checks; they still stop what they started."""
+
+
+def _forward_sigterm(signum: int, _frame: object) -> None:
+    """nox itself dies on SIGTERM (`timeout`, CI runners) and leaves the command it runs going:
+    pass the signal on to our process group (the command) and wait for it as for Ctrl-C."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.killpg(os.getpgid(0), signal.SIGTERM)
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _forward_sigterm)
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -174,7 +192,7 @@ def chaos(session: nox.Session) -> None:
     Without arguments: every scenario at CI size. Exits non-zero when any verdict is not valid.
     """
     install(session, "lab")
-    session.run("aspen-lab", "chaos", *session.posargs)
+    session.run("aspen-lab", "chaos", *session.posargs, **LONG_RUN)
 
 
 @nox.session(name="docker-build", python=PYTHON, default=False)
@@ -186,7 +204,7 @@ def docker_build(session: nox.Session) -> None:
     Prints the tag, the time taken and the image size.
     """
     install(session, "lab")
-    session.run("python", "-m", "lab.runtime.images", *session.posargs)
+    session.run("python", "-m", "lab.runtime.images", *session.posargs, **LONG_RUN)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -198,7 +216,7 @@ def load(session: nox.Session) -> None:
     Results and report.html land in `store/load/<timestamp>/`.
     """
     install(session, "lab")
-    session.run("aspen-lab", "load", *session.posargs)
+    session.run("aspen-lab", "load", *session.posargs, **LONG_RUN)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -215,7 +233,7 @@ def bench(session: nox.Session) -> None:
     if any("etcd" in arg for arg in session.posargs) and shutil.which("etcd") is None:
         session.run("apt-get", "update", external=True)
         session.run("apt-get", "install", "-y", "etcd-server", external=True)
-    session.run("python", "-m", "lab.load.bench", *session.posargs)
+    session.run("python", "-m", "lab.load.bench", *session.posargs, **LONG_RUN)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -230,6 +248,4 @@ def soak(session: nox.Session) -> None:
     """
     install(session, "lab")
     # Ctrl-C reaches the soak too: give it time to heal, check what ran and write the report.
-    session.run(
-        "aspen-lab", "soak", *session.posargs, interrupt_timeout=600.0, terminate_timeout=30.0
-    )
+    session.run("aspen-lab", "soak", *session.posargs, **LONG_RUN)

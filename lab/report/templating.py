@@ -16,6 +16,8 @@ from typing import Any, Final
 import jinja2
 
 VERDICTS: Final = ("valid", "invalid", "unknown")
+STATUSES: Final = (*VERDICTS, "interrupted")
+"""A run's overall status: a verdict, or ``interrupted`` (stopped early by a signal)."""
 MISSING: Final = "\N{EN DASH}"
 """What a page shows for a number results.json does not have."""
 
@@ -93,11 +95,14 @@ def fmt_bytes(n: Any) -> str:
 
 
 def overall_status(results: dict[str, Any]) -> str:
-    """``invalid`` if any checker says so (or the run says it is not valid without an
-    unknown verdict), else ``unknown`` if any checker could not decide, else ``valid``."""
+    """``invalid`` if any checker says so (a violation in what ran is real, even in a run cut
+    short), else ``interrupted`` if a signal stopped the run, else ``unknown`` if any checker
+    could not decide, else ``valid`` (or ``invalid`` when the run says it is not valid)."""
     verdicts = set((results.get("verdicts") or {}).values())
     if "invalid" in verdicts:
         return "invalid"
+    if results.get("interrupted"):
+        return "interrupted"
     if "unknown" in verdicts or not verdicts:
         return "unknown"
     return "valid" if results.get("valid", True) else "invalid"
