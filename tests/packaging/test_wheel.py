@@ -26,6 +26,7 @@ def _run(*args: str | Path, cwd: Path, timeout: float, env: dict[str, str] | Non
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1500)  # a cold pip cache downloads the whole lab lock on a busy machine
 def test_a_wheel_in_a_clean_venv_runs_chaos_and_writes_its_report(tmp_path: Path) -> None:
     commit = "0123456789abcdef0123456789abcdef01234567"
     dist = tmp_path / "dist"
