@@ -224,7 +224,13 @@ def _latency(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _plot(p: Any) -> dict[str, Any]:
-    return {"id": p.id, "title": p.title, "caption": p.caption, "svg": Markup(p.svg)}
+    return {
+        "id": p.id,
+        "title": p.title,
+        "caption": p.caption,
+        "svg": Markup(p.svg),
+        "key": p.key,
+    }
 
 
 def _faults(run: RunData) -> list[dict[str, Any]]:

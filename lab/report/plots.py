@@ -3,7 +3,9 @@
 Jepsen's graphs, redrawn: throughput per 1 s bucket by outcome (``rate``), every operation's
 latency as a point on a log scale (``latency-raw``), latency quantiles per 1 s bucket, the
 HdrHistogram percentile distribution (log x-axis in "nines"), and per-node resources. Every
-time plot shades the nemesis windows and names the fault.
+time plot shades the nemesis windows; above it, a lane draws each fault as a numbered bar (in
+rows, so neither bars nor numbers ever overlap), and the plot's ``key`` maps the numbers to the
+faults (the page prints it under the plot, and numbers the faults table the same way).
 
 Figures are `matplotlib.figure.Figure` objects rendered straight to SVG: no pyplot, so no
 global figure registry to leak into, no GUI backend to select, and nothing to close. Scatter
@@ -48,13 +50,24 @@ _WIDTH: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
+class FaultKey:
+    """What a number in a plot's fault lane stands for."""
+
+    number: int
+    label: str
+    color: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plot:
-    """One rendered plot: ``id`` is stable (``plot-<name>``), for links and tests."""
+    """One rendered plot: ``id`` is stable (``plot-<name>``), for links and tests; ``key``
+    explains the numbers of its fault lane (empty when it has none)."""
 
     id: str
     title: str
     svg: str
     caption: str = ""
+    key: tuple[FaultKey, ...] = ()
 
 
 def render_plots(run: RunData, *, culprit_s: float | None = None) -> list[Plot]:
@@ -67,6 +80,8 @@ def render_plots(run: RunData, *, culprit_s: float | None = None) -> list[Plot]:
     raw_caption = "Each completed operation at its invoke time; colour is the outcome, shape the f."
     if len(run.ops) > MAX_POINTS:
         raw_caption += f" A sample of the {len(run.ops):,} operations is drawn."
+    lane = _lane_inches(run)
+    key = fault_key(run.windows)
     specs: list[tuple[str, str, Callable[[Figure], None], float, str]] = [
         (
             "throughput",
@@ -108,11 +123,12 @@ def render_plots(run: RunData, *, culprit_s: float | None = None) -> list[Plot]:
     plots = []
     for name, title, draw, height, caption in specs:
         # Fixed margins (in inches, see `_margins`): constrained layout doubles render time.
-        fig = Figure(figsize=(_WIDTH, height))
+        timed = name != "latency-percentiles"
+        fig = Figure(figsize=(_WIDTH, height + (lane if timed else 0.0)))
         with _style():
             draw(fig)
             svg = _to_svg(fig, name)
-        plots.append(Plot(f"plot-{name}", title, svg, caption))
+        plots.append(Plot(f"plot-{name}", title, svg, caption, key if timed and lane else ()))
     return plots
 
 
@@ -134,13 +150,16 @@ def _style() -> contextlib.AbstractContextManager[None]:
     )
 
 
+_TOP_IN: Final = 0.12
+
+
 def _margins(
     fig: Figure,
     *,
     left: float = 0.8,
     right: float = 0.15,
     bottom: float = 0.5,
-    top: float = 0.12,
+    top: float = _TOP_IN,
     **space: float,
 ) -> None:
     """Margins in inches (so they hold for any figure height); ``space``: hspace, wspace."""
@@ -167,47 +186,104 @@ def _to_svg(fig: Figure, salt: str) -> str:
 # -- time axes -------------------------------------------------------------------------------
 
 
-def _time_axes(ax: Axes, run: RunData, *, label: bool = True) -> None:
+def _time_axes(ax: Axes, run: RunData, *, label: bool = True, lane: bool = False) -> None:
+    """Seconds on x, the fault windows shaded, the workload's end dashed; ``lane``: the
+    numbered fault lane above the axes (call after `_margins`, which makes room for it)."""
     ax.set_xlim(0, math.ceil(run.span))
     if label:
         ax.set_xlabel("seconds since the workload started")
     _shade(ax, run.windows, run.span)
+    if lane and run.windows:
+        _fault_lane(ax, run)
     end = run.workload_seconds
     if end is not None and end < run.span:
         # After this: healing, waiting for recovery, final reads.
         ax.axvline(end, color="#8c959f", lw=0.9, ls=(0, (4, 3)), zorder=1)
 
 
-def _shade(ax: Axes, windows: Sequence[FaultWindow], span: float) -> None:
-    """Shade each fault window and write its name at the top, stacking overlapping labels."""
+def _fault_color(windows: Sequence[FaultWindow], fault: str) -> str:
     names = sorted({w.fault for w in windows})
-    levels: list[float] = []
+    return FAULT_COLORS[names.index(fault) % len(FAULT_COLORS)]
+
+
+def _shade(ax: Axes, windows: Sequence[FaultWindow], span: float) -> None:
+    """Shade each fault window (labels live in the lane, never on the data)."""
     for w in windows:
         end = w.end if w.end is not None else span
-        color = FAULT_COLORS[names.index(w.fault) % len(FAULT_COLORS)]
+        color = _fault_color(windows, w.fault)
         ax.axvspan(w.start, end, color=color, alpha=0.14, lw=0, zorder=0)
         ax.axvline(w.start, color=color, lw=0.8, alpha=0.6, zorder=0)
-        level = next((i for i, last in enumerate(levels) if last <= w.start), len(levels))
-        if level == len(levels):
-            levels.append(end)
-        else:
-            levels[level] = end
-        label = f"{w.fault} {w.detail}" if w.detail and len(w.detail) <= 24 else w.fault
+
+
+def fault_key(windows: Sequence[FaultWindow]) -> tuple[FaultKey, ...]:
+    """Number ``i + 1`` for ``windows[i]``, as the lanes and the faults table show them."""
+    out = []
+    for i, w in enumerate(windows):
+        label = f"{w.fault} {w.detail}" if w.detail and len(w.detail) <= 40 else w.fault
         if w.end is None:
             label += " (never stopped)"
-        ax.text(
-            w.start,
-            0.985 - 0.09 * level,
-            f" {label}",
-            transform=ax.get_xaxis_transform(),
-            ha="left",
-            va="top",
-            fontsize=8,
-            color=color,
-            fontweight="bold",
-            zorder=5,
-            clip_on=True,
-        )
+        out.append(FaultKey(i + 1, label, _fault_color(windows, w.fault)))
+    return tuple(out)
+
+
+_LANE_ROW_IN: Final = 0.17
+_LANE_GAP_IN: Final = 0.06
+_LANE_DIGIT_IN: Final = 0.075
+"""The width of one digit of a lane number at 8 pt, with room to spare (DejaVu Sans: 0.07 in)."""
+_AXES_WIDTH_IN: Final = _WIDTH - 0.95  # the default left and right margins
+
+
+def lane_rows(windows: Sequence[FaultWindow], span: float, axes_width_in: float) -> list[int]:
+    """The lane row of each window: the first row whose previous bar, and the number written
+    at its start, both end before this window starts. Bars and numbers therefore never overlap,
+    however short or dense the faults."""
+    seconds_per_inch = max(span, 1e-9) / axes_width_in
+    ends: list[float] = []
+    rows = [0] * len(windows)
+    for i in sorted(range(len(windows)), key=lambda j: windows[j].start):
+        w = windows[i]
+        number_end = w.start + (len(str(i + 1)) * _LANE_DIGIT_IN + 0.05) * seconds_per_inch
+        end = max(w.end if w.end is not None else span, number_end)
+        row = next((r for r, last in enumerate(ends) if last <= w.start), len(ends))
+        if row == len(ends):
+            ends.append(end)
+        else:
+            ends[row] = end
+        rows[i] = row
+    return rows
+
+
+def _lane_inches(run: RunData) -> float:
+    """The height the fault lane adds above a time plot (none without faults)."""
+    if not run.windows:
+        return 0.0
+    rows = lane_rows(run.windows, math.ceil(run.span), _AXES_WIDTH_IN)
+    return (max(rows) + 1) * _LANE_ROW_IN + _LANE_GAP_IN
+
+
+def _fault_lane(ax: Axes, run: RunData) -> None:
+    """Each fault as a bar in its row above ``ax``, its number at its start (SVG id
+    ``fault-label-<n>``, so a browser test can measure that no two overlap)."""
+    fig = ax.get_figure()
+    assert isinstance(fig, Figure)
+    height_in = ax.get_position().height * fig.get_size_inches()[1]
+    width_in = ax.get_position().width * fig.get_size_inches()[0]
+    span = math.ceil(run.span)
+    rows = lane_rows(run.windows, span, width_in)
+    n_rows = max(rows) + 1
+    lane = ax.inset_axes(
+        (0.0, 1 + _LANE_GAP_IN / height_in, 1.0, n_rows * _LANE_ROW_IN / height_in), sharex=ax
+    )
+    lane.set_ylim(n_rows - 0.5, -0.5)
+    lane.set_axis_off()
+    for i, (w, row) in enumerate(zip(run.windows, rows, strict=True)):
+        end = w.end if w.end is not None else span
+        color = _fault_color(run.windows, w.fault)
+        lane.broken_barh([(w.start, max(end - w.start, 0.0))], (row - 0.38, 0.76), color=color,
+                         alpha=0.3, lw=0)  # fmt: skip
+        text = lane.text(w.start, row, f" {i + 1}", ha="left", va="center", fontsize=8,
+                         color=color, fontweight="bold", clip_on=False)  # fmt: skip
+        text.set_gid(f"fault-label-{i + 1}")
 
 
 def _no_data(ax: Axes, what: str) -> None:
@@ -229,8 +305,8 @@ def _headroom(ax: Axes, *, log: bool = False) -> None:
 
 def _throughput(fig: Figure, run: RunData) -> None:
     ax = fig.add_subplot()
-    _margins(fig)
-    _time_axes(ax, run)
+    _margins(fig, top=_TOP_IN + _lane_inches(run))
+    _time_axes(ax, run, lane=True)
     ax.set_ylabel("operations / s")
     ops = run.ops
     if ops.empty:
@@ -261,8 +337,8 @@ def _throughput(fig: Figure, run: RunData) -> None:
 def _latency_raw(fig: Figure, run: RunData, culprit_s: float | None) -> None:
     ax = fig.add_subplot()
     sampled = len(run.ops) > MAX_POINTS
-    _margins(fig, bottom=0.7 if sampled else 0.5)
-    _time_axes(ax, run)
+    _margins(fig, bottom=0.7 if sampled else 0.5, top=_TOP_IN + _lane_inches(run))
+    _time_axes(ax, run, lane=True)
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log)")
     ops = run.ops
@@ -340,8 +416,8 @@ def _sample(ops: pd.DataFrame, limit: int) -> pd.DataFrame:
 
 def _latency_quantiles(fig: Figure, run: RunData) -> None:
     ax = fig.add_subplot()
-    _margins(fig)
-    _time_axes(ax, run)
+    _margins(fig, top=_TOP_IN + _lane_inches(run))
+    _time_axes(ax, run, lane=True)
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log)")
     ok = run.ops[run.ops["type"] == "ok"] if not run.ops.empty else run.ops
@@ -350,10 +426,15 @@ def _latency_quantiles(fig: Figure, run: RunData) -> None:
         return
     bucket = np.floor(ok["start"].clip(lower=0)).astype("int64")
     grouped = ok["latency_ms"].clip(lower=1e-3).groupby(bucket)
-    x = grouped.size().index.to_numpy() + 0.5
+    # Every second of the run, so a second without an ok operation is a gap, not a line.
+    seconds = pd.RangeIndex(int(bucket.min()), int(bucket.max()) + 1)
+    x = seconds.to_numpy() + 0.5
     for name, q, color in QUANTILES:
-        ax.plot(x, grouped.quantile(q).to_numpy(), color=color, lw=1.5, label=name)
-    ax.plot(x, grouped.max().to_numpy(), color="#d43a3a", lw=1.0, ls=":", label="max")
+        y = grouped.quantile(q).reindex(seconds).to_numpy()
+        ax.plot(x, y, color=color, lw=1.5, label=name, marker="o" if len(x) <= 90 else None,
+                ms=2)  # fmt: skip
+    ax.plot(x, grouped.max().reindex(seconds).to_numpy(), color="#d43a3a", lw=1.0, ls=":",
+            label="max")  # fmt: skip
     _headroom(ax, log=True)
     _log_y(ax)
     ax.legend(loc="upper right", ncols=4)
@@ -450,11 +531,12 @@ _RESOURCE_PANELS: Final = (  # column, title, measured in bytes
 
 def _resources(fig: Figure, run: RunData) -> None:
     axes = fig.subplots(3, 2, sharex=True).ravel()
-    _margins(fig, left=0.5, top=0.55, hspace=0.45, wspace=0.1)
+    lane = _lane_inches(run)
+    _margins(fig, left=0.5, top=0.55 + lane, hspace=0.45, wspace=0.1)
     res = run.resources
     nodes = sorted(res["node"].dropna().unique(), key=_node_order) if not res.empty else []
-    for ax, (col, title, in_bytes) in zip(axes, _RESOURCE_PANELS, strict=False):
-        _time_axes(ax, run, label=False)
+    for i, (ax, (col, title, in_bytes)) in enumerate(zip(axes, _RESOURCE_PANELS, strict=False)):
+        _time_axes(ax, run, label=False, lane=i < 2)
         if res.empty:
             _no_data(ax, "samples")
             ax.set_title(title, loc="left")
@@ -462,8 +544,8 @@ def _resources(fig: Figure, run: RunData) -> None:
         unit, factor = _byte_unit(_peak(res[col])) if in_bytes else ("", 1.0)
         ax.set_title(f"{title} ({unit})" if unit else title, loc="left")
         for i, node in enumerate(nodes):
-            rows = res[res["node"] == node]
-            y = rows[col].where(rows["up"]) / factor
+            rows = _with_gaps(res[res["node"] == node].sort_values("time"))
+            y = rows[col].where(rows["up"].astype(bool)) / factor
             # Thinner on top, so a node whose line equals another's still shows.
             lw = max(1.0, 2.6 - 0.6 * i)
             ax.plot(rows["time"], y, color=NODE_COLORS[i % len(NODE_COLORS)], lw=lw, label=node)
@@ -478,6 +560,21 @@ def _resources(fig: Figure, run: RunData) -> None:
             for i, node in enumerate(nodes)
         ]
         fig.legend(handles=handles, loc="upper right", ncols=len(nodes), fontsize=9)
+
+
+def _with_gaps(rows: pd.DataFrame, *, factor: float = 2.5) -> pd.DataFrame:
+    """``rows`` (one node's samples, by time) with an empty row wherever samples stop for more
+    than ``factor`` sampling intervals (the node was down, or not sampled): a line drawn
+    through that time would show values nobody measured."""
+    if len(rows) < 3:
+        return rows
+    times = rows["time"].to_numpy(dtype="float64")
+    steps = np.diff(times)
+    holes = np.flatnonzero(steps > factor * float(np.median(steps)))
+    if holes.size == 0:
+        return rows
+    blanks = pd.DataFrame({"time": (times[holes] + times[holes + 1]) / 2, "up": False})
+    return pd.concat([rows, blanks], ignore_index=True).sort_values("time", kind="stable")
 
 
 def _availability(ax: Axes, run: RunData, nodes: Sequence[str]) -> None:

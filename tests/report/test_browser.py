@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lab.report import write_run_report
 from lab.report.browser import _console, dump_dom, find_chromium, screenshot
 from tests.report.conftest import INVALID, VALID
 from tests.report.page import Page
+from tests.report.synth import make_run
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -52,6 +54,37 @@ def test_report_renders_without_errors_and_plots_have_size(
     for plot_id, size in sizes.items():
         width, height = (int(v) for v in size.split("x"))
         assert width > 800 and height > 150, (plot_id, size)
+
+
+DENSE_FAULTS = tuple(
+    (name, start, start + length)
+    for name, start, length in (
+        ("partition-halves", 0.5, 0.4), ("kill", 0.7, 0.3), ("pause", 0.8, 2.0),
+        ("partition-ring", 1.0, 0.2), ("slow-network", 1.1, 5.0), ("kill", 1.3, 0.1),
+        ("clock-skew", 1.35, 0.5), ("bandwidth", 1.4, 0.2), ("partition-halves", 2.0, 1.0),
+        ("kill", 2.05, 0.1), ("pause", 2.1, 0.1), ("kill", 2.2, 0.1),
+    )
+)  # fmt: skip
+"""Twelve faults, most shorter than their own label: the case that overlapped before lanes."""
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1024, 1400])
+@pytest.mark.parametrize("kind", [VALID, INVALID, "dense", "interrupted"])
+def test_fault_labels_never_overlap_at_any_width(
+    rendered: dict[str, Path], tmp_path: Path, kind: str, width: int
+) -> None:
+    if kind in rendered:
+        page = rendered[kind]
+    else:
+        results = {"interrupted": "SIGTERM", "checked": True} if kind == "interrupted" else None
+        run_dir = make_run(tmp_path / kind, faults=DENSE_FAULTS, results=results)
+        page = write_run_report(run_dir)
+    result = dump_dom(page, window=(width, 3000))
+    assert result.console == [], result.console
+    body = next(e for e in Page(result.dom).elements if e.tag == "body")
+    assert int(body.attrs["data-fault-labels"]) > 0
+    assert body.attrs["data-fault-label-overlaps"] == "", body.attrs["data-fault-label-overlaps"]
 
 
 @needs_chromium

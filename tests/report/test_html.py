@@ -91,14 +91,19 @@ def test_every_plot_is_embedded_as_inline_svg(rendered: dict[str, Path], name: s
 
 
 @pytest.mark.parametrize("name", [VALID, INVALID])
-def test_time_plots_shade_and_name_the_fault(rendered: dict[str, Path], name: str) -> None:
+def test_time_plots_number_the_fault_and_the_key_names_it(
+    rendered: dict[str, Path], name: str
+) -> None:
     page = page_of(rendered[name])
     fault = results_of(rendered[name].parent)["faults"][0]["fault"]
     for plot_id in ("plot-throughput", "plot-latency-raw", "plot-latency-quantiles"):
-        labels = [text(t) for t in page.by_id(plot_id).find_all("text")]
-        assert any(label.startswith(fault) for label in labels), (plot_id, labels)
+        figure = page.by_id(plot_id)
+        (number,) = [g for g in figure.find_all("g") if g.attrs.get("id") == "fault-label-1"]
+        assert text(number).strip() == "1", plot_id
+        (key,) = [e for e in figure.find_all("div") if "fault-key" in e.attrs.get("class", "")]
+        assert "1 " + fault in " ".join(text(key).split()), text(key)
     (row,) = page.by_id("faults-table").find_all("tr")[1:]
-    assert fault in text(row)
+    assert [text(td) for td in row.find_all("td")][:2] == ["1", fault]
 
 
 @pytest.mark.parametrize("name", [VALID, INVALID])
