@@ -155,7 +155,7 @@ def summary(soak_dir: Path, results: dict[str, Any]) -> list[str]:
     from lab.soak.report import fmt_value
 
     for c in results["leaks"]["checks"]:
-        mark = "pass" if c["passed"] else "FAIL"
+        mark = {"fail": "FAIL", "not judged": "n/j "}.get(c.get("result", ""), "pass")
         node = c["node"] or "all"
         lines.append(
             f"    {mark} {c['name']:16} {node:4} {fmt_value(c['value'], c['unit']):>16}  "

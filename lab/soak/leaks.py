@@ -52,9 +52,23 @@ class Check:
     passed: bool
     unit: str
     detail: str = ""
+    judged: bool = True
+    """False when the check deliberately did not judge its number (a soak too short for it)."""
+
+    @property
+    def result(self) -> str:
+        """``fail``; ``not judged`` when it passed on something other than its number (a
+        value over the limit that the fit or the growth says is noise, or a check a soak this
+        short cannot judge: the detail says which); else ``pass``. A value over its limit is
+        never shown as a plain pass."""
+        if not self.passed:
+            return "fail"
+        if not self.judged or self.value > self.threshold:
+            return "not judged"
+        return "pass"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "result": self.result}
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +241,9 @@ def p99_drift_check(
         th.p99_drift,
         not drifted,
         "x",
-        f"first window p99 {first_p99_ms:.1f} ms, last window p99 {last_p99_ms:.1f} ms",
+        f"first window p99 {first_p99_ms:.1f} ms, last window p99 {last_p99_ms:.1f} ms"
+        + ("" if long_enough else f"; not judged in a soak under {th.min_drift_span_s:g} s"),
+        judged=long_enough,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 import jinja2
 
 from lab.report.templating import fmt_bytes, fmt_count, fmt_ms, fmt_rate, fmt_seconds, write_atomic
+from lab.soak.leaks import Check
 from lab.soak.plan import format_duration
 from lab.soak.plots import render_plots
 from lab.soak.resources import ResourceSeries
@@ -35,6 +36,14 @@ CHECK_PLOTS: Final = {
     "data_dir_ratio": "plot-data",
     "p99_drift": "plot-windows",
 }
+
+
+def _result(check: dict[str, Any]) -> str:
+    """A check's result as `Check.result` says it (results.json before it said so: derived)."""
+    if check.get("result"):
+        return str(check["result"])
+    fields = {k: check[k] for k in ("name", "node", "value", "threshold", "passed", "unit")}
+    return Check(**fields, detail=str(check.get("detail", ""))).result
 
 
 def environment() -> jinja2.Environment:
@@ -93,7 +102,10 @@ def build_context(
     config = results.get("config") or {}
     windows = results.get("windows") or []
     leaks = results.get("leaks") or {}
-    checks = [{**c, "plot": CHECK_PLOTS.get(c["name"], "")} for c in leaks.get("checks") or []]
+    checks = [
+        {**c, "plot": CHECK_PLOTS.get(c["name"], ""), "result": _result(c)}
+        for c in leaks.get("checks") or []
+    ]
     ops = (results.get("ops") or {}).get("total") or {}
     restarts = sum(int(r.get("restarts") or 0) for r in (results.get("resources") or {}).values())
     duration = float(results.get("duration") or 0.0)

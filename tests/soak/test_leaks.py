@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lab.soak.leaks import (
+    Check,
     Thresholds,
     data_growth_check,
     data_size_check,
@@ -142,3 +143,15 @@ def test_data_dir_growth() -> None:
     assert not check.passed and check.value == pytest.approx(25, rel=0.01)
     # The same slope over two minutes is 0.8 MB: not enough to judge it growth.
     assert data_growth_check("n1", growing[:12], 0, TH).passed
+
+
+def test_a_value_over_its_limit_is_never_a_plain_pass() -> None:
+    assert p99_drift_check(10, 12, TH).result == "pass"
+    assert p99_drift_check(10, 40, TH).result == "fail"
+    # Over the 1.5x limit but only 15.7 ms more: passes, and says it was not judged on it.
+    assert p99_drift_check(27.1, 42.8, TH).result == "not judged"
+    short = p99_drift_check(20.1, 43.3, TH, span_s=120)
+    assert short.result == "not judged" and "not judged" in short.detail
+    assert short.to_json()["result"] == "not judged"
+    noisy = Check("rss_slope", "n1", 71.5, 50.0, True, "MB/hour", "r2=0.05")
+    assert noisy.result == "not judged"
