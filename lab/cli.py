@@ -26,6 +26,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 """Subcommand -> (module with ``configure`` and ``run``, one line of help)."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every lab command's ``--help``: each option's default, said once (not for flags, not
+    when the help already says it, not when there is none), and descriptions as written, minus
+    the reStructuredText backticks of the docstrings they come from."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS, [], ())
+            or action.nargs == 0
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -38,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == chosen:
             module = importlib.import_module(module_name)
             module.configure(sub)
+            sub.formatter_class = HelpFormatter  # after configure: one style for every command
+            for action in sub._actions:
+                if action.help is None and action.default not in (None, False, argparse.SUPPRESS):
+                    action.help = "(default: %(default)s)"
             sub.set_defaults(run=module.run)
     args = parser.parse_args(args_list)
     return int(args.run(args))

@@ -65,6 +65,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    width = max(len(name) for name in SCENARIOS)
+    parser.epilog = (
+        "scenarios (default: "
+        + ", ".join(DEFAULT_MATRIX)
+        + "):\n"
+        + "\n".join(f"  {name:{width}}  {s.description}" for name, s in sorted(SCENARIOS.items()))
+    )
 
 
 def _summary_line(name: str, run_dir: Path, results: dict[str, Any]) -> str:

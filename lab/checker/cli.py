@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--format", choices=FORMATS, help="input format (default: detected)")
     parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="S", help="time budget in seconds (60)"
+        "--timeout", type=float, default=60.0, metavar="S", help="time budget in seconds"
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="write an HTML timeline")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON")

@@ -44,7 +44,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.split("\n\n")[0]
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     w = p.add_argument_group("workload")
-    w.add_argument("--workloads", default="A,B,C,F,W", help=f"of {','.join(WORKLOADS)}")
+    w.add_argument(
+        "--workloads",
+        default="A,B,C,F,W",
+        help="comma-separated YCSB mixes: "
+        + "; ".join(f"{name} {mix.description}" for name, mix in WORKLOADS.items()).replace(
+            "%", "%%"
+        ),
+    )
     w.add_argument("--distribution", choices=DISTRIBUTIONS, default="zipfian")
     w.add_argument("--theta", type=float, default=0.99, help="zipfian skew")
     w.add_argument("--records", type=int, default=1000, help="keys inserted by the load phase")
