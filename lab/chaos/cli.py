@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
 def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
     from lab.test import LabTest, run_test
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=_Stderr()
+    )
     logging.getLogger("lab").setLevel(logging.INFO)
     logging.getLogger("lab.toxiproxy").setLevel(logging.ERROR)
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
@@ -165,6 +167,18 @@ def _report(run_dir: Path, store: Path) -> None:
     print(f"    report: {path.resolve()}\n    index:  {index.resolve()}", flush=True)
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of each write. The progress bar swaps it for a
+    proxy that prints above the bar; a handler holding the real stream would glue log lines
+    onto the bar (``0:00:07INFO lab: ...``)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 class _progress:
     """Elapsed / total on the terminal (rich), fed by the runner's progress callback."""
 
@@ -175,7 +189,12 @@ class _progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(
-            TextColumn(f"[bold]{name}"), BarColumn(), TimeElapsedColumn(), transient=True
+            TextColumn(f"[bold]{name}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s of workload"),
+            TimeElapsedColumn(),
+            transient=True,
+            redirect_stderr=True,
         )
         self._task = self._bar.add_task(name, total=total)
         self._bar.start()
