@@ -39,6 +39,7 @@ from lab.report.templating import (
     fmt_rate,
     fmt_seconds,
     overall_status,
+    unsafe_modes,
     write_atomic,
 )
 
@@ -93,6 +94,7 @@ def build_context(run: RunData) -> dict[str, Any]:
         "faults": _faults(run),
         "recovery": _recovery(results),
         "interrupted": _interrupted(results),
+        "unsafe": unsafe_modes(results) or unsafe_modes(config),
         "final_statuses": _final_statuses(results),
         "checkers": _checkers(results),
         "counterexamples": cxs,

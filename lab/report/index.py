@@ -23,6 +23,7 @@ from lab.report.templating import (
     STATUSES,
     environment,
     overall_status,
+    unsafe_modes,
     write_atomic,
 )
 
@@ -157,7 +158,7 @@ def _row(run: Path, index_dir: Path) -> RunRow:
         recovery_s=_num(results.get("recovery_seconds")),
         verdicts=verdicts,
         errors=len(results.get("errors") or []),
-        note="",
+        note=" ".join(f"UNSAFE {m}" for m in unsafe_modes(results)),
         report=link,
     )
 

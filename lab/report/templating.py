@@ -108,6 +108,19 @@ def overall_status(results: dict[str, Any]) -> str:
     return "valid" if results.get("valid", True) else "invalid"
 
 
+def unsafe_modes(results: dict[str, Any]) -> list[str]:
+    """The unsafe node options a run used, as the flags that set them (``--stale-reads``,
+    ``--fsync never``): such a run exists to prove the lab catches what they break, so its
+    invalid verdict is expected, and every page and line says so."""
+    options = results.get("node_options") or {}
+    modes = []
+    if options.get("stale_reads"):
+        modes.append("--stale-reads")
+    if options.get("fsync") not in (None, "always"):
+        modes.append(f"--fsync {options['fsync']}")
+    return modes
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` so a reader (a browser refreshing) never sees half a page."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

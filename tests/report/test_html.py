@@ -263,3 +263,12 @@ def test_load_runs_are_refused(tmp_path: Path) -> None:
 def test_missing_results_json_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_run_report(tmp_path)
+
+
+def test_an_unsafe_run_says_so_and_that_invalid_is_expected(rendered: dict[str, Path]) -> None:
+    unsafe = page_of(rendered[INVALID])
+    assert "UNSAFE MODE: --stale-reads" in text(unsafe.by_id("unsafe"))
+    banner = " ".join(text(unsafe.by_id("status")).split())
+    assert "an invalid verdict is the expected outcome" in banner
+    safe = page_of(rendered[VALID])
+    assert "UNSAFE" not in " ".join(text(safe.by_id("status")).split())

@@ -122,3 +122,9 @@ def test_same_second_runs_sort_by_suffix_and_load_runs_are_listed(
 def test_an_empty_store_gives_an_empty_index(tmp_path: Path) -> None:
     out = write_index(tmp_path / "nothing-here", tmp_path / "index.html")
     assert "No runs under" in out.read_text()
+
+
+def test_unsafe_runs_are_flagged_in_the_index(store: Path, tmp_path: Path) -> None:
+    out = write_index(store, tmp_path / "index.html")
+    html = out.read_text()
+    assert html.count("UNSAFE --stale-reads") == 1
