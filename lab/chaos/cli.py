@@ -20,9 +20,6 @@ from lab.context import NodeOptions
 from lab.interrupt import StopRequest, stop_on_signals
 from lab.store import DEFAULT_ROOT
 
-INDEX = Path("reports/index.html")
-"""Every run in the store, newest first; rebuilt after each run."""
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0] if __doc__ else None
@@ -169,7 +166,7 @@ def _report(run_dir: Path, store: Path) -> None:
     from lab.report import write_index, write_run_report
 
     path = write_run_report(run_dir)
-    index = write_index(store, INDEX)
+    index = write_index(store)
     print(f"    report: {path.resolve()}\n    index:  {index.resolve()}", flush=True)
 
 

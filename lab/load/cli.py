@@ -449,7 +449,11 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.save_baseline, results.as_baseline(res))
     if res["workloads"]:
         print_summary(res)
+    from lab.report.index import write_index
+
+    index = write_index(args.store)
     print(f"results: {run_dir / 'results.json'}\nreport:  {run_dir / 'report.html'}")
+    print(f"index:   {index.resolve()}")
     if error is not None:
         print(f"aspen-lab load: {error}", file=sys.stderr)
         return 2

@@ -53,20 +53,28 @@ class RunRow:
     note: str
     report: str | None
     """Relative link from the index to the run's report.html, if it has one."""
+    runtime: str = ""
+    nodes: Any = None
+    kind_label: str = ""
+    """What the index shows as the run's kind (chaos, soak, load)."""
 
     @property
     def started_text(self) -> str:
         return MISSING if self.started is None else self.started.strftime("%Y-%m-%d %H:%M:%S")
 
 
+RUN_FILES: Final = ("results.json", "config.json", "history.jsonl")
+"""A directory holding any of these is a run, even one that crashed before its results."""
+
+
 def find_runs(store_root: Path) -> list[Path]:
-    """Run directories (with results.json) under ``store_root``, newest first."""
+    """Run directories under ``store_root`` (chaos, load and soak alike), newest first."""
     found = []
-    for results in Path(store_root).glob("*/*/results.json"):
-        run = results.parent
+    for run in Path(store_root).glob("*/*/"):
         if run.is_symlink() or run.parent.is_symlink() or run.name.startswith("."):
             continue
-        found.append(run)
+        if any((run / name).is_file() for name in RUN_FILES):
+            found.append(run)
     return sorted(found, key=_sort_key, reverse=True)
 
 
@@ -97,7 +105,7 @@ def write_index(store_root: Path, out: Path = DEFAULT_OUT) -> Path:
 
 def _sort_key(run: Path) -> tuple[str, int, float]:
     m = _STAMP.match(run.name)
-    mtime = (run / "results.json").stat().st_mtime
+    mtime = run.stat().st_mtime
     if m is None:  # not a store timestamp: order by when the results were written
         stamp = dt.datetime.fromtimestamp(mtime, dt.UTC).strftime("%Y%m%dT%H%M%S")
         return (stamp, 0, mtime)
@@ -118,6 +126,27 @@ def _row(run: Path, index_dir: Path) -> RunRow:
         if report.is_file()
         else None
     )
+    config = _json_object(run / "config.json") or {}
+    if not (run / "results.json").is_file():
+        return RunRow(
+            run,
+            "chaos",
+            str(config.get("scenario") or run.parent.name),
+            _started(run),
+            "unknown",
+            config.get("seed"),
+            _num(config.get("duration")),
+            None,
+            None,
+            None,
+            None,
+            {},
+            0,
+            "no results.json: the run crashed or is still running",
+            link,
+            runtime=str(config.get("runtime") or ""),
+            nodes=config.get("nodes"),
+        )
     try:
         results = json.loads((run / "results.json").read_text(encoding="utf-8"))
         if not isinstance(results, dict):
@@ -160,12 +189,31 @@ def _row(run: Path, index_dir: Path) -> RunRow:
         errors=len(results.get("errors") or []),
         note=" ".join(f"UNSAFE {m}" for m in unsafe_modes(results)),
         report=link,
+        runtime=str(results.get("runtime") or config.get("runtime") or ""),
+        nodes=results.get("nodes", config.get("nodes")),
+        kind_label="soak" if results.get("kind") == "aspen-soak" else "chaos",
     )
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _load_row(run: Path, results: dict[str, Any], link: str | None) -> RunRow:
     gates = results.get("gates")
-    status = "unknown" if not gates else "valid" if gates.get("passed") else "invalid"
+    if results.get("interrupted"):
+        status = "interrupted"
+    elif results.get("error"):
+        status = "unknown"
+    elif gates:
+        status = "valid" if gates.get("passed") else "invalid"
+    else:
+        status = "valid"  # a clean run without a baseline: nothing failed
+    config = results.get("config") or {}
     phases = [w for w in (results.get("workloads") or {}).values() if isinstance(w, dict)]
     ok = sum(int(w.get("ok") or 0) for w in phases)
     return RunRow(
@@ -184,8 +232,12 @@ def _load_row(run: Path, results: dict[str, Any], link: str | None) -> RunRow:
         recovery_s=None,
         verdicts={},
         errors=1 if results.get("error") else 0,
-        note={"valid": "gates passed", "invalid": "gates failed"}.get(status, "no gates"),
+        note=("gates passed" if gates.get("passed") else "gates failed")
+        if gates
+        else "no baseline: no gates",
         report=link,
+        runtime="local",
+        nodes=config.get("nodes"),
     )
 
 

@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
         display.close()
     for line in summary(soak_dir, results):
         print(line, flush=True)
+    from lab.report.index import write_index
+
+    print(f"index: {write_index(args.store).resolve()}", flush=True)
     print(f"rerun with: {cfg.rerun_command()}", flush=True)
     if not results["valid"] and not (results["interrupted"] and _nothing_failed(results)):
         return 1

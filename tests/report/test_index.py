@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lab.report.html import write_run_report
-from lab.report.index import find_runs, write_index
+from lab.report.index import _row, find_runs, write_index
 from lab.report.templating import fmt_count, fmt_ms, fmt_rate
 from tests.report.conftest import STAMPS, VALID, results_of
 from tests.report.page import Page, text
@@ -128,3 +128,27 @@ def test_unsafe_runs_are_flagged_in_the_index(store: Path, tmp_path: Path) -> No
     out = write_index(store, tmp_path / "index.html")
     html = out.read_text()
     assert html.count("UNSAFE --stale-reads") == 1
+
+
+def test_runs_without_results_and_load_runs_without_gates_are_listed_fairly(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    crashed = store / "partition" / "20261201T000000"
+    crashed.mkdir(parents=True)
+    (crashed / "config.json").write_text(
+        json.dumps({"scenario": "partition", "seed": 4, "runtime": "docker", "nodes": 5})
+    )
+    load = store / "load" / "20261201T000100"
+    load.mkdir(parents=True)
+    (load / "results.json").write_text(
+        json.dumps({"kind": "aspen-load", "workloads": {}, "config": {"nodes": 3}})
+    )
+    rows = {r.run_dir.name: r for r in (_row(run, tmp_path) for run in find_runs(store))}
+    assert rows["20261201T000000"].status == "unknown"
+    assert "no results.json" in rows["20261201T000000"].note
+    assert (rows["20261201T000000"].runtime, rows["20261201T000000"].nodes) == ("docker", 5)
+    assert rows["20261201T000100"].status == "valid"
+    assert rows["20261201T000100"].note == "no baseline: no gates"
+    html = write_index(store, tmp_path / "index.html").read_text()
+    assert "store store" not in html and "runs in" in html
