@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import jinja2
+
 from lab.report.index import DEFAULT_OUT
 
 
@@ -29,12 +31,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         type=Path,
         default=DEFAULT_OUT,
-        help=f"where the index goes (default {DEFAULT_OUT})",
+        help="where the index goes",
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def _write(run_dir: Path) -> Path:
+    """The report in the layout of the run's kind: a soak's or a load run's own page, else a
+    chaos run's (the kind is what results.json says)."""
+    import json
+
+    kind = json.loads((run_dir / "results.json").read_text(encoding="utf-8")).get("kind")
+    if kind == "aspen-soak":
+        from lab.soak.report import write_soak_report
+
+        return write_soak_report(run_dir)
+    if kind == "aspen-load":
+        from lab.load.report import write_report
+
+        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        return write_report(results, run_dir / "report.html")
     from lab.report.html import write_run_report
+
+    return write_run_report(run_dir)
+
+
+def run(args: argparse.Namespace) -> int:
     from lab.report.index import write_index
 
     run_dir: Path = args.run_dir
@@ -45,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        path = write_run_report(run_dir)
-    except ValueError as e:
+        path = _write(run_dir)
+    except (ValueError, KeyError, TypeError, jinja2.UndefinedError) as e:  # not ours, or cut short
         print(f"aspen-lab report: {e}", file=sys.stderr)
         return 2
     print(f"report: {path}")
