@@ -280,6 +280,7 @@ class AspenService:
                 for n, p in sorted(st.progress.items())
             },
             "transport": self._driver.transport_stats(),
+            "rejected_messages": self._driver.rejected_messages(),
         }
 
     def node_info(self) -> dict[str, Any]:

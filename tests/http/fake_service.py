@@ -58,6 +58,8 @@ class FakeService:
         self.learners: set[int] = set()
         self.addresses: dict[int, PeerAddress] = {node_id: self.address} if initialized else {}
         self.initialized = initialized
+        self.rejected: dict[str, int] = {}
+        """Peer messages the core rejected, by check (as ``RawNode.rejected``)."""
         self._cluster_id = cluster_id
         self.checks = [HealthCheck("raft", HealthStatus.OK, "leader known")]
         self.storage = 65536
@@ -224,6 +226,7 @@ class FakeService:
             "learners": sorted(self.learners),
             "last_log_index": self.index,
             "snapshot_index": 0,
+            "rejected_messages": dict(self.rejected),
         }
         if self.role == "leader":
             metrics["progress"] = {

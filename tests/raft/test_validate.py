@@ -1,0 +1,186 @@
+"""Impossible peer messages are rejected before they touch state, counted, and never fatal
+(issue #13 item 1); the node's own broken invariants are a different error nobody catches."""
+
+from __future__ import annotations
+
+import pytest
+
+from aspen.raft import (
+    ConfState,
+    Entry,
+    InvariantViolation,
+    PeerProtocolError,
+    RaftError,
+    Role,
+    SnapshotMeta,
+)
+from aspen.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+    TimeoutNow,
+)
+from tests.raft.harness import Network, make_node, outbox
+
+
+def _leader_net() -> Network:
+    net = Network(3)
+    net.elect(1)
+    net.propose(1, b"x")
+    return net
+
+
+def _leader_fingerprint(net: Network) -> tuple[object, ...]:
+    st = net.nodes[1].status()
+    return (st.term, st.role, st.commit, tuple(sorted(st.progress.items())))
+
+
+def _rejected_by_leader(net: Network, m: Message, kind: str) -> None:
+    """``m`` is refused with ``kind``, counted once, and the leader's state did not move."""
+    node = net.nodes[1]
+    before = _leader_fingerprint(net)
+    count = node.rejected.get(kind, 0)
+    with pytest.raises(PeerProtocolError) as info:
+        node.step(m)
+    assert info.value.kind == kind
+    assert node.rejected[kind] == count + 1
+    assert _leader_fingerprint(net) == before
+    # ... and the cluster still works: a proposal commits and the leader keeps its log sane.
+    net.send()
+    index = net.propose(1, b"after")
+    assert node.role is Role.LEADER
+    assert all(n.commit >= index for n in net.nodes.values())
+
+
+def test_ack_beyond_the_leaders_last_index_is_rejected() -> None:
+    # The live crash: an ack of 10**9 moved ``next`` past the log end; the next send raised.
+    net = _leader_net()
+    term = net.nodes[1].term
+    _rejected_by_leader(net, AppendEntriesResponse(term, 2, 1, 10**9), "index_beyond_log")
+
+
+def test_reject_of_an_index_beyond_the_log_is_rejected() -> None:
+    net = _leader_net()
+    term = net.nodes[1].term
+    m = AppendEntriesResponse(term, 2, 1, 10**9, True, 0, 0)
+    _rejected_by_leader(net, m, "index_beyond_log")
+
+
+def test_reject_hint_beyond_the_rejected_index_is_rejected() -> None:
+    net = _leader_net()
+    term = net.nodes[1].term
+    m = AppendEntriesResponse(term, 2, 1, 1, True, 10**9, 1)
+    _rejected_by_leader(net, m, "hint_beyond_rejected")
+
+
+def test_hint_term_beyond_the_message_term_is_rejected() -> None:
+    net = _leader_net()
+    term = net.nodes[1].term
+    m = AppendEntriesResponse(term, 2, 1, 1, True, 1, term + 5)
+    _rejected_by_leader(net, m, "future_log_term")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: HeartbeatResponse(t + 1, 2, 1),
+        lambda t: InstallSnapshotResponse(t + 1, 2, 1, 1, 0),
+        lambda t: RequestVoteResponse(t + 1, 2, 1, True),
+        lambda t: RequestVoteResponse(t + 2, 2, 1, True, pre_vote=True),
+    ],
+    ids=["heartbeat-response", "snapshot-response", "granted-vote", "granted-pre-vote"],
+)
+def test_future_term_on_an_answer_is_rejected_not_an_election(make: object) -> None:
+    # An answer echoes the term of a request we sent: from our future it is forged. Stepping
+    # down for it would let anyone depose the leader with one frame.
+    net = _leader_net()
+    m = make(net.nodes[1].term)  # type: ignore[operator]
+    _rejected_by_leader(net, m, "future_term")
+
+
+def test_future_term_timeout_now_does_not_start_an_election() -> None:
+    node, storage = make_node(1, log_terms=[1], term=1)
+    with pytest.raises(PeerProtocolError) as info:
+        node.step(TimeoutNow(9, 2, 1))
+    assert info.value.kind == "future_term"
+    assert node.term == 1 and node.role is Role.FOLLOWER
+    assert outbox(node, storage) == []
+
+
+def test_a_rejected_answer_at_a_higher_term_still_deposes_the_leader() -> None:
+    # The legitimate case the checks must leave alone: a stale leader learns the new term.
+    net = _leader_net()
+    term = net.nodes[1].term
+    net.nodes[1].step(AppendEntriesResponse(term + 1, 2, 1, 0))
+    assert net.nodes[1].role is Role.FOLLOWER and net.nodes[1].term == term + 1
+    assert net.nodes[1].rejected == {}
+
+
+def test_snapshot_response_beyond_the_log_is_rejected() -> None:
+    net = _leader_net()
+    term = net.nodes[1].term
+    m = InstallSnapshotResponse(term, 2, 1, 10**9, 0, done=True)
+    _rejected_by_leader(net, m, "index_beyond_log")
+
+
+@pytest.mark.parametrize(
+    ("m", "kind"),
+    [
+        (AppendEntries(1, 2, 3, 1, 1, (), 1), "wrong_recipient"),
+        (InstallSnapshot(1, 2, 3, SnapshotMeta(5, 1), 0, b"", True), "wrong_recipient"),
+        (Heartbeat(1, 0, 1, 0), "bad_sender"),
+        (Heartbeat(1, 1, 1, 0), "bad_sender"),
+        (RequestVote(2, 2, 1, 9, 7), "future_log_term"),
+        (AppendEntries(2, 2, 1, 1, 3, (), 1), "future_log_term"),
+        (AppendEntries(2, 2, 1, 1, 1, (Entry(1, 3),), 1), "gap"),
+        (AppendEntries(2, 2, 1, 1, 1, (Entry(2, 2), Entry(1, 3)), 1), "future_log_term"),
+        (AppendEntries(2, 2, 1, 1, 1, (Entry(5, 2),), 1), "future_log_term"),
+        (InstallSnapshot(2, 2, 1, SnapshotMeta(9, 4), 0, b"", True), "future_log_term"),
+        (
+            InstallSnapshot(
+                2,
+                2,
+                1,
+                SnapshotMeta(9, 1, ConfState(frozenset({1, 2}), frozenset({2}))),
+                0,
+                b"",
+                True,
+            ),
+            "bad_conf_state",
+        ),
+    ],
+    ids=[
+        "append-for-another-node",
+        "snapshot-for-another-node",
+        "sender-none",
+        "sender-is-us",
+        "vote-log-term-from-the-future",
+        "append-prev-term-from-the-future",
+        "append-with-a-gap",
+        "append-terms-go-down",
+        "append-entry-term-beyond-message",
+        "snapshot-term-beyond-message",
+        "snapshot-voter-and-learner",
+    ],
+)
+def test_impossible_message_on_a_follower_changes_nothing(m: Message, kind: str) -> None:
+    node, storage = make_node(1, log_terms=[1], term=1)
+    before = node.status()
+    with pytest.raises(PeerProtocolError) as info:
+        node.step(m)
+    assert info.value.kind == kind
+    assert node.rejected == {kind: 1}
+    assert node.status() == before
+    assert outbox(node, storage) == []
+
+
+def test_error_split_peer_errors_are_raft_errors_invariants_are_not() -> None:
+    # ``except RaftError`` (a driver dropping a bad message) must never swallow our own bug.
+    assert issubclass(PeerProtocolError, RaftError)
+    assert not issubclass(InvariantViolation, RaftError)
