@@ -238,6 +238,16 @@ class RaftDriver:
         self.node.campaign()
         self._wake.set()
 
+    def transfer_leadership(self, target: int) -> None:
+        """Leader only: start handing leadership to ``target`` (a voter); the core aborts it
+        after an election timeout if the target did not take over."""
+        try:
+            self._call_leader(lambda: self.node.transfer_leadership(target))
+        except (NotLeaderError, UnavailableError, InvalidRequestError):
+            raise
+        except RaftError as e:
+            raise InvalidRequestError(f"cannot transfer leadership: {e}") from None
+
     # --- internals ----------------------------------------------------------------------------
 
     def _call_leader(self, fn: Callable[[], Any]) -> Any:
