@@ -293,15 +293,16 @@ class AspenService:
 
     def _check_caught_up(self, newcomers: Set[int]) -> None:
         """Refuse (409, with the lag of each) to promote a learner that is not within
-        ``promote_max_lag`` entries of our last index: a voter that cannot vote yet (or never
-        started) brings the cluster one failure closer to an outage."""
+        ``promote_max_lag`` entries of our last index, or that never acknowledged an entry
+        (match 0: it never started, or has not answered since this leader was elected): a
+        voter that cannot vote yet brings the cluster one failure closer to an outage."""
         st = self._driver.node.status()
         last = self._storage.last_index()
         behind = {}
         for n in sorted(newcomers):
             p = st.progress.get(n)
             match = p.match if p is not None else 0
-            if last - match > self._promote_max_lag:
+            if match == 0 or last - match > self._promote_max_lag:
                 behind[str(n)] = {"match": match, "lag": last - match}
         if behind:
             raise ConflictError(
