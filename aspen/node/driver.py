@@ -303,8 +303,8 @@ class RaftDriver:
         (whose caller exits the process non-zero)."""
         if self.fatal is not None:
             return
-        what = "invariant violated" if isinstance(e, InvariantViolation) else "failed"
-        log.critical("raft %s %s, stopping the node: %r", what, where, e, exc_info=e)
+        what = "hit a Raft invariant violation" if isinstance(e, InvariantViolation) else "failed"
+        log.critical("raft %s %s; stopping the node: %r", where, what, e, exc_info=e)
         self.fatal = e
         self._fail_all(UnknownOutcomeError(f"node failed: {e}"))
         self._closed.set()
