@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aspen.raft import (
     ConfState,
@@ -12,6 +16,7 @@ from aspen.raft import (
     PeerProtocolError,
     RaftError,
     Role,
+    Snapshot,
     SnapshotMeta,
 )
 from aspen.raft.messages import (
@@ -26,6 +31,7 @@ from aspen.raft.messages import (
     RequestVoteResponse,
     TimeoutNow,
 )
+from aspen.raft.snapshot_transfer import SnapshotSender
 from tests.raft.harness import Network, make_node, outbox
 
 
@@ -184,3 +190,62 @@ def test_error_split_peer_errors_are_raft_errors_invariants_are_not() -> None:
     # ``except RaftError`` (a driver dropping a bad message) must never swallow our own bug.
     assert issubclass(PeerProtocolError, RaftError)
     assert not issubclass(InvariantViolation, RaftError)
+
+
+def test_snapshot_ack_beyond_the_snapshot_is_rejected() -> None:
+    net = _leader_net()
+    leader = net.nodes[1]
+    pr = leader.raft.tracker.progress[2]
+    snap = Snapshot(SnapshotMeta(1, 1, leader.conf_state), b"abc")
+    pr.become_snapshot(1, SnapshotSender(snap, 1, 4))
+    term = leader.term
+    with pytest.raises(PeerProtocolError) as info:
+        leader.step(InstallSnapshotResponse(term, 2, 1, 1, 99))
+    assert info.value.kind == "offset_beyond_snapshot"
+    assert pr.sender is not None and pr.sender.acked == 0
+    leader.step(InstallSnapshotResponse(term, 2, 1, 1, 3))  # the whole of it: fine
+    assert pr.sender.acked <= 3 and leader.rejected == {"offset_beyond_snapshot": 1}
+
+
+_INDEX = st.one_of(st.integers(0, 12), st.just(10**9), st.integers(0, 2**63 - 1))
+_TERM_DELTA = st.one_of(st.just(0), st.integers(-2, 3), st.integers(0, 2**40))
+"""Mostly the leader's own term (what its handlers act on), sometimes any other."""
+
+
+@st.composite
+def _answer(draw: st.DrawFn, term: int) -> Message:
+    """Any message a peer could address to the leader, fields arbitrary (forged or not)."""
+    t = max(0, term + draw(_TERM_DELTA))
+    frm = draw(st.sampled_from((2, 3)))
+    kind = draw(st.sampled_from(("aer", "hbr", "isr", "rvr", "tn")))
+    if kind == "aer":
+        return AppendEntriesResponse(
+            t, frm, 1, draw(_INDEX), draw(st.booleans()), draw(_INDEX), draw(_INDEX)
+        )
+    if kind == "hbr":
+        return HeartbeatResponse(t, frm, 1, draw(st.binary(max_size=8)))
+    if kind == "isr":
+        return InstallSnapshotResponse(
+            t, frm, 1, draw(_INDEX), draw(_INDEX), draw(st.booleans()), draw(st.booleans())
+        )
+    if kind == "rvr":
+        return RequestVoteResponse(t, frm, 1, draw(st.booleans()), draw(st.booleans()))
+    return TimeoutNow(t, frm, 1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_answer_a_peer_can_forge_kills_the_leader(data: st.DataObject) -> None:
+    """Whatever answers arrive, the core either takes them or rejects them: it never raises
+    anything else, and the cluster still elects a leader that commits."""
+    net = _leader_net()
+    for _ in range(data.draw(st.integers(1, 6))):
+        m = data.draw(_answer(net.nodes[1].term))
+        with contextlib.suppress(PeerProtocolError):
+            net.nodes[1].step(m)
+        net.send()
+        net.elapse(1)
+    lead = net.wait_leader()
+    index = net.propose(lead, b"still-works")
+    net.elapse(5)
+    assert sum(n.commit >= index for n in net.nodes.values()) >= 2
