@@ -22,6 +22,8 @@ from aspen.raft.messages import (
     NONE,
     AppendEntries,
     AppendEntriesResponse,
+    ConfChange,
+    EntryKind,
     HeartbeatResponse,
     InstallSnapshot,
     InstallSnapshotResponse,
@@ -72,6 +74,12 @@ def _check_shape(m: Message) -> None:
                     raise _bad("gap", m, f"entry {e.index} does not follow {index}")
                 if not term <= e.term <= m.term:
                     raise _bad("future_log_term", m, f"entry {e.index} has term {e.term}")
+                if e.kind is EntryKind.CONF_CHANGE:
+                    try:
+                        ConfChange.decode(e.data)
+                    except ValueError as err:
+                        # Applying it would stop the node: no leader ever encodes one.
+                        raise _bad("bad_conf_change", m, f"entry {e.index}: {err}") from None
                 index, term = e.index, e.term
         case AppendEntriesResponse():
             if m.reject and m.hint_index > m.index:

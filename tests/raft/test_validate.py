@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from aspen.raft import (
     ConfState,
     Entry,
+    EntryKind,
     InvariantViolation,
     PeerProtocolError,
     RaftError,
@@ -33,6 +34,8 @@ from aspen.raft.messages import (
 )
 from aspen.raft.snapshot_transfer import SnapshotSender
 from tests.raft.harness import Network, make_node, outbox
+
+CC = EntryKind.CONF_CHANGE
 
 
 def _leader_net() -> Network:
@@ -147,6 +150,8 @@ def test_snapshot_response_beyond_the_log_is_rejected() -> None:
         (AppendEntries(2, 2, 1, 1, 1, (Entry(1, 3),), 1), "gap"),
         (AppendEntries(2, 2, 1, 1, 1, (Entry(2, 2), Entry(1, 3)), 1), "future_log_term"),
         (AppendEntries(2, 2, 1, 1, 1, (Entry(5, 2),), 1), "future_log_term"),
+        (AppendEntries(2, 2, 1, 1, 1, (Entry(2, 2, CC, b"\x07" * 9),), 1), "bad_conf_change"),
+        (AppendEntries(2, 2, 1, 1, 1, (Entry(2, 2, CC, b"\x00"),), 1), "bad_conf_change"),
         (InstallSnapshot(2, 2, 1, SnapshotMeta(9, 4), 0, b"", True), "future_log_term"),
         (
             InstallSnapshot(
@@ -171,6 +176,8 @@ def test_snapshot_response_beyond_the_log_is_rejected() -> None:
         "append-with-a-gap",
         "append-terms-go-down",
         "append-entry-term-beyond-message",
+        "append-conf-change-bad-kind",
+        "append-conf-change-truncated",
         "snapshot-term-beyond-message",
         "snapshot-voter-and-learner",
     ],
@@ -249,3 +256,51 @@ def test_no_answer_a_peer_can_forge_kills_the_leader(data: st.DataObject) -> Non
     index = net.propose(lead, b"still-works")
     net.elapse(5)
     assert sum(n.commit >= index for n in net.nodes.values()) >= 2
+
+
+@st.composite
+def _request(draw: st.DrawFn, term: int, last: int) -> Message:
+    """Any message a (forged) leader or candidate could send a follower, fields arbitrary."""
+    t = max(0, term + draw(_TERM_DELTA))
+    small = st.integers(0, last + 3)
+    kind = draw(st.sampled_from(("ae", "hb", "is", "rv", "tn")))
+    if kind == "ae":
+        prev = draw(small)
+        specs = draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, t + 1), st.sampled_from(EntryKind), st.binary(max_size=10)
+                ),
+                max_size=4,
+            )
+        )
+        # Well-formed forged membership changes are left out: a follower cannot tell them from
+        # real ones (that takes peer authentication); malformed ones must be rejected.
+        specs = [(et, k, d + b"\x00" if k is CC and len(d) % 9 == 0 else d) for et, k, d in specs]
+        ents = tuple(Entry(et, prev + 1 + i, k, d) for i, (et, k, d) in enumerate(specs))
+        return AppendEntries(t, 2, 1, prev, draw(st.integers(0, t + 1)), ents, draw(_INDEX))
+    if kind == "hb":
+        return Heartbeat(t, 2, 1, draw(_INDEX))
+    if kind == "is":
+        voters = draw(st.frozensets(st.integers(1, 4), max_size=3))
+        learners = draw(st.frozensets(st.integers(1, 4), max_size=2))
+        meta = SnapshotMeta(draw(small), draw(st.integers(0, t + 1)), ConfState(voters, learners))
+        data = draw(st.binary(max_size=4))
+        return InstallSnapshot(t, 2, 1, meta, draw(st.integers(0, 6)), data, draw(st.booleans()))
+    if kind == "rv":
+        return RequestVote(t, 2, 1, draw(_INDEX), draw(st.integers(0, t + 1)), draw(st.booleans()))
+    return TimeoutNow(t, 2, 1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_request_a_peer_can_forge_breaks_a_followers_invariants(data: st.DataObject) -> None:
+    """A forged leader can feed a follower lies the follower cannot detect (that needs peer
+    authentication), but nothing it sends may make the follower's core raise anything but a
+    rejection: no InvariantViolation, no storage error, whatever the fields say."""
+    node, storage = make_node(1, log_terms=[1, 1, 2, 2], term=2, commit=2)
+    for _ in range(data.draw(st.integers(1, 8))):
+        m = data.draw(_request(node.term, node.raft.log.last_index()))
+        with contextlib.suppress(PeerProtocolError):
+            node.step(m)
+        outbox(node, storage)
