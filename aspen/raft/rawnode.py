@@ -24,7 +24,7 @@ import random
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from aspen.raft import confchange
+from aspen.raft import confchange, validate
 from aspen.raft.config import RaftConfig
 from aspen.raft.errors import PeerProtocolError, RaftError
 from aspen.raft.messages import (
@@ -54,7 +54,7 @@ class RawNode:
         r = self.raft
         self._prev_soft = SoftState(r.lead, r.role)
         self._prev_hard = HardState(r.term, r.vote, r.log.committed)
-        self._rejected: dict[str, int] = {}
+        self._rejected: dict[str, int] = dict.fromkeys(validate.CHECKS, 0)
 
     # --- inputs ----------------------------------------------------------------------------------
 
@@ -93,7 +93,8 @@ class RawNode:
 
     @property
     def rejected(self) -> Mapping[str, int]:
-        """Peer messages rejected so far, by check (``PeerProtocolError.kind``). Read-only."""
+        """Peer messages rejected so far, by check (``PeerProtocolError.kind``; every check of
+        ``aspen.raft.validate.CHECKS`` is present, from 0). Read-only."""
         return MappingProxyType(self._rejected)
 
     def propose(self, data: bytes) -> int:

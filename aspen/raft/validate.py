@@ -38,6 +38,22 @@ if TYPE_CHECKING:
     from aspen.raft.raft import Raft
 
 
+CHECKS: tuple[str, ...] = (
+    "wrong_recipient",
+    "bad_sender",
+    "future_log_term",
+    "gap",
+    "bad_conf_change",
+    "hint_beyond_rejected",
+    "bad_conf_state",
+    "future_term",
+    "index_beyond_log",
+    "offset_beyond_snapshot",
+)
+"""Every ``PeerProtocolError.kind`` raised here: counters start at 0 for each, so a metric
+exists (and ``rate()`` sees its first increment) before the first attack."""
+
+
 def _bad(kind: str, m: Message, why: str) -> PeerProtocolError:
     return PeerProtocolError(kind, f"{type(m).__name__} from {m.frm} (term {m.term}): {why}")
 
