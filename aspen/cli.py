@@ -7,6 +7,8 @@
     init ID=RAFT@HTTP ...          bootstrap a cluster (sent to the first endpoint)
     add-learner ID RAFT HTTP       add a non-voting member
     promote ID                     make a learner a voter (voters + {ID})
+    transfer-leader [--to ID]      hand leadership over (default: the most caught-up voter)
+                                   and wait until the new leader is known
     change-membership ID ...       make exactly these the voters
     put K V | get K [--stale] | delete K
     cas K EXPECTED NEW | cas --expect-absent K NEW
@@ -103,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("http", type=_address, metavar="HTTP")
     c = sub.add_parser("promote", help="make a member a voter")
     c.add_argument("node_id", type=_node_id, metavar="ID")
+    c = sub.add_parser("transfer-leader", help="hand leadership to another voter")
+    c.add_argument("--to", type=_node_id, metavar="ID", help="the voter (default: most caught up)")
     c = sub.add_parser("change-membership", help="make exactly these the voters")
     c.add_argument("voters", nargs="+", type=_node_id, metavar="ID")
     c = sub.add_parser("put", help="set a key")
@@ -158,6 +162,11 @@ async def _promote(client: AsyncClient, args: argparse.Namespace) -> Report:
     if args.node_id in voters:
         return Report(m, {"voters": sorted(voters)}, f"node {args.node_id} is already a voter")
     return await _change(client, voters | {args.node_id})
+
+
+async def _transfer_leader(client: AsyncClient, args: argparse.Namespace) -> Report:
+    r = await client.transfer_leadership(args.to)
+    return Report(r, {"leader_id": r.value}, f"node {r.value} is the leader now")
 
 
 async def _change_membership(client: AsyncClient, args: argparse.Namespace) -> Report:
@@ -276,6 +285,7 @@ COMMANDS: dict[str, Callable[[AsyncClient, argparse.Namespace], Awaitable[Report
     "init": _init,
     "add-learner": _add_learner,
     "promote": _promote,
+    "transfer-leader": _transfer_leader,
     "change-membership": _change_membership,
     "put": _put,
     "get": _get,

@@ -29,6 +29,7 @@ fsync                  ``--fsync``               ``ASPEN_FSYNC``            ``al
 map_size               ``--map-size``            ``ASPEN_MAP_SIZE``         1 GiB
 snapshot_threshold     ``--snapshot-threshold``  ``ASPEN_SNAPSHOT_...``     10000 entries
 max_proposal_batch     ``--max-proposal-batch``  ``ASPEN_MAX_PROPOSAL_...``  256
+promote_max_lag        ``--promote-max-lag``     ``ASPEN_PROMOTE_MAX_LAG``  1000 entries
 ticket                 ``--ticket``              ``ASPEN_TICKET``           none
 log_level              ``--log-level``           ``ASPEN_LOG_LEVEL``        ``INFO``
 peers                  ``--peer`` (repeatable)   ``ASPEN_PEERS`` (a,b,...)  none
@@ -165,6 +166,9 @@ class NodeConfig:
     """Snapshot and compact once this many entries were applied since the last snapshot."""
     max_proposal_batch: int = 256
     """The most proposals the driver puts in one Raft append."""
+    promote_max_lag: int = 1000
+    """A learner becomes a voter only within this many entries of the leader's last index
+    (0: fully caught up); otherwise change-membership answers 409 with how far behind it is."""
     ticket: str | None = None
     log_level: str = "INFO"
     peers: tuple[PeerSpec, ...] = ()
@@ -212,6 +216,13 @@ def _positive_int(raw: object) -> int:
     n = _int(raw)
     if n <= 0:
         raise ValueError(f"must be positive, got {n}")
+    return n
+
+
+def _non_negative_int(raw: object) -> int:
+    n = _int(raw)
+    if n < 0:
+        raise ValueError(f"must be 0 or more, got {n}")
     return n
 
 
@@ -326,6 +337,7 @@ _CONVERT: dict[str, Callable[[object], Any]] = {
     "map_size": _size,
     "snapshot_threshold": _positive_int,
     "max_proposal_batch": _positive_int,
+    "promote_max_lag": _non_negative_int,
     "ticket": _ticket,
     "log_level": _log_level,
     "peers": _peers,
@@ -365,6 +377,7 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         "map_size": "LMDB map size (bytes, or 64MiB, 1GiB)",
         "snapshot_threshold": "entries applied between snapshots",
         "max_proposal_batch": "most proposals per Raft append",
+        "promote_max_lag": "most entries a learner may lag and still be promoted to voter",
         "ticket": "a cluster ticket (aspen...) to join with",
         "log_level": "DEBUG | INFO | WARNING | ERROR | CRITICAL",
     }

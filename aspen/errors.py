@@ -7,7 +7,9 @@
     │   ├── NotLeader             propose/read_index/transfer on a node that is not leader
     │   ├── ProposalDropped       leader is transferring or a conf change is already pending
     │   ├── InvalidConfChange     a membership change that can never apply (no voters left)
-    │   └── InvariantViolation    the core reached an impossible state: never caught
+    │   └── PeerProtocolError     a peer's message no correct peer sends: rejected, counted
+    ├── InvariantViolation        (aspen.raft.errors)  OUR core reached an impossible state:
+    │                             never caught, the node stops (deliberately not a RaftError)
     ├── StorageError              (aspen.raft.errors)  what the storage contract may raise
     │   ├── Compacted             the index is below the first available index
     │   ├── Unavailable           the index is above the last index

@@ -170,6 +170,18 @@ def test_exit_codes_follow_outcomes(
     assert got == code and data["outcome"] == ("unknown" if code == 3 else "fail")
 
 
+def test_transfer_leader(
+    node: tuple[LiveServers, FakeService], capsys: pytest.CaptureFixture[str]
+) -> None:
+    live, service = node
+    live.call(lambda: service.voters.update({2, 3}))
+    ep = ["--endpoints", live.url]
+    assert run(capsys, *ep, "transfer-leader", "--to", "3") == (0, "node 3 is the leader now\n", "")
+    assert run_json(capsys, *ep, "transfer-leader") == (0, {"outcome": "ok", "leader_id": 2})
+    code, _, err = run(capsys, *ep, "transfer-leader", "--to", "9")
+    assert code == 1 and "not a voter" in err
+
+
 def test_unreachable_cluster_is_failed(capsys: pytest.CaptureFixture[str]) -> None:
     with refusing_port() as dead:
         code, _, err = run(capsys, "--endpoints", dead, "get", "k")
@@ -188,6 +200,7 @@ def test_unreachable_cluster_is_failed(capsys: pytest.CaptureFixture[str]) -> No
         ["init", "1=h:1"],
         ["init", "1=h:1@h:0"],
         ["promote", "-1"],
+        ["transfer-leader", "--to", "0"],
         ["--endpoints", "ftp://x:1", "get", "k"],
         ["--ticket", "aspenjunk", "get", "k"],
         ["--timeout", "0", "get", "k"],

@@ -46,7 +46,13 @@ def test_defaults(data_dir: str) -> None:
     assert (c.heartbeat_ticks, c.election_ticks) == (2, 20)
     assert c.fsync == "always" and c.map_size == 1 << 30
     assert c.snapshot_threshold == 10_000 and c.max_proposal_batch == 256
+    assert c.promote_max_lag == 1000
     assert c.ticket is None and c.log_level == "INFO" and c.peers == () and c.cluster_id == ""
+
+
+def test_promote_max_lag_from_env_and_flag(data_dir: str) -> None:
+    assert load(data_dir, "--node-id", "1", env={"ASPEN_PROMOTE_MAX_LAG": "0"}).promote_max_lag == 0
+    assert load(data_dir, "--node-id", "1", "--promote-max-lag", "50").promote_max_lag == 50
 
 
 def test_precedence_env_then_file_then_flags(data_dir: str, tmp_path: Path) -> None:
@@ -123,6 +129,8 @@ INVALID = [
     (["--map-size", "1000"], {}, "map_size", "at least 1 MiB"),
     (["--snapshot-threshold", "0"], {}, "snapshot_threshold", "positive"),
     (["--max-proposal-batch", "0"], {}, "max_proposal_batch", "positive"),
+    (["--promote-max-lag", "-1"], {}, "promote_max_lag", "0 or more"),
+    ([], {"ASPEN_PROMOTE_MAX_LAG": "x"}, "promote_max_lag", "integer"),
     (["--log-level", "LOUD"], {}, "log_level", "one of"),
     (["--peer", "2=a:1"], {}, "peers", "ID=RAFT@HTTP"),
     (["--peer", "0=a:1@a:2"], {}, "peers", "positive"),

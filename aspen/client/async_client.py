@@ -395,6 +395,17 @@ class AsyncClient:
         )
         return _map(r, lambda b: None)
 
+    async def remove_peer(self, node_id: int) -> Result[None]:
+        """Delete a node's address record (undo an add-peer); FAIL (404) if there is none."""
+        r = await self.request("DELETE", f"/peers/{int(node_id)}")
+        return _map(r, lambda b: None)
+
+    async def transfer_leadership(self, to: int | None = None) -> Result[int]:
+        """Hand leadership to ``to`` (None: the leader picks the most caught-up voter). Value:
+        the new leader's id, once known. FAIL (409) if the transfer did not happen."""
+        r = await self.request("POST", "/transfer-leadership", {"to": to})
+        return _map(r, lambda b: int(b["leader_id"]))
+
     async def change_membership(self, voters: Iterable[int]) -> Result[None]:
         r = await self.request("POST", "/change-membership", {"voters": sorted(set(voters))})
         return _map(r, lambda b: None)

@@ -117,6 +117,12 @@ class Client:
     def add_peer(self, node_id: int, raft: str, http: str) -> Result[None]:
         return self._run(self._async.add_peer(node_id, raft, http))
 
+    def remove_peer(self, node_id: int) -> Result[None]:
+        return self._run(self._async.remove_peer(node_id))
+
+    def transfer_leadership(self, to: int | None = None) -> Result[int]:
+        return self._run(self._async.transfer_leadership(to))
+
     def change_membership(self, voters: Iterable[int]) -> Result[None]:
         return self._run(self._async.change_membership(voters))
 

@@ -66,6 +66,23 @@ async def add_peer(request: web.Request) -> web.Response:
     return json_response({"node_id": node_id, "index": r.index})
 
 
+async def remove_peer(request: web.Request) -> web.Response:
+    """``DELETE /peers/{id}``: delete a node's address record (undo an add-peer)."""
+    v.query(request, ())
+    node_id = v.parse_node_id(request.match_info["node_id"])
+    r = await _service(request).remove_peer(node_id)
+    return json_response({"node_id": node_id, "removed": True, "index": r.index})
+
+
+async def transfer_leadership(request: web.Request) -> web.Response:
+    """``POST /transfer-leadership`` ``{"to": ID}`` (optional): answered once the new leader
+    is known (409 if the transfer did not happen)."""
+    b = await v.body(request, v.TransferBody, optional=True)
+    target = None if b.to is None else v.check_node_id(b.to, "to")
+    r = await _service(request).transfer_leadership(target)
+    return json_response({"previous": r.previous, "leader_id": r.leader, "term": r.term})
+
+
 async def change_membership(request: web.Request) -> web.Response:
     """``POST /change-membership`` ``{"voters": [1, 2, 3]}``."""
     voters = v.check_voters((await v.body(request, v.VotersBody)).voters)
@@ -163,10 +180,16 @@ async def health(request: web.Request) -> web.Response:
         log.exception("health() raised")
         checks = [HealthCheck("health", HealthStatus.FAIL, f"health check raised: {e!r}")]
     status = _overall(checks)
+    try:
+        removed = service.membership().removed(service.node_id)
+    except Exception:
+        log.exception("membership() raised")
+        removed = False
     return json_response(
         {
             "status": status,
             "node_id": service.node_id,
+            "removed": removed,
             "checks": [
                 {"name": c.name, "status": str(c.status), "detail": c.detail} for c in checks
             ],
@@ -179,7 +202,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/init", init)
     app.router.add_post("/add-learner", add_learner)
     app.router.add_post("/add-peer", add_peer)
+    app.router.add_delete("/peers/{node_id}", remove_peer)
     app.router.add_post("/change-membership", change_membership)
+    app.router.add_post("/transfer-leadership", transfer_leadership)
     app.router.add_post("/trigger-snapshot", trigger_snapshot)
     app.router.add_get("/leader", leader)
     app.router.add_get("/raft-metrics", raft_metrics)

@@ -6,7 +6,8 @@ The error middleware is the one place where exceptions turn into responses::
     aiohttp HTTPException (unknown path, wrong method, ...) -> same status, JSON body
     NotLeaderError                                        -> 421 + leader id, address, Location
     UnavailableError / UnknownOutcomeError / StorageFullError / ConflictError /
-    InvalidRequestError                                   -> 503 / 504 / 507 / 409 / 400
+    InvalidRequestError / NotFoundError                   -> 503 / 504 / 507 / 409 / 400 / 404
+    (a ServiceError's ``details`` are added to the body)
     anything else                                         -> 500, logged (a bug, never expected)
 
 Every body is ``{"error": "<message>", "code": "<machine-readable>", ...}``.
@@ -28,6 +29,7 @@ from aspen.node.service import (
     ConflictError,
     InvalidRequestError,
     NodeService,
+    NotFoundError,
     NotLeaderError,
     PeerAddress,
     ServiceError,
@@ -45,6 +47,7 @@ SERVICE_ERRORS: dict[type[ServiceError], tuple[int, str]] = {
     StorageFullError: (507, "storage_full"),
     ConflictError: (409, "conflict"),
     InvalidRequestError: (400, "invalid_request"),
+    NotFoundError: (404, "not_found"),
 }
 """ServiceError subclass -> (HTTP status, code). The client library inverts this mapping."""
 
@@ -156,7 +159,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ServiceError as e:
         for cls, (status, code) in SERVICE_ERRORS.items():
             if isinstance(e, cls):
-                return error_response(status, str(e) or type(e).__name__, code)
+                return error_response(status, str(e) or type(e).__name__, code, **e.details)
         # A ServiceError of no known kind: whether it took effect is unknown, so say 500
         # (which clients treat as an unknown outcome), never a status meaning "not done".
         log.error("unclassified service error on %s %s: %r", request.method, request.path, e)

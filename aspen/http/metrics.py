@@ -4,7 +4,8 @@ Two kinds of series:
 
 * read at scrape time from the node (:class:`RaftCollector`): term, commit and applied index,
   last log and snapshot index, role (one-hot ``aspen_raft_role{role=...}``), leader id, voter
-  and learner counts, per-follower match index and lag (on the leader), storage bytes;
+  and learner counts, per-follower match index and lag (on the leader), storage bytes, and
+  ``aspen_raft_rejected_messages_total{check=...}`` (impossible peer messages the core refused);
 * updated as requests are served (:class:`ApiMetrics`): request latency by route, proposal
   latency by op, read latency by consistency, responses by status and errors by status.
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from aspen.http.errors import Handler
@@ -99,6 +100,7 @@ class RaftCollector:
             if isinstance(members, list | tuple | set | frozenset):
                 yield GaugeMetricFamily(f"aspen_raft_{key}", f"Number of {key}.", len(members))
         yield from self._progress(m)
+        yield from self._rejected(m)
         try:
             yield GaugeMetricFamily(
                 "aspen_storage_bytes",
@@ -113,6 +115,20 @@ class RaftCollector:
             "Scrapes during which the node failed to report a metric.",
             value=self._errors,
         )
+
+    def _rejected(self, m: dict[str, Any]) -> Iterator[Metric]:
+        rejected = m.get("rejected_messages")
+        if not isinstance(rejected, dict):
+            return
+        fam = CounterMetricFamily(
+            "aspen_raft_rejected_messages",
+            "Peer messages the Raft core rejected as impossible, by the check they failed.",
+            labels=["check"],
+        )
+        for check, count in sorted(rejected.items()):
+            if isinstance(count, int):
+                fam.add_metric([str(check)], float(count))
+        yield fam
 
     def _progress(self, m: dict[str, Any]) -> Iterator[Metric]:
         progress = m.get("progress")

@@ -23,7 +23,10 @@ _ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$"
 _ERROR_TEXT = {
     400: "Bad input: malformed JSON, wrong types, unknown fields, limits exceeded",
     404: "No such endpoint",
-    409: "Conflicts with the cluster's state (change in flight, already initialized)",
+    409: (
+        "Conflicts with the cluster's state (change in flight, already initialized, a learner"
+        " not caught up, a live member's address, a transfer that did not happen)"
+    ),
     413: "Request body too large",
     421: "This node is not the leader; replay the request at `location`",
     503: "Definitely not carried out (no leader, not initialized): retry later",
@@ -171,6 +174,10 @@ _SCHEMAS: dict[str, Any] = {
         {
             "status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]},
             "node_id": {"type": "integer"},
+            "removed": {
+                "type": "boolean",
+                "description": "This node is no longer a voter or learner (never healthy)",
+            },
             "checks": {
                 "type": "array",
                 "items": _obj(
@@ -343,14 +350,52 @@ _PATHS: dict[str, Any] = {
     },
     "/add-peer": {
         "post": _op(
-            "Record a node's addresses without changing membership",
+            "Record a current member's addresses without changing membership (400 for a "
+            "non-member; 409 if it would replace the addresses of a live member)",
             _responses(_NODE_RESULT, *_ADMIN_ERRORS),
             requestBody=_body(_NODE_BODY),
         )
     },
+    "/peers/{node_id}": {
+        "parameters": [
+            {"name": "node_id", "in": "path", "required": True, "schema": _ref("NodeId")}
+        ],
+        "delete": _op(
+            "Delete a node's address record, undoing an add-peer (404 if there is none, "
+            "409 for a live member)",
+            _responses(
+                _obj(
+                    {"node_id": {"type": "integer"}, "removed": {"type": "boolean"}},
+                    {"index": _ref("Index")},
+                ),
+                *_ADMIN_ERRORS,
+                404,
+            ),
+        ),
+    },
+    "/transfer-leadership": {
+        "post": _op(
+            "Hand leadership to a voter (default: the most caught-up one); answered once the "
+            "new leader is known, 409 if the transfer did not happen",
+            _responses(
+                _obj(
+                    {
+                        "previous": {"type": "integer"},
+                        "leader_id": {"type": "integer"},
+                        "term": {"type": "integer"},
+                    }
+                ),
+                *_ADMIN_ERRORS,
+            ),
+            requestBody=_body(
+                _obj({}, {"to": {**_ref("NodeId"), "nullable": True}}), required=False
+            ),
+        )
+    },
     "/change-membership": {
         "post": _op(
-            "Make this set the voters (joint consensus)",
+            "Make this set the voters (joint consensus); 409 with `behind` if a learner to "
+            "promote is not caught up",
             _responses(
                 _obj({"voters": _INT_LIST, "index": _ref("Index")}),
                 *_ADMIN_ERRORS,

@@ -82,6 +82,11 @@ class EmptyBody(_Body):
     pass
 
 
+class TransferBody(_Body):
+    to: int | None = None
+    """The voter to hand leadership to; absent or null: the most caught-up one."""
+
+
 # --- bodies -------------------------------------------------------------------------------------
 
 

@@ -31,7 +31,14 @@ from aspen.node.service import (
 )
 from aspen.node.storage import NodeStorage
 from aspen.raft import RawNode
-from aspen.raft.errors import InvalidConfChange, NotLeader, ProposalDropped, RaftError
+from aspen.raft.errors import (
+    InvalidConfChange,
+    InvariantViolation,
+    NotLeader,
+    PeerProtocolError,
+    ProposalDropped,
+    RaftError,
+)
 from aspen.raft.messages import (
     ConfChange,
     ConfState,
@@ -124,12 +131,40 @@ class RaftDriver:
     # --- inputs -------------------------------------------------------------------------------
 
     def step(self, msg: Message) -> None:
+        """Feed a peer's message to the core.
+
+        A message no correct peer sends is rejected by the core (``PeerProtocolError``), counted
+        there (:meth:`rejected_messages`) and logged here: the node goes on. An
+        ``InvariantViolation`` is the node's OWN state breaking Raft: it is not a RaftError, is
+        never dropped, and stops the node (the process exits non-zero).
+        """
+        if self.fatal is not None:
+            return  # stopping: a core past a broken invariant must not act on anything more
         try:
             self.node.step(msg)
+        except PeerProtocolError as e:
+            count = self.node.rejected.get(e.kind, 0)
+            if count & (count - 1) == 0:  # 1st, 2nd, 4th, 8th...: a flood cannot flood the log
+                log.warning(
+                    "rejected %s from %s (%s, %d so far): %s",
+                    type(msg).__name__,
+                    msg.frm,
+                    e.kind,
+                    count,
+                    e,
+                )
+            return
         except RaftError as e:
             log.warning("dropped message %s from %s: %s", type(msg).__name__, msg.frm, e)
             return
+        except InvariantViolation as e:
+            self._stop(f"stepping {type(msg).__name__} from {msg.frm}", e)
+            return
         self._wake.set()
+
+    def rejected_messages(self) -> dict[str, int]:
+        """Peer messages the core rejected as impossible, by check (for /metrics)."""
+        return dict(self.node.rejected)
 
     def report_unreachable(self, node_id: int) -> None:
         self.node.report_unreachable(node_id)
@@ -203,6 +238,16 @@ class RaftDriver:
         self.node.campaign()
         self._wake.set()
 
+    def transfer_leadership(self, target: int) -> None:
+        """Leader only: start handing leadership to ``target`` (a voter); the core aborts it
+        after an election timeout if the target did not take over."""
+        try:
+            self._call_leader(lambda: self.node.transfer_leadership(target))
+        except (NotLeaderError, UnavailableError, InvalidRequestError):
+            raise
+        except RaftError as e:
+            raise InvalidRequestError(f"cannot transfer leadership: {e}") from None
+
     # --- internals ----------------------------------------------------------------------------
 
     def _call_leader(self, fn: Callable[[], Any]) -> Any:
@@ -249,11 +294,23 @@ class RaftDriver:
         except asyncio.CancelledError:
             raise
         except BaseException as e:
-            log.critical("raft %s failed: %r", name, e, exc_info=True)
-            self.fatal = e
-            self._fail_all(UnknownOutcomeError(f"node failed: {e}"))
+            self._stop(name, e)
         finally:
             self._closed.set()
+
+    def _stop(self, where: str, e: BaseException) -> None:
+        """The node cannot go on: record why, fail every waiter, wake ``wait_closed_or_fatal``
+        (whose caller exits the process non-zero)."""
+        if self.fatal is not None:
+            return
+        what = "hit a Raft invariant violation" if isinstance(e, InvariantViolation) else "failed"
+        log.critical("raft %s %s; stopping the node: %r", where, what, e, exc_info=e)
+        self.fatal = e
+        self._fail_all(UnknownOutcomeError(f"node failed: {e}"))
+        self._closed.set()
+        for t in self._tasks:
+            if t is not asyncio.current_task():
+                t.cancel()
 
     async def _ready_loop(self) -> None:
         while True:

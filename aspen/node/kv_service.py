@@ -35,12 +35,15 @@ from aspen.node.service import (
     HealthStatus,
     InvalidRequestError,
     Membership,
+    NotFoundError,
     NotLeaderError,
     PeerAddress,
     ReadResult,
     ScanResult,
     StorageFullError,
+    TransferResult,
     UnavailableError,
+    UnknownOutcomeError,
     WriteResult,
 )
 from aspen.node.storage import NodeStorage
@@ -58,6 +61,12 @@ class Timeouts:
     proposal: float = 3.0
     read: float = 3.0
     init: float = 10.0
+    transfer: float = 3.0
+    """How long a leadership transfer may take (the core gives up after an election timeout)."""
+
+
+DEFAULT_PROMOTE_MAX_LAG = 1000
+"""A learner is promoted to voter only within this many entries of the leader's last index."""
 
 
 class AspenService:
@@ -74,6 +83,7 @@ class AspenService:
         fsync: str,
         version: str,
         timeouts: Timeouts = Timeouts(),
+        promote_max_lag: int = DEFAULT_PROMOTE_MAX_LAG,
     ) -> None:
         self._id = node_id
         self._cluster_id = cluster_id
@@ -85,6 +95,7 @@ class AspenService:
         self._fsync = fsync
         self._version = version
         self._t = timeouts
+        self._promote_max_lag = promote_max_lag
         self._started = time.monotonic()
         self._snapshot_lock = asyncio.Lock()
         self._space_checked_at = -SPACE_CHECK_SECONDS
@@ -100,6 +111,22 @@ class AspenService:
         if node_id == self._id:
             return self._self_address
         return self._peers.address(node_id)
+
+    def _require_leader(self) -> None:
+        """Membership and address changes are decided on the leader's view of the cluster,
+        never a follower's (which may be stale): elsewhere they are redirected, as writes are."""
+        node = self._driver.node
+        if node.role is not Role.LEADER:
+            leader = node.leader
+            raise NotLeaderError(leader, self._address_of(leader) if leader != NONE else None)
+
+    def _live(self, node_id: int) -> bool:
+        """Leader only: whether ``node_id`` is known to be running now (us, or a member we
+        heard from within the last election timeout: check-quorum resets the flag)."""
+        if node_id == self._id:
+            return True
+        p = self._driver.node.status().progress.get(node_id)
+        return p is not None and p.recent_active
 
     def _check_key(self, key: str) -> None:
         if key.startswith(RESERVED_PREFIX):
@@ -204,29 +231,92 @@ class AspenService:
         with contextlib.suppress(NotLeaderError):
             await self._write(SetMulti(tuple(records)))
 
+    async def _record_peer(self, node_id: int, address: PeerAddress) -> WriteResult:
+        index, _ = await self._write(Put(peer_key(node_id), encode_peer(address)))
+        return WriteResult(index)
+
     async def add_peer(self, node_id: int, address: PeerAddress) -> WriteResult:
+        """Record a member's addresses. The rule (issue #13): only for a current member (a
+        newcomer's addresses are recorded by add-learner); the same addresses again are a no-op;
+        a member that is LIVE keeps the addresses it has (409): a running node's address is a
+        fact, not an opinion. To move a node, stop it first; once the leader has not heard
+        from it for an election timeout its record may be replaced (or deleted)."""
         if node_id <= 0:
             raise InvalidRequestError("node_id must be a positive integer")
-        index, _ = await self._write(Put(peer_key(node_id), encode_peer(address)))
+        self._require_leader()
+        if node_id not in self._driver.node.conf_state.all_nodes():
+            raise InvalidRequestError(
+                f"node {node_id} is not a member: add it with /add-learner first",
+                details={"node_id": node_id},
+            )
+        current = self._peers.replicated().get(node_id)
+        if current == address:
+            return WriteResult(self._driver.applied)
+        if current is not None and self._live(node_id):
+            raise ConflictError(
+                f"node {node_id} is live at raft {current.raft}, http {current.http}: "
+                "its addresses are not replaced while it runs",
+                details={"node_id": node_id, "raft": current.raft, "http": current.http},
+            )
+        return await self._record_peer(node_id, address)
+
+    async def remove_peer(self, node_id: int) -> WriteResult:
+        """Delete a node's address record: undoes an add-peer (or the record a removed node
+        left behind). A live member's record stays (409), as add-peer would not replace it."""
+        if node_id <= 0:
+            raise InvalidRequestError("node_id must be a positive integer")
+        self._require_leader()
+        if node_id not in self._peers.replicated():
+            raise NotFoundError(f"no address record for node {node_id}")
+        member = node_id in self._driver.node.conf_state.all_nodes()
+        if member and self._live(node_id):
+            raise ConflictError(
+                f"node {node_id} is a live member: its address record stays",
+                details={"node_id": node_id},
+            )
+        index, _ = await self._write(Delete(peer_key(node_id)))
         return WriteResult(index)
 
     async def add_learner(self, node_id: int, address: PeerAddress) -> WriteResult:
         if node_id <= 0:
             raise InvalidRequestError("node_id must be a positive integer")
+        self._require_leader()
         conf = self._driver.node.conf_state
         if node_id in conf.voters:
             raise ConflictError(f"node {node_id} is already a voter")
-        await self.add_peer(node_id, address)
         if node_id in conf.learners:
+            await self.add_peer(node_id, address)
             return WriteResult(self._driver.applied)
+        await self._record_peer(node_id, address)
         change = ConfChange(((ConfChangeKind.ADD_LEARNER, node_id),))
         return WriteResult(await self._driver.propose_membership(change, self._t.proposal))
 
+    def _check_caught_up(self, newcomers: Set[int]) -> None:
+        """Refuse (409, with the lag of each) to promote a learner that is not within
+        ``promote_max_lag`` entries of our last index, or that never acknowledged an entry
+        (match 0: it never started, or has not answered since this leader was elected): a
+        voter that cannot vote yet brings the cluster one failure closer to an outage."""
+        st = self._driver.node.status()
+        last = self._storage.last_index()
+        behind = {}
+        for n in sorted(newcomers):
+            p = st.progress.get(n)
+            match = p.match if p is not None else 0
+            if match == 0 or last - match > self._promote_max_lag:
+                behind[str(n)] = {"match": match, "lag": last - match}
+        if behind:
+            raise ConflictError(
+                f"learners not caught up (more than {self._promote_max_lag} entries behind "
+                f"the leader's last index {last}): {', '.join(behind)}",
+                details={"behind": behind, "last_index": last, "max_lag": self._promote_max_lag},
+            )
+
     async def change_membership(self, voters: Set[int]) -> WriteResult:
-        conf = self._driver.node.conf_state
-        members = conf.voters | conf.learners
         if not voters:
             raise InvalidRequestError("the voter set must not be empty")
+        self._require_leader()
+        conf = self._driver.node.conf_state
+        members = conf.voters | conf.learners
         unknown = set(voters) - members
         if unknown:
             raise InvalidRequestError(
@@ -234,12 +324,62 @@ class AspenService:
             )
         if conf.joint:
             raise ConflictError("a membership change is still in progress")
+        self._check_caught_up(set(voters) - conf.voters)
         changes = [(ConfChangeKind.ADD_VOTER, n) for n in sorted(set(voters) - conf.voters)]
         changes += [(ConfChangeKind.REMOVE, n) for n in sorted(conf.voters - set(voters))]
         if not changes:
             return WriteResult(self._driver.applied)
         index = await self._driver.propose_membership(ConfChange(tuple(changes)), self._t.proposal)
         return WriteResult(index)
+
+    async def transfer_leadership(self, target: int | None) -> TransferResult:
+        """Hand leadership over (Raft thesis §3.10) and wait until the new leader is known.
+
+        Without ``target``, the voter with the most of our log. 409 if the transfer did not
+        happen (the target did not take over within the core's election timeout), 504 if it
+        is still under way at our deadline.
+        """
+        self._require_leader()
+        node = self._driver.node
+        st = node.status()
+        voters = st.conf_state.voters | st.conf_state.voters_outgoing
+        if target is None:
+            others = [
+                (-p.match, n) for n, p in st.progress.items() if n in voters and n != self._id
+            ]
+            if not others:
+                raise ConflictError("no other voter to transfer leadership to")
+            target = min(others)[1]
+        elif target == self._id:
+            return TransferResult(self._id, self._id, st.term)
+        elif target not in voters:
+            raise InvalidRequestError(
+                f"node {target} is not a voter", details={"voters": sorted(voters)}
+            )
+        self._driver.transfer_leadership(target)
+        deadline = time.monotonic() + self._t.transfer
+        while True:
+            leader = node.leader
+            if leader not in (NONE, self._id):
+                if leader != target:
+                    raise ConflictError(
+                        f"leadership moved to node {leader}, not {target}",
+                        details={"leader_id": leader},
+                    )
+                return TransferResult(self._id, leader, node.term)
+            if node.role is Role.LEADER and node.status().lead_transferee == NONE:
+                raise ConflictError(
+                    f"leadership transfer to node {target} did not happen (it did not take "
+                    "over within an election timeout); this node is still the leader",
+                    details={"leader_id": self._id, "target": target},
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UnknownOutcomeError(
+                    f"leadership transfer to node {target} still under way after "
+                    f"{self._t.transfer}s"
+                )
+            await self._driver.wait_role_change(min(remaining, 0.05))
 
     async def trigger_snapshot(self) -> int:
         async with self._snapshot_lock:
@@ -280,6 +420,7 @@ class AspenService:
                 for n, p in sorted(st.progress.items())
             },
             "transport": self._driver.transport_stats(),
+            "rejected_messages": self._driver.rejected_messages(),
         }
 
     def node_info(self) -> dict[str, Any]:
@@ -297,6 +438,14 @@ class AspenService:
     def health(self) -> list[HealthCheck]:
         checks = []
         conf = self._driver.node.conf_state
+        if self.membership().removed(self._id):
+            checks.append(
+                HealthCheck(
+                    "membership",
+                    HealthStatus.FAIL,
+                    "removed from the cluster: no longer a voter or learner",
+                )
+            )
         if not (conf.voters | conf.learners):
             checks.append(HealthCheck("leader", HealthStatus.DEGRADED, "cluster not initialized"))
         elif self._driver.node.leader == NONE:

@@ -107,6 +107,7 @@ class Node:
             data_dir=config.data_dir,
             fsync=config.fsync,
             version=VERSION,
+            promote_max_lag=config.promote_max_lag,
         )
         self._http: Any = None
         self._join_task: asyncio.Task[None] | None = None

@@ -12,8 +12,13 @@ library maps status codes to the three outcomes the lab relies on (ok / fail / u
     ├── UnavailableError     503: definitely NOT done (no leader, not initialized, dropped)
     ├── UnknownOutcomeError  504: sent to Raft but no answer in time: may or may not happen
     ├── StorageFullError     507: writes refused, reads still work
-    ├── ConflictError        409: membership change in flight, already initialized
+    ├── ConflictError        409: membership change in flight, already initialized, a learner
+    │                        too far behind to promote, a live member's address
+    ├── NotFoundError        404: no such record (``DELETE /peers/{id}``)
     └── InvalidRequestError  400: well-formed but not acceptable (unknown node id, ...)
+
+A ServiceError may carry ``details``: JSON-able fields the HTTP layer adds to the error body
+(how far behind a learner is, the address a member is live at).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from aspen.errors import AspenError
@@ -96,9 +102,35 @@ class Membership:
     voters_outgoing: frozenset[int] = frozenset()
     addresses: Mapping[int, PeerAddress] = field(default_factory=dict)
 
+    def initialized(self) -> bool:
+        return bool(self.voters or self.learners or self.voters_outgoing)
+
+    def removed(self, node_id: int) -> bool:
+        """Whether ``node_id`` is out of the cluster: no longer a voter or learner of the
+        (incoming) configuration. In a joint configuration a voter that is only outgoing is
+        already removed: the joint configuration was committed, so leaving it is certain."""
+        return self.initialized() and node_id not in self.voters | self.learners
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    """A leadership transfer that happened: ``leader`` leads now, from ``term``."""
+
+    previous: int
+    leader: int
+    term: int
+
 
 class ServiceError(AspenError):
     """A request the node could not serve as asked."""
+
+    details: Mapping[str, Any] = MappingProxyType({})
+    """Extra JSON-able fields for the error body (an instance attribute when set)."""
+
+    def __init__(self, *args: object, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(*args)
+        if details is not None:
+            self.details = details
 
 
 class NotLeaderError(ServiceError):
@@ -127,6 +159,10 @@ class ConflictError(ServiceError):
 
 class InvalidRequestError(ServiceError):
     """The request is well-formed but cannot be accepted (unknown node id, bad member set)."""
+
+
+class NotFoundError(ServiceError):
+    """The thing the request names does not exist (a peer record to delete)."""
 
 
 class NodeService(Protocol):
@@ -158,7 +194,18 @@ class NodeService(Protocol):
         ...
 
     async def add_peer(self, node_id: int, address: PeerAddress) -> WriteResult:
-        """Record (replicate) a node's addresses without changing membership."""
+        """Record (replicate) a member's addresses without changing membership. Only for a
+        current member, and never replacing the addresses of a member that is live."""
+        ...
+
+    async def remove_peer(self, node_id: int) -> WriteResult:
+        """Delete a node's replicated address record (undo an add-peer). Not for a live
+        member; NotFoundError when there is no record."""
+        ...
+
+    async def transfer_leadership(self, target: int | None) -> TransferResult:
+        """Hand leadership to ``target`` (None: the most caught-up voter) and wait until the
+        new leader is known; ConflictError if it did not happen."""
         ...
 
     async def add_learner(self, node_id: int, address: PeerAddress) -> WriteResult: ...

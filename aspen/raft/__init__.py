@@ -15,6 +15,7 @@ Modules, one job each (after etcd-io/raft):
 * ``log`` / ``log_unstable``: storage plus the not-yet-persisted tail, commit and apply cursors;
 * ``tracker`` / ``progress`` / ``quorum``: membership, per-peer flow control, (joint) majorities;
 * ``confchange``: membership changes as pure functions (joint consensus);
+* ``validate``: rejects peer messages no correct peer can send, before they touch state;
 * ``read_only``: ReadIndex bookkeeping; ``snapshot_transfer``: chunked snapshot streams;
 * ``config``, ``status``, and the contract modules ``messages``, ``ready``, ``storage``, ``errors``.
 """
@@ -25,6 +26,7 @@ from aspen.raft.errors import (
     InvalidConfChange,
     InvariantViolation,
     NotLeader,
+    PeerProtocolError,
     ProposalDropped,
     RaftError,
     Unavailable,
@@ -61,6 +63,7 @@ __all__ = [
     "Message",
     "NotLeader",
     "PeerProgress",
+    "PeerProtocolError",
     "ProposalDropped",
     "RaftConfig",
     "RaftError",

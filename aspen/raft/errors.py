@@ -1,4 +1,12 @@
-"""Errors the Raft core raises; see ``aspen.errors`` for the whole hierarchy."""
+"""Errors the Raft core raises; see ``aspen.errors`` for the whole hierarchy.
+
+They are split by who is at fault (as h11 splits Local/RemoteProtocolError):
+
+* :class:`RaftError` — the core refused an input. The caller's (``NotLeader``, ...) or a
+  peer's (:class:`PeerProtocolError`): either way the node's own state is intact and it goes on.
+* :class:`InvariantViolation` — the node's OWN state broke a Raft invariant. It is deliberately
+  NOT a ``RaftError``, so no ``except RaftError`` can swallow it: the node must stop.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +34,19 @@ class InvalidConfChange(RaftError):
     """A membership change that can never be applied (e.g. it removes every voter)."""
 
 
-class InvariantViolation(RaftError):
-    """The core reached a state that Raft forbids. A bug: never catch this."""
+class PeerProtocolError(RaftError):
+    """A peer's message that no correct peer can send (an ack beyond our last index, a future
+    term on a message that cannot carry one, ...). The core rejected it BEFORE changing any
+    state and counted it (``RawNode.rejected``); the node goes on. ``kind`` names the check."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class InvariantViolation(AspenError):
+    """The core reached a state that Raft forbids. A bug (ours): never catch this; the node
+    stops. Not a :class:`RaftError` on purpose."""
 
 
 class StorageError(AspenError):

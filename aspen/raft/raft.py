@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from aspen.raft import confchange, replication, roles
+from aspen.raft import confchange, replication, roles, validate
 from aspen.raft.config import RaftConfig
 from aspen.raft.errors import InvariantViolation, NotLeader, ProposalDropped, RaftError
 from aspen.raft.log import RaftLog
@@ -257,7 +257,12 @@ class Raft:
     # --- the entry point for peer messages --------------------------------------------------------
 
     def step(self, m: Message) -> None:
-        """Apply the term rules every role shares (Raft §5.1), then the role's step function."""
+        """Apply the term rules every role shares (Raft §5.1), then the role's step function.
+
+        A message no correct peer can send raises ``PeerProtocolError`` before anything changes
+        (see :mod:`aspen.raft.validate`).
+        """
+        validate.check(self, m)
         if m.term > self.term:
             if isinstance(m, RequestVote):
                 in_lease = (

@@ -21,10 +21,12 @@ Points a driver relies on:
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from types import MappingProxyType
 
-from aspen.raft import confchange
+from aspen.raft import confchange, validate
 from aspen.raft.config import RaftConfig
-from aspen.raft.errors import RaftError
+from aspen.raft.errors import PeerProtocolError, RaftError
 from aspen.raft.messages import (
     NONE,
     ConfChange,
@@ -43,7 +45,7 @@ from aspen.raft.storage import Storage
 class RawNode:
     """One Raft node as a pure state machine: inputs in, :class:`Ready` batches out."""
 
-    __slots__ = ("_prev_hard", "_prev_soft", "raft")
+    __slots__ = ("_prev_hard", "_prev_soft", "_rejected", "raft")
 
     def __init__(self, config: RaftConfig, storage: Storage, rng: random.Random) -> None:
         """Restore term, vote, commit and configuration from ``storage``; start as follower."""
@@ -52,6 +54,7 @@ class RawNode:
         r = self.raft
         self._prev_soft = SoftState(r.lead, r.role)
         self._prev_hard = HardState(r.term, r.vote, r.log.committed)
+        self._rejected: dict[str, int] = dict.fromkeys(validate.CHECKS, 0)
 
     # --- inputs ----------------------------------------------------------------------------------
 
@@ -80,9 +83,19 @@ class RawNode:
         self.raft.hup()
 
     def step(self, msg: Message) -> None:
-        if msg.to != self.raft.id:
-            raise RaftError(f"message for {msg.to} stepped into node {self.raft.id}")
-        self.raft.step(msg)
+        """Feed one peer message. A message no correct peer can send is rejected with
+        :class:`PeerProtocolError` and counted in :attr:`rejected`; the state is unchanged."""
+        try:
+            self.raft.step(msg)
+        except PeerProtocolError as e:
+            self._rejected[e.kind] = self._rejected.get(e.kind, 0) + 1
+            raise
+
+    @property
+    def rejected(self) -> Mapping[str, int]:
+        """Peer messages rejected so far, by check (``PeerProtocolError.kind``; every check of
+        ``aspen.raft.validate.CHECKS`` is present, from 0). Read-only."""
+        return MappingProxyType(self._rejected)
 
     def propose(self, data: bytes) -> int:
         """Leader only: append ``data`` and return its index (NotLeader / ProposalDropped)."""

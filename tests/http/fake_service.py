@@ -21,11 +21,13 @@ from aspen.node.service import (
     HealthStatus,
     InvalidRequestError,
     Membership,
+    NotFoundError,
     NotLeaderError,
     PeerAddress,
     ReadResult,
     ScanResult,
     ServiceError,
+    TransferResult,
     UnavailableError,
     WriteResult,
 )
@@ -33,7 +35,17 @@ from aspen.node.service import (
 Action = ServiceError | Callable[[], Awaitable[None]]
 
 WRITES = frozenset(
-    {"put", "delete", "cas", "set_multi", "add_peer", "add_learner", "change_membership"}
+    {
+        "put",
+        "delete",
+        "cas",
+        "set_multi",
+        "add_peer",
+        "remove_peer",
+        "add_learner",
+        "change_membership",
+        "transfer_leadership",
+    }
 )
 
 
@@ -58,6 +70,8 @@ class FakeService:
         self.learners: set[int] = set()
         self.addresses: dict[int, PeerAddress] = {node_id: self.address} if initialized else {}
         self.initialized = initialized
+        self.rejected: dict[str, int] = {}
+        """Peer messages the core rejected, by check (as ``RawNode.rejected``)."""
         self._cluster_id = cluster_id
         self.checks = [HealthCheck("raft", HealthStatus.OK, "leader known")]
         self.storage = 65536
@@ -179,6 +193,25 @@ class FakeService:
         self.addresses[node_id] = address
         return WriteResult(self._next())
 
+    async def remove_peer(self, node_id: int) -> WriteResult:
+        await self._enter("remove_peer", node_id)
+        if node_id in self.voters | self.learners:  # the fake's members are all live
+            raise ConflictError(f"node {node_id} is a live member: its address record stays")
+        if self.addresses.pop(node_id, None) is None:
+            raise NotFoundError(f"no address record for node {node_id}")
+        return WriteResult(self._next())
+
+    async def transfer_leadership(self, target: int | None) -> TransferResult:
+        await self._enter("transfer_leadership", target)
+        others = sorted(self.voters - {self._node_id})
+        if target is None:
+            if not others:
+                raise ConflictError("no other voter to transfer leadership to")
+            target = others[0]
+        elif target not in self.voters:
+            raise InvalidRequestError(f"node {target} is not a voter")
+        return TransferResult(self._node_id, target, self.term)  # the fake keeps its role
+
     async def add_learner(self, node_id: int, address: PeerAddress) -> WriteResult:
         await self._enter("add_learner", node_id, address)
         if node_id in self.voters:
@@ -224,6 +257,7 @@ class FakeService:
             "learners": sorted(self.learners),
             "last_log_index": self.index,
             "snapshot_index": 0,
+            "rejected_messages": dict(self.rejected),
         }
         if self.role == "leader":
             metrics["progress"] = {

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aspen.node.service import HealthCheck, HealthStatus, PeerAddress
+from aspen.node.service import ConflictError, HealthCheck, HealthStatus, PeerAddress
 from aspen.ticket import Ticket
 from tests.http.fake_service import FakeService
 from tests.http.support import api, async_test
@@ -216,3 +216,56 @@ async def test_get_endpoints_refuse_unknown_query_parameters(path: str) -> None:
         r = await client.get(path, params={"verbose": "1"})
         assert r.status == 400
         assert "unknown query parameter 'verbose'" in (await r.json())["error"]
+
+
+@async_test
+async def test_delete_peer_undoes_an_add_peer() -> None:
+    async with api() as (client, service):
+        service.addresses[9] = PeerAddress("10.0.0.9:7000", "10.0.0.9:8080")
+        r = await client.delete("/peers/9")
+        assert (r.status, await r.json()) == (200, {"node_id": 9, "removed": True, "index": 1})
+        assert 9 not in service.addresses
+        r = await client.delete("/peers/9")
+        assert r.status == 404 and (await r.json())["code"] == "not_found"
+        r = await client.delete("/peers/1")  # a live member's record stays
+        assert r.status == 409
+        r = await client.delete("/peers/zero")
+        assert r.status == 400
+
+
+@async_test
+async def test_service_error_details_reach_the_json_body() -> None:
+    async with api() as (client, service):
+        behind = {"2": {"match": 0, "lag": 5000}}
+        service.on("change_membership", ConflictError("not caught up", details={"behind": behind}))
+        r = await client.post("/change-membership", json={"voters": [1, 2]})
+        assert r.status == 409
+        assert await r.json() == {"error": "not caught up", "code": "conflict", "behind": behind}
+
+
+@async_test
+async def test_transfer_leadership() -> None:
+    async with api() as (client, service):
+        service.voters |= {2, 3}
+        r = await client.post("/transfer-leadership", json={"to": 3})
+        assert (r.status, await r.json()) == (200, {"previous": 1, "leader_id": 3, "term": 1})
+        r = await client.post("/transfer-leadership")  # no body: the service picks
+        assert r.status == 200 and (await r.json())["leader_id"] == 2
+        assert service.calls[-1] == ("transfer_leadership", (None,))
+        r = await client.post("/transfer-leadership", json={"to": 0})
+        assert r.status == 400
+        r = await client.post("/transfer-leadership", json={"to": 2, "x": 1})
+        assert r.status == 400
+        service.become_follower(2, PeerAddress("10.0.0.2:7000", "10.0.0.2:8080"))
+        r = await client.post("/transfer-leadership", json={"to": 3})
+        assert r.status == 421
+
+
+@async_test
+async def test_a_removed_node_says_so_on_health() -> None:
+    async with api() as (client, service):
+        r = await client.get("/health")
+        assert (await r.json())["removed"] is False
+        service.voters = {2, 3}
+        r = await client.get("/health")
+        assert (await r.json())["removed"] is True

@@ -52,6 +52,17 @@ async def test_node_gauges_are_read_at_scrape_time() -> None:
 
 
 @async_test
+async def test_rejected_peer_messages_are_a_counter_by_check() -> None:
+    service = FakeService(1)
+    async with api(service) as (client, _):
+        service.rejected = {"index_beyond_log": 3, "future_term": 1}
+        s = samples(await (await client.get("/metrics")).text())
+        check = "aspen_raft_rejected_messages_total"
+        assert s[(check, (("check", "index_beyond_log"),))] == 3
+        assert s[(check, (("check", "future_term"),))] == 1
+
+
+@async_test
 async def test_request_latency_and_errors_by_status() -> None:
     async with api() as (client, _):
         await client.put("/kv/a", json={"value": "1"})

@@ -14,7 +14,8 @@ from aspen.kv.commands import Cas, CommandResult, Put, encode
 from aspen.node.driver import RaftDriver
 from aspen.node.memstore import MemoryNodeStorage
 from aspen.node.service import NotLeaderError, UnavailableError, UnknownOutcomeError
-from aspen.raft import ConfState, Message, RaftConfig, RawNode, Role
+from aspen.raft import ConfState, InvariantViolation, Message, RaftConfig, RawNode, Role
+from aspen.raft.messages import AppendEntriesResponse
 
 
 class LoopbackNetwork:
@@ -192,3 +193,42 @@ async def test_a_core_error_in_the_ticker_is_fatal_not_a_silent_hang() -> None:
 
         driver.node = TickExplodes(driver.node)  # type: ignore[assignment]
         assert isinstance(await driver.wait_closed_or_fatal(), RuntimeError)
+
+
+async def test_an_impossible_peer_message_is_counted_and_the_node_goes_on() -> None:
+    # Issue #13: one AppendEntriesResponse acking 10**9 used to crash the leader's Ready loop.
+    async with three_nodes() as (net, _):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        follower = next(i for i in net.drivers if i != leader.node.id)
+        leader.step(AppendEntriesResponse(leader.node.term, follower, leader.node.id, 10**9))
+        rejected = leader.rejected_messages()
+        assert rejected["index_beyond_log"] == 1 and sum(rejected.values()) == 1
+        index, _ = await leader.propose_command(encode(Put("a", "1")), 5)
+        assert index > 0 and leader.fatal is None
+
+
+async def test_an_invariant_violation_while_stepping_stops_the_node() -> None:
+    # It used to be caught as a RaftError and logged as a dropped message: the node went on.
+    async with three_nodes() as (net, _):
+        await eventually(lambda: leader_of(net) is not None)
+        driver = net.drivers[2]
+
+        class StepBreaks:
+            def __init__(self, inner: RawNode) -> None:
+                self._inner = inner
+
+            def step(self, msg: Message) -> None:
+                raise InvariantViolation("entry 3 conflicts with committed 5")
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._inner, name)
+
+        waiting = asyncio.create_task(driver.wait_applied(10**6, 30))
+        await asyncio.sleep(0)
+        driver.node = StepBreaks(driver.node)  # type: ignore[assignment]
+        fatal = await asyncio.wait_for(driver.wait_closed_or_fatal(), 10)
+        assert isinstance(fatal, InvariantViolation)
+        with pytest.raises(UnknownOutcomeError):
+            await waiting  # what waited on the node is failed, not left hanging

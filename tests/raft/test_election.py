@@ -337,8 +337,8 @@ def test_leader_lease_ignores_vote_requests() -> None:
     node, storage = make_node(1, log_terms=[1], term=1)
     node.step(Heartbeat(1, 2, 1, 0))
     outbox(node, storage)
-    node.step(RequestVote(5, 3, 1, 9, 9))
-    node.step(RequestVote(5, 3, 1, 9, 9, pre_vote=True))
+    node.step(RequestVote(5, 3, 1, 9, 4))
+    node.step(RequestVote(5, 3, 1, 9, 4, pre_vote=True))
     assert node.term == 1
     assert outbox(node, storage) == []
 
@@ -348,7 +348,7 @@ def test_leader_lease_expires_after_election_timeout() -> None:
     node.step(Heartbeat(1, 2, 1, 0))
     for _ in range(10):
         node.tick()
-    node.step(RequestVote(5, 3, 1, 9, 9))
+    node.step(RequestVote(5, 3, 1, 9, 5))
     assert node.term == 5
     assert RequestVoteResponse(5, 1, 3, True) in outbox(node, storage)
 

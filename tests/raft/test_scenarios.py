@@ -114,8 +114,8 @@ def test_heartbeat_keeps_followers_from_voting_for_a_disruptor() -> None:
     net.elect(1)
     net.elapse(3)
     net.delivered.clear()
-    net.nodes[2].step(RequestVote(7, 3, 2, 99, 99))
-    net.nodes[2].step(RequestVote(7, 3, 2, 99, 99, pre_vote=True))
+    net.nodes[2].step(RequestVote(7, 3, 2, 99, 7))
+    net.nodes[2].step(RequestVote(7, 3, 2, 99, 7, pre_vote=True))
     net.send()
     assert not [m for m in net.delivered if isinstance(m, RequestVoteResponse)]
     assert net.nodes[2].term == 2 and net.leader() == 1
