@@ -212,6 +212,8 @@ class _Inbound(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_frame = 0.0
         self._peername: object = None
+        self._admitted = False
+        self._failed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -227,6 +229,7 @@ class _Inbound(asyncio.Protocol):
             self.transport.abort()
             return
         owner._inbound.add(self)
+        self._admitted = True
         owner._stats.inbound_connections += 1
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(owner.hello_timeout, self._no_handshake)
@@ -250,6 +253,7 @@ class _Inbound(asyncio.Protocol):
         stats.decode_errors += 1
         if not self._handshake.done:
             stats.handshake_failures += 1
+            self._failed = True
         self._close(str(err))
 
     def _close(self, why: str) -> None:
@@ -321,6 +325,9 @@ class _Inbound(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._admitted and not self._handshake.done and not self._failed:
+            # The dialer hung up mid-handshake (e.g. our Challenge did not prove our secret).
+            self._owner._stats.handshake_failures += 1
         self._owner._inbound.discard(self)
         if not self.lost.done():
             self.lost.set_result(None)
