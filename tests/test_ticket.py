@@ -138,3 +138,14 @@ def test_constructor_validates() -> None:
     with pytest.raises(TicketError, match="not valid Unicode"):
         Ticket("\ud800", (peer,))
     assert str(EXAMPLE) == EXAMPLE.encode()
+
+
+def test_a_ticket_may_carry_the_cluster_secret() -> None:
+    peers = (TicketPeer(1, "a:1", "a:2"),)
+    with_secret = Ticket("prod", peers, "s" * 32)
+    text = with_secret.encode()
+    assert Ticket.decode(text) == with_secret
+    assert "s" * 32 not in repr(with_secret)
+    assert Ticket.decode(Ticket("prod", peers).encode()).secret == ""
+    with pytest.raises(TicketError, match="16"):
+        Ticket("prod", peers, "short")
