@@ -18,9 +18,12 @@ not ``to`` us, is logged and THAT connection is closed; nothing else is affected
 Bounds on what a stranger can make a node hold (every refusal is counted in
 :class:`TransportStats`, none is ever fatal): at most ``max_inbound`` accepted connections
 (further ones are closed at once); ``hello_timeout`` seconds to finish the handshake; frames of
-at most :data:`~aspen.wire.HANDSHAKE_MAX_FRAME` until then, ``max_frame`` after; and
-``idle_timeout`` seconds without a frame closes a connection (dialers send a Ping after
-``idle_timeout / 4`` seconds of silence so a quiet link stays up).
+at most :data:`~aspen.wire.HANDSHAKE_MAX_FRAME` until then, ``max_frame`` after; at most
+``max_buffered`` bytes of partial frames over all accepted connections together (the connection
+that would go beyond is closed: without a secret every Hello counts as authenticated, and
+``max_inbound`` partial 16 MiB frames would otherwise be a lot of memory); and ``idle_timeout``
+seconds without a frame closes a connection (dialers send a Ping after ``idle_timeout / 4``
+seconds of silence so a quiet link stays up).
 
 Outbound: :meth:`PeerTransport.send` never blocks. It encodes the message and appends it to the
 peer's bounded queue; when the queue is full the OLDEST message is dropped (Raft tolerates loss,
@@ -101,6 +104,9 @@ class TransportStats:
     connection is closed too)."""
     hellos_ignored: int = 0
     """Authenticated Hellos whose address the node refused to learn (an id it does not know)."""
+    buffer_overflows: int = 0
+    """Inbound connections closed because partial frames over all of them exceeded
+    ``max_buffered``."""
 
     def copy(self) -> TransportStats:
         return TransportStats(*(getattr(self, f.name) for f in fields(self)))
@@ -214,6 +220,8 @@ class _Inbound(asyncio.Protocol):
         self._peername: object = None
         self._admitted = False
         self._failed = False
+        self._held = 0
+        """Bytes this connection's decoder holds, as last added to the owner's total."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -293,6 +301,18 @@ class _Inbound(asyncio.Protocol):
                 owner._deliver(item)
         except RemoteProtocolError as e:
             self._fail(e)
+            return
+        self._account(self._decoder.buffered)
+
+    def _account(self, held: int) -> None:
+        owner = self._owner
+        owner._held += held - self._held
+        self._held = held
+        if held and owner._held > owner.max_buffered:
+            owner._stats.buffer_overflows += 1
+            self._close(
+                f"partial frames on all peer connections exceed {owner.max_buffered} bytes"
+            )
 
     def _handshake_step(self, item: Frame) -> None:
         handshake, owner = self._handshake, self._owner
@@ -328,6 +348,7 @@ class _Inbound(asyncio.Protocol):
         if self._admitted and not self._handshake.done and not self._failed:
             # The dialer hung up mid-handshake (e.g. our Challenge did not prove our secret).
             self._owner._stats.handshake_failures += 1
+        self._account(0)
         self._owner._inbound.discard(self)
         if not self.lost.done():
             self.lost.set_result(None)
@@ -392,6 +413,7 @@ class PeerTransport:
         hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         max_inbound: int = DEFAULT_MAX_INBOUND,
+        max_buffered: int | None = None,
         secret: bytes | None = None,
         ssl_server: ssl.SSLContext | None = None,
         ssl_client: ssl.SSLContext | None = None,
@@ -421,6 +443,9 @@ class PeerTransport:
         self.hello_timeout = hello_timeout
         self.idle_timeout = idle_timeout
         self.max_inbound = max_inbound
+        self.max_buffered = 4 * max_frame if max_buffered is None else max_buffered
+        self._held = 0
+        """Invariant: the sum of ``_Inbound._held`` over open inbound connections."""
         self.secret = secret or None
         self.ssl_server = ssl_server
         self.ssl_client = ssl_client

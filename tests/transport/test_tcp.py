@@ -512,3 +512,19 @@ async def test_hellos_the_node_refuses_to_learn_are_counted() -> None:
         assert [h.node_id for h in seen] == [77]
         assert b.t.peers() == {}
         writer.close()
+
+
+async def test_partial_frames_over_all_connections_are_bounded() -> None:
+    """Without a secret a Hello is all it takes to be trusted with big frames: the total held
+    for partial frames is what bounds a crowd of such connections."""
+    async with Node(2, max_buffered=100_000) as b:
+        first = await raw_connection(b.port)
+        partial = (1 << 20).to_bytes(4, "big") + b"x" * 60_000
+        first[1].write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + partial)
+        await wait_until(lambda: b.t._held >= 60_000)
+        second = await raw_connection(b.port)
+        second[1].write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 4)) + partial)
+        assert await closed_by_peer(*second)
+        assert b.t.stats.buffer_overflows == 1
+        first[1].close()
+        await wait_until(lambda: b.t._held == 0, what="the total released with the connection")
