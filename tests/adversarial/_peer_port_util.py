@@ -181,10 +181,10 @@ async def closed_within(conn: Conn, seconds: float) -> bool:
             data = await asyncio.wait_for(reader.read(65536), seconds)
             if not data:
                 break
+    except TimeoutError:  # first: TimeoutError is an OSError too
+        return False
     except (ConnectionError, OSError):
         pass
-    except TimeoutError:
-        return False
     writer.close()
     with contextlib.suppress(ConnectionError, OSError):
         await writer.wait_closed()
