@@ -310,9 +310,7 @@ class _Inbound(asyncio.Protocol):
         self._held = held
         if held and owner._held > owner.max_buffered:
             owner._stats.buffer_overflows += 1
-            self._close(
-                f"partial frames on all peer connections exceed {owner.max_buffered} bytes"
-            )
+            self._close(f"partial frames on all peer connections exceed {owner.max_buffered} bytes")
 
     def _handshake_step(self, item: Frame) -> None:
         handshake, owner = self._handshake, self._owner

@@ -3,13 +3,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aspen.raft.messages import AppendEntries, Entry, Heartbeat, Message, TimeoutNow
+from aspen.tls import peer_contexts
 from aspen.transport import PeerTransport
 from aspen.transport.tcp import backoff_delay
 from aspen.wire import PROTOCOL_VERSION, Hello, encode
@@ -506,7 +510,7 @@ async def test_hellos_the_node_refuses_to_learn_are_counted() -> None:
         return False
 
     async with Node(2, on_hello=refuse) as b:
-        reader, writer = await raw_connection(b.port)
+        _reader, writer = await raw_connection(b.port)
         writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 77, "10.9.9.9:1")))
         await wait_until(lambda: b.t.stats.hellos_ignored == 1)
         assert [h.node_id for h in seen] == [77]
@@ -528,3 +532,26 @@ async def test_partial_frames_over_all_connections_are_bounded() -> None:
         assert b.t.stats.buffer_overflows == 1
         first[1].close()
         await wait_until(lambda: b.t._held == 0, what="the total released with the connection")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl binary to make a cert")
+async def test_peers_talk_over_mutual_tls_and_a_plain_client_gets_nowhere(tmp_path: Path) -> None:
+    cert, key = tmp_path / "n.pem", tmp_path / "n.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=t",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server, client = peer_contexts(cert, key, cert)
+    tls = {"ssl_server": server, "ssl_client": client, "secret": SECRET}
+    async with Node(1, **tls) as a, Node(2, **tls, hello_timeout=0.5) as b:
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        reader, writer = await raw_connection(b.port)
+        writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + encode(hb(3, 2, 1)))
+        assert await closed_by_peer(reader, writer)
+        assert b.inbox == [hb(1, 2, 0)]
