@@ -95,10 +95,15 @@ class PeerCluster:
 
 @contextlib.asynccontextmanager
 async def peer_cluster(
-    tmp_path: Path, extra: Sequence[str] = (), *, tls: tuple[Path, Path, Path] | None = None
+    tmp_path: Path,
+    extra: Sequence[str] = (),
+    *,
+    tls: tuple[Path, Path, Path] | None = None,
+    secret: bool = True,
 ) -> AsyncIterator[PeerCluster]:
-    """Start three nodes with static peers, the secret and token (in the environment, as an
-    operator should pass them) and ``extra`` flags; init; wait until writes succeed."""
+    """Start three nodes with static peers, the secret (unless ``secret=False``: the insecure
+    default) and token (in the environment, as an operator should pass them) and ``extra``
+    flags; init; wait until writes succeed."""
     rt = LocalRuntime(tmp_path, [1, 2, 3], run_id=f"adv-{uuid.uuid4().hex}")
     ssl_context = None
     scheme = "http"
@@ -114,7 +119,7 @@ async def peer_cluster(
         ssl=ssl_context,
     )
     try:
-        env = {"ASPEN_CLUSTER_SECRET": SECRET, "ASPEN_ADMIN_TOKEN": TOKEN}
+        env = {"ASPEN_CLUSTER_SECRET": SECRET if secret else "", "ASPEN_ADMIN_TOKEN": TOKEN}
         for n in (1, 2, 3):
             raft, http = rt.endpoint(n, "raft"), rt.endpoint(n, "http")
             argv = [

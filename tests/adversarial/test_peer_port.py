@@ -143,6 +143,63 @@ async def test_many_connections_with_huge_partial_frames_keep_memory_bounded(
         await pc.serves("after-flood", "ok")
 
 
+async def test_without_a_secret_partial_frames_are_bounded_by_the_node_wide_budget(
+    tmp_path: Path,
+) -> None:
+    """(b, insecure default) A Hello is all a stranger needs to be allowed 16 MiB frames; the
+    node-wide budget for partial frames (4 x 16 MiB) is what bounds 30 such connections."""
+    async with peer_cluster(tmp_path, secret=False) as pc:
+        leader = await pc.leader()
+        proc = pc.process(leader)
+        rss_before = proc.memory_info().rss
+        before = await pc.metrics(leader)
+        conns = [await connect(pc.raft_port(leader)) for _ in range(30)]
+        peak = rss_before
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, proc.memory_info().rss)
+                await asyncio.sleep(0.02)
+
+        async def huge(i: int, writer: asyncio.StreamWriter) -> int:
+            sent = 0
+            try:
+                writer.write(fake_hello(100 + i) + (16 * MiB - 1).to_bytes(4, "big"))
+                chunk = b"\xa5" * (256 << 10)
+                while sent + len(chunk) < 16 * MiB - 1:  # the frame never completes
+                    writer.write(chunk)
+                    await writer.drain()
+                    sent += len(chunk)
+            except (ConnectionError, OSError):
+                pass
+            return sent
+
+        sampler = asyncio.create_task(sample())
+        try:
+            sent = await asyncio.gather(*(huge(i, w) for i, (_, w) in enumerate(conns)))
+            for _ in range(10):
+                peak = max(peak, proc.memory_info().rss)
+                await asyncio.sleep(0.05)
+        finally:
+            done.set()
+            await sampler
+            await close_all(conns)
+        after = await pc.metrics(leader)
+        growth = peak - rss_before
+        print(
+            f"\n[peer-port memory, no secret] node {leader}: RSS before "
+            f"{rss_before / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB, growth {growth / MiB:.1f} "
+            f"MiB; attacker pushed {sum(sent) / MiB:.0f} MiB on 30 connections; "
+            f"{after['buffer_overflows'] - before['buffer_overflows']:.0f} closed at the budget"
+        )
+        assert after["buffer_overflows"] > before["buffer_overflows"]
+        assert growth < 150 * MiB
+        no_fatal_errors(pc)
+        await pc.serves("after-insecure-flood", "ok")
+
+
 async def test_fake_hellos_never_make_the_node_dial(tmp_path: Path) -> None:
     """(c) 1000 Hellos naming unknown ids and a bait address: 500 from strangers, 500 from a
     process that holds the secret but is no member. Nothing ever connects to the bait."""
