@@ -66,6 +66,7 @@ DEFAULT_QUEUE_SIZE = 4096
 """Messages queued per peer before the oldest are dropped."""
 DEFAULT_QUEUE_BYTES = 64 << 20
 """Bytes queued per peer before the oldest messages are dropped (one message always fits)."""
+_CONTROL = frozenset({Hello, Challenge, Auth, Ping})
 DEFAULT_MAX_INBOUND = 64
 """Accepted peer connections held at once; more are closed at once."""
 DEFAULT_HELLO_TIMEOUT = 5.0
@@ -279,19 +280,26 @@ class _Inbound(asyncio.Protocol):
             return
         try:
             decoder = self._decoder
-            decoder.receive(data)
-            owner = self._owner
-            now = asyncio.get_running_loop().time()
-            while (item := decoder.next_frame()) is not None:
-                hello = self._hello
-                if hello is None:
+            if self._hello is None:
+                # One frame at a time: the limit rises once the peer is authenticated.
+                decoder.receive(data)
+                while self._hello is None and (item := decoder.next_frame()) is not None:
                     self._handshake_step(item)
-                    continue
-                self._last_frame = now
-                if isinstance(item, Ping):
-                    continue
-                if isinstance(item, Hello | Challenge | Auth):
+                if self._hello is None:
+                    self._account(decoder.buffered)
+                    return
+                data = b""
+            hello = self._hello
+            owner = self._owner
+            frames = decoder.feed(data)
+            if frames:
+                self._last_frame = asyncio.get_running_loop().time()
+            for item in frames:
+                if type(item) in _CONTROL:
+                    if type(item) is Ping:
+                        continue
                     raise RemoteProtocolError(f"{type(item).__name__} after the handshake")
+                item = cast(Message, item)
                 if item.frm != hello.node_id or item.to != owner.node_id:
                     owner._stats.frames_rejected += 1
                     raise RemoteProtocolError(
