@@ -93,6 +93,20 @@ class PeerCluster:
         assert got.outcome is Outcome.OK and got.value == value, got
 
 
+def node_argv_for(rt: LocalRuntime, n: int) -> list[str]:
+    """Node ``n``'s command line: its id, directory, addresses, fast timing (no peers)."""
+    raft, http = rt.endpoint(n, "raft"), rt.endpoint(n, "http")
+    return [
+        *node_argv("local"),
+        "--node-id", str(n),
+        "--data-dir", rt.data_dir(n),
+        "--raft-addr", raft.address,
+        "--http-addr", http.address,
+        "--tick-ms", "20", "--heartbeat-ms", "60", "--election-ms", "600",
+        "--fsync", "never",
+    ]  # fmt: skip
+
+
 @contextlib.asynccontextmanager
 async def peer_cluster(
     tmp_path: Path,
@@ -100,11 +114,12 @@ async def peer_cluster(
     *,
     tls: tuple[Path, Path, Path] | None = None,
     secret: bool = True,
+    spare: Sequence[int] = (),
 ) -> AsyncIterator[PeerCluster]:
     """Start three nodes with static peers, the secret (unless ``secret=False``: the insecure
     default) and token (in the environment, as an operator should pass them) and ``extra``
-    flags; init; wait until writes succeed."""
-    rt = LocalRuntime(tmp_path, [1, 2, 3], run_id=f"adv-{uuid.uuid4().hex}")
+    flags; init; wait until writes succeed. ``spare`` ids get ports but are not started."""
+    rt = LocalRuntime(tmp_path, [1, 2, 3, *spare], run_id=f"adv-{uuid.uuid4().hex}")
     ssl_context = None
     scheme = "http"
     if tls is not None:
@@ -121,17 +136,7 @@ async def peer_cluster(
     try:
         env = {"ASPEN_CLUSTER_SECRET": SECRET if secret else "", "ASPEN_ADMIN_TOKEN": TOKEN}
         for n in (1, 2, 3):
-            raft, http = rt.endpoint(n, "raft"), rt.endpoint(n, "http")
-            argv = [
-                *node_argv("local"),
-                "--node-id", str(n),
-                "--data-dir", rt.data_dir(n),
-                "--raft-addr", raft.address,
-                "--http-addr", http.address,
-                "--cluster-id", CLUSTER_ID,
-                "--tick-ms", "20", "--heartbeat-ms", "60", "--election-ms", "600",
-                "--fsync", "never",
-            ]  # fmt: skip
+            argv = [*node_argv_for(rt, n), "--cluster-id", CLUSTER_ID]
             for p in (1, 2, 3):
                 if p != n:
                     peer_raft, peer_http = rt.endpoint(p, "raft"), rt.endpoint(p, "http")

@@ -18,9 +18,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from aspen.client import Outcome
 from aspen.raft.messages import AppendEntriesResponse, Heartbeat
+from aspen.ticket import Ticket
 from aspen.wire import Auth, Challenge, FrameDecoder, encode
+from lab.runtime.base import NodeCommand
 from tests.adversarial._peer_port_util import (
+    SECRET,
     TOKEN,
     PeerCluster,
     authenticate,
@@ -28,6 +32,7 @@ from tests.adversarial._peer_port_util import (
     closed_within,
     connect,
     fake_hello,
+    node_argv_for,
     peer_cluster,
 )
 from tests.integration.cluster import eventually
@@ -364,6 +369,57 @@ async def test_admin_endpoints_need_the_token(tmp_path: Path) -> None:
         assert allowed.returncode == 0, allowed
         no_fatal_errors(pc)
         await pc.serves("after-admin", "ok")
+
+
+async def test_a_ticket_from_an_admin_carries_the_secret_and_lets_a_node_join(
+    tmp_path: Path,
+) -> None:
+    """The legitimate way in: ``aspen --token T ticket`` hands out a ticket with the secret;
+    node 4, given only that ticket (and the admin token to ask to be added), joins and
+    replicates. Node 5, given a ticket without the secret, is added over HTTP but never gets a
+    single Raft frame accepted."""
+    async with peer_cluster(tmp_path, spare=(4, 5)) as pc:
+        await pc.serves("before-join", "ok")
+
+        def cli_ticket(token: str | None) -> str:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ASPEN_")}
+            cmd = [sys.executable, "-m", "aspen.cli", "--endpoints", pc.url(1)[7:], "ticket"]
+            if token:
+                cmd[3:3] = ["--token", token]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out
+            return out.stdout.strip()
+
+        with_secret = await asyncio.to_thread(cli_ticket, TOKEN)
+        without = await asyncio.to_thread(cli_ticket, None)
+        assert Ticket.decode(with_secret).secret == SECRET
+        assert Ticket.decode(without).secret == ""
+        # Only ASPEN_ADMIN_TOKEN in the environment: the secret comes from the ticket alone.
+        env = {"ASPEN_CLUSTER_SECRET": "", "ASPEN_ADMIN_TOKEN": TOKEN}
+        pc.rt.start(4, NodeCommand([*node_argv_for(pc.rt, 4), "--ticket", with_secret], env))
+        pc.rt.start(5, NodeCommand([*node_argv_for(pc.rt, 5), "--ticket", without], env))
+        url4 = pc.url(4)
+
+        async def replicated() -> bool:
+            r = await pc.client.get("before-join", consistency="stale", endpoint=url4)
+            return r.outcome is Outcome.OK and r.value == "ok"
+
+        await eventually(replicated, timeout=30, what="node 4 joined and caught up")
+
+        async def five_is_learner() -> bool:
+            m = await pc.client.membership()
+            return m.value is not None and 5 in m.value["learners"]
+
+        await eventually(five_is_learner, what="node 5 added as a learner over HTTP")
+        r5 = await pc.client.get("before-join", consistency="stale", endpoint=pc.url(5))
+        assert r5.value is None  # not a frame got through
+
+        async def five_refused() -> bool:
+            counts = [(await pc.metrics(n))["handshake_failures"] for n in pc.ids]
+            return sum(counts) >= 1
+
+        await eventually(five_refused, what="node 5's Hellos without a proof refused")
+        no_fatal_errors(pc)
 
 
 def self_signed(directory: Path) -> tuple[Path, Path, Path]:
