@@ -450,5 +450,17 @@ async def test_tls_on_peer_and_client_traffic(tmp_path: Path) -> None:
             with pytest.raises(aiohttp.ClientError):
                 async with session.get(pc.url(leader).replace("https", "http") + "/health"):
                     pass
+        host_port = pc.rt.endpoint(leader, "http").address
+        cmd = [sys.executable, "-m", "aspen.cli", "--endpoints", host_port]
+        ok = await asyncio.to_thread(
+            subprocess.run,
+            [*cmd, "--cacert", str(certs[2]), "put", "via-cli", "tls"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert ok.returncode == 0, ok
+        untrusted = await asyncio.to_thread(
+            subprocess.run, [*cmd, "get", "via-cli"], capture_output=True, text=True, timeout=30
+        )
+        assert untrusted.returncode != 0  # plain HTTP to a TLS port, or an unknown CA
         no_fatal_errors(pc)
         await pc.serves("after-plain-tcp", "ok")
