@@ -662,7 +662,12 @@ class PeerTransport:
             challenge = await asyncio.wait_for(asyncio.shield(conn.reply), self.hello_timeout)
         except TimeoutError:
             raise ConnectionResetError("no Challenge within the timeout") from None
-        transport.write(encode(hs.receive(challenge)))
+        try:
+            auth = hs.receive(challenge)
+        except RemoteProtocolError as e:
+            log.warning("refusing peer %d at %s:%d: %s", peer.node_id, *peer.address, e)
+            raise
+        transport.write(encode(auth))
 
     async def _pump(self, peer: _Peer, conn: _Outbound, address: tuple[str, int]) -> None:
         """Handshake, then write batches from the queue, until the connection breaks."""
