@@ -6,13 +6,33 @@ benchmarks) are `default=False` and pass `session.posargs` through to the progra
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
 from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["tests", "lint"]
+
+LONG_RUN = {"interrupt_timeout": 600.0, "terminate_timeout": 30.0}
+"""For commands that stop cleanly on a signal (see lab/interrupt.py): Ctrl-C reaches them from
+the terminal; nox then waits for them to heal, stop their nodes and write their report instead
+of cutting them off after its default 0.3 s. A second signal (nox's SIGTERM after the wait)
+makes them skip the checks; they still stop what they started."""
+
+
+def _forward_sigterm(signum: int, _frame: object) -> None:
+    """nox itself dies on SIGTERM (`timeout`, CI runners) and leaves the command it runs going:
+    pass the signal on to our process group (the command) and wait for it as for Ctrl-C."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.killpg(os.getpgid(0), signal.SIGTERM)
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _forward_sigterm)
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -84,6 +104,57 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *pytest_args(session, "-m", "not slow"))
 
 
+@nox.session(name="tests-latest", python=PYTHON, default=False)
+def tests_latest(session: nox.Session) -> None:
+    """The CI suite against the newest releases, no lock: drift seen before it is suffered.
+
+    Prints every package whose newest version differs from `requirements/test.txt` (and writes
+    them to `bench-results/drift.json`) before running the tests, so a failure names its
+    suspects. The nightly workflow runs it; `nox -s lock` then moves the pins.
+    """
+    ensure_system_tools(session)
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[test]")
+    listing = session.run("python", "-m", "pip", "list", "--format=json", silent=True)
+    installed = {_canonical(p["name"]): p["version"] for p in json.loads(str(listing))}
+    moved = drift(locked_versions(LOCKS / "test.txt"), installed)
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / "drift.json").write_text(json.dumps(moved, indent=2) + "\n")
+    if moved:
+        session.log(f"{len(moved)} packages differ from the lock:")
+        for m in moved:
+            session.log(f"  {m['package']}: locked {m['locked'] or '-'}, now {m['installed']}")
+    else:
+        session.log("no package differs from the lock")
+    session.run("pytest", *pytest_args(session, "-m", "not slow"))
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock: Path) -> dict[str, set[str]]:
+    """Package -> the versions a lock pins (a universal lock may pin one per Python)."""
+    pins: dict[str, set[str]] = {}
+    for line in lock.read_text().splitlines():
+        if m := _PIN.match(line):
+            pins.setdefault(_canonical(m[1]), set()).add(m[2])
+    return pins
+
+
+def drift(locked: dict[str, set[str]], installed: dict[str, str]) -> list[dict[str, str]]:
+    """Installed packages whose version the lock does not pin (or that it does not hold)."""
+    tooling = {"pip", "setuptools", "wheel", "aspen"}
+    return [
+        {"package": name, "locked": ", ".join(sorted(locked.get(name, ()))), "installed": version}
+        for name, version in sorted(installed.items())
+        if name not in tooling and version not in locked.get(name, set())
+    ]
+
+
 @nox.session(python=PYTHON, default=False)
 def slow(session: nox.Session) -> None:
     """Only the long tests (big simulations, long fault schedules)."""
@@ -121,7 +192,7 @@ def chaos(session: nox.Session) -> None:
     Without arguments: every scenario at CI size. Exits non-zero when any verdict is not valid.
     """
     install(session, "lab")
-    session.run("aspen-lab", "chaos", *session.posargs)
+    session.run("aspen-lab", "chaos", *session.posargs, **LONG_RUN)
 
 
 @nox.session(name="docker-build", python=PYTHON, default=False)
@@ -133,7 +204,7 @@ def docker_build(session: nox.Session) -> None:
     Prints the tag, the time taken and the image size.
     """
     install(session, "lab")
-    session.run("python", "-m", "lab.runtime.images", *session.posargs)
+    session.run("python", "-m", "lab.runtime.images", *session.posargs, **LONG_RUN)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -145,7 +216,7 @@ def load(session: nox.Session) -> None:
     Results and report.html land in `store/load/<timestamp>/`.
     """
     install(session, "lab")
-    session.run("aspen-lab", "load", *session.posargs)
+    session.run("aspen-lab", "load", *session.posargs, **LONG_RUN)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -162,7 +233,7 @@ def bench(session: nox.Session) -> None:
     if any("etcd" in arg for arg in session.posargs) and shutil.which("etcd") is None:
         session.run("apt-get", "update", external=True)
         session.run("apt-get", "install", "-y", "etcd-server", external=True)
-    session.run("python", "-m", "lab.load.bench", *session.posargs)
+    session.run("python", "-m", "lab.load.bench", *session.posargs, **LONG_RUN)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -177,6 +248,4 @@ def soak(session: nox.Session) -> None:
     """
     install(session, "lab")
     # Ctrl-C reaches the soak too: give it time to heal, check what ran and write the report.
-    session.run(
-        "aspen-lab", "soak", *session.posargs, interrupt_timeout=600.0, terminate_timeout=30.0
-    )
+    session.run("aspen-lab", "soak", *session.posargs, **LONG_RUN)

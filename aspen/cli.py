@@ -41,6 +41,7 @@ from aspen.config import DEFAULT_HTTP_ADDR, MAX_NODE_ID, PeerSpec, check_address
 from aspen.node.service import Consistency, PeerAddress
 from aspen.ticket import TicketError
 from aspen.tls import client_context
+from aspen.version import VersionAction
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 EXIT_CODES = {Outcome.OK: EXIT_OK, Outcome.FAIL: EXIT_FAILED, Outcome.UNKNOWN: EXIT_UNKNOWN}
@@ -89,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
         description="Operate an Aspen cluster.",
         epilog="exit status: 0 ok, 1 failed, 2 usage, 3 outcome unknown",
     )
+    p.add_argument("--version", action=VersionAction)
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--endpoints",

@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from aspen.errors import ConfigError
+from aspen.version import VersionAction
 
 FsyncMode = Literal["always", "never"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -441,6 +442,7 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         description="Run an Aspen node. Precedence: defaults < ASPEN_* < --config file < flags.",
         argument_default=argparse.SUPPRESS,
     )
+    p.add_argument("--version", action=VersionAction)
     p.add_argument("--config", metavar="PATH", help="TOML file (also ASPEN_CONFIG)")
     helps = {
         "node_id": "this node's id (> 0)",

@@ -64,7 +64,12 @@ def check_run(
     *,
     wall_seconds: float,
     checker_timeout: float = 60.0,
+    interrupted: str | None = None,
+    checked: bool = True,
 ) -> dict[str, Any]:
+    """``results.json`` for a run. ``interrupted`` names the signal that stopped it early:
+    such a run is never valid, and ``checked=False`` (a second signal) skips the checkers,
+    whose verdicts then say ``unknown``."""
     verdicts: dict[str, str] = {}
     checkers: dict[str, Any] = {}
     errors = [error] if error else []
@@ -72,7 +77,9 @@ def check_run(
     history = read_jsonl(history_path) if history_path.exists() else History(events=[])
     model = test.the_scenario.workload
     try:
-        if model == "register":
+        if not checked:
+            verdicts["linearizable" if model == "register" else "set"] = str(Verdict.UNKNOWN)
+        elif model == "register":
             verdicts["linearizable"], checkers["linearizable"] = _linearizable(
                 history, run_dir, checker_timeout
             )
@@ -81,12 +88,14 @@ def check_run(
     except Exception as e:  # a checker that crashes must say unknown, never pass
         verdicts["linearizable" if model == "register" else "set"] = str(Verdict.UNKNOWN)
         errors.append(f"checker crashed: {e!r}")
-    if outcome is None:
-        verdicts["recovery"] = str(Verdict.UNKNOWN)
+    if outcome is None or (interrupted and outcome.recovery_seconds is None):
+        verdicts["recovery"] = str(Verdict.UNKNOWN)  # not waited for: says nothing
     else:
         verdicts["recovery"] = str(Verdict.VALID if outcome.recovered else Verdict.INVALID)
         errors.extend(outcome.errors)
-    valid = all(v == str(Verdict.VALID) for v in verdicts.values()) and not errors
+    valid = (
+        all(v == str(Verdict.VALID) for v in verdicts.values()) and not errors and not interrupted
+    )
     return {
         "scenario": test.scenario,
         "seed": test.seed,
@@ -99,6 +108,8 @@ def check_run(
         },
         "rerun": test.rerun_command(),
         "valid": valid,
+        "interrupted": interrupted,
+        "checked": checked,
         "verdicts": verdicts,
         "checkers": checkers,
         "recovery_seconds": None if outcome is None else outcome.recovery_seconds,
@@ -111,5 +122,5 @@ def check_run(
         ],
         "errors": errors,
         "wall_seconds": round(wall_seconds, 3),
-        **summarize(history.events, test.duration),
+        **summarize(history.events, None if interrupted else test.duration),
     }

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from aspen.version import VersionAction
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "chaos": ("lab.chaos.cli", "run chaos scenarios against a cluster and check what clients saw"),
     "check": ("lab.checker.cli", "check any recorded history for linearizability"),
@@ -28,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="aspen-lab", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((arg for arg in args_list if not arg.startswith("-")), None)
     for name, (module_name, summary) in COMMANDS.items():

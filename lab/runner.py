@@ -21,6 +21,7 @@ from lab.chaos.nemesis import Nemesis
 from lab.chaos.schedule import FaultWindow
 from lab.context import RunContext
 from lab.db.base import Client, NodeStatus
+from lab.interrupt import StopRequest
 from lab.workloads.base import Completion, Invocation, Workload
 
 FINAL_PROCESS_BASE = 1_000_000
@@ -150,11 +151,15 @@ async def run_workload(
     progress: Callable[[float], None] = lambda _t: None,
     *,
     sample: bool = True,
+    stop: StopRequest | None = None,
 ) -> RunOutcome:
     """Everything between a formed cluster and its teardown.
 
     ``sample=False`` leaves resource sampling to the caller (a soak samples across windows).
+    A ``stop`` request ends the workload early; faults are healed all the same, and the
+    recovery wait and final reads run unless the stop was hurried (a second signal).
     """
+    stop = stop or StopRequest()
     db = ctx.the_db
     outcome = RunOutcome(recovered=False, recovery_seconds=None, windows=list(windows))
     clients = {n: db.client(ctx, n, stale_reads=ctx.node_options.stale_reads) for n in ctx.nodes}
@@ -169,11 +174,11 @@ async def run_workload(
     ]
     try:
         try:
-            while not all(w.done() for w in workers):
+            while not all(w.done() for w in workers) and not stop.requested:
                 progress(time.monotonic() - t0)
                 await asyncio.wait(workers, timeout=0.5)
             for w in workers:
-                if w.exception() is not None:
+                if w.done() and not w.cancelled() and w.exception() is not None:
                     outcome.errors.append(f"worker failed: {w.exception()!r}")
         finally:
             for w in workers:
@@ -187,6 +192,8 @@ async def run_workload(
             except Exception as e:  # a fault that failed to start or stop is reported
                 outcome.errors.append(f"nemesis failed: {e!r}")
             await _heal_all(ctx, nemeses, outcome)
+        if stop.hurried:
+            return outcome
         ok, seconds, statuses = await wait_recovered(ctx, phases.recovery_timeout)
         outcome.recovered, outcome.recovery_seconds = ok, seconds
         outcome.final_statuses = [

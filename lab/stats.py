@@ -64,9 +64,16 @@ def latency_summary(h: HdrHistogram) -> dict[str, float]:
     return out
 
 
-def summarize(events: Iterable[Op], duration_s: float) -> dict[str, Any]:
-    """What results.json says about the operations of a run."""
+def summarize(events: Iterable[Op], duration_s: float | None) -> dict[str, Any]:
+    """What results.json says about the operations of a run.
+
+    Rates divide by ``duration_s`` (the planned workload), or by the span the operations
+    really covered when it is ``None`` (a run stopped early must not be divided by a plan).
+    """
     ss = samples(events)
+    span_ns = max(s.start_ns + s.latency_ns for s in ss) - min(s.start_ns for s in ss) if ss else 0
+    if duration_s is None:
+        duration_s = span_ns / 1e9
     counts: dict[str, dict[str, int]] = {}
     for s in ss:
         by_type = counts.setdefault(s.f, {"ok": 0, "fail": 0, "info": 0})
@@ -78,6 +85,7 @@ def summarize(events: Iterable[Op], duration_s: float) -> dict[str, Any]:
         "throughput": {
             "ok_per_s": round(totals["ok"] / duration_s, 2),
             "all_per_s": round(sum(totals.values()) / duration_s, 2),
+            "span_seconds": round(span_ns / 1e9, 3),
         },
         "latency_ms": {
             "ok": latency_summary(histogram(s.latency_ns for s in ss if s.type == "ok")),

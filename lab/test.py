@@ -22,6 +22,7 @@ from lab.chaos.scenarios import SCENARIOS, Scenario
 from lab.chaos.schedule import build_schedule
 from lab.context import NodeOptions, RunContext
 from lab.db.base import DB
+from lab.interrupt import StopRequest
 from lab.net import attach_network
 from lab.recorder import Recorder
 from lab.runner import Phases, RunOutcome, run_workload
@@ -80,6 +81,10 @@ class LabTest:
             "--concurrency", str(self.concurrency),
             "--runtime", self.runtime,
         ]  # fmt: skip
+        if self.rate:
+            args += ["--rate", f"{self.rate:g}"]
+        if self.keys != LabTest.keys:
+            args += ["--keys", str(self.keys)]
         if self.node_options.fsync != "always":
             args += ["--fsync", self.node_options.fsync]
         if self.node_options.stale_reads:
@@ -119,7 +124,9 @@ def make_db(test: LabTest) -> DB:
     return AspenDB()
 
 
-async def _run(test: LabTest, ctx: RunContext, progress: Callable[[float], None]) -> RunOutcome:
+async def _run(
+    test: LabTest, ctx: RunContext, progress: Callable[[float], None], stop: StopRequest
+) -> RunOutcome:
     scenario = test.the_scenario
     db = ctx.the_db
     await db.setup(ctx)
@@ -141,13 +148,20 @@ async def _run(test: LabTest, ctx: RunContext, progress: Callable[[float], None]
         rate=test.rate,
         concurrency=test.concurrency,
     )
-    return await run_workload(ctx, workload, nemeses, windows, phases, progress)
+    return await run_workload(ctx, workload, nemeses, windows, phases, progress, stop=stop)
 
 
 def run_test(
-    test: LabTest, progress: Callable[[float], None] = lambda _t: None
+    test: LabTest,
+    progress: Callable[[float], None] = lambda _t: None,
+    stop: StopRequest | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run one test; returns its run directory and results (also in ``results.json``)."""
+    """Run one test; returns its run directory and results (also in ``results.json``).
+
+    ``stop`` (see `lab.interrupt`) ends the run early: what was started is stopped, and what
+    ran is checked unless the stop was hurried; the results say it was interrupted.
+    """
+    stop = stop or StopRequest()
     from lab.checks import check_run
 
     run_dir = new_run_dir(test.scenario, test.store)
@@ -177,13 +191,13 @@ def run_test(
             if test.the_scenario.needs_network:
                 ctx.net = attach_network(stack, runtime, ctx.nodes)
             try:
-                outcome = asyncio.run(_run(test, ctx, progress))
+                outcome = asyncio.run(_run(test, ctx, progress, stop))
             finally:
                 with contextlib.suppress(Exception):
                     asyncio.run(ctx.the_db.teardown(ctx))
                 runtime.close()
-    except KeyboardInterrupt:
-        error = "interrupted (Ctrl-C): results cover what ran"
+    except KeyboardInterrupt:  # no handler installed (see lab.interrupt): the same outcome
+        stop.receive("SIGINT")
     except Exception as e:
         log.exception("run failed")
         error = f"run failed: {e!r}"
@@ -191,6 +205,14 @@ def run_test(
         recorder.close()
         log.removeHandler(handler)
         handler.close()
-    results = check_run(run_dir, test, outcome, error, wall_seconds=time.monotonic() - started)
+    results = check_run(
+        run_dir,
+        test,
+        outcome,
+        error,
+        wall_seconds=time.monotonic() - started,
+        interrupted=stop.first,
+        checked=not stop.hurried,
+    )
     write_json(run_dir / "results.json", results)
     return run_dir, results

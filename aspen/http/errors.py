@@ -61,10 +61,15 @@ _HTTP_CODES = {
 class RequestError(AspenError):
     """The request itself is wrong (syntax, types, limits): the client must change it."""
 
-    def __init__(self, message: str, *, status: int = 400, code: str = "bad_request") -> None:
+    def __init__(
+        self, message: str, *, status: int = 400, code: str = "bad_request", field: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.field = field
+        """The offending part of the body as a JSON path (``$.items[0]``), when one is to blame:
+        what clients and tests rely on, rather than the wording of the message."""
 
 
 def _encode_fallback(obj: object) -> object:
@@ -144,7 +149,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _http_exception(request, e)
     except RequestError as e:
-        return error_response(e.status, str(e), e.code)
+        extra: dict[str, Any] = {"field": e.field} if e.field else {}
+        return error_response(e.status, str(e), e.code, **extra)
     except NotLeaderError as e:
         return not_leader_response(request, e)
     except ServiceError as e:

@@ -8,6 +8,7 @@ checked by the functions below. Nothing here touches the node.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
@@ -92,11 +93,16 @@ async def read_json(request: web.Request, *, optional: bool = False) -> object:
             return {}
         raise RequestError("request body is empty; expected a JSON object")
     try:
-        return msgspec.json.decode(raw)
+        # Decoded here, not by msgspec, so the answer does not depend on its wording.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RequestError(
+            f"malformed JSON: the body is not valid UTF-8 (byte {e.start})", code="malformed_json"
+        ) from None
+    try:
+        return msgspec.json.decode(text)
     except msgspec.DecodeError as e:
-        raise RequestError(f"malformed JSON: {e}") from None
-    except UnicodeDecodeError:
-        raise RequestError("malformed JSON: the body is not valid UTF-8") from None
+        raise RequestError(f"malformed JSON: {e}", code="malformed_json") from None
 
 
 def convert(data: object, kind: type[T], what: str = "body") -> T:
@@ -106,11 +112,28 @@ def convert(data: object, kind: type[T], what: str = "body") -> T:
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as e:
-        raise RequestError(f"invalid {what}: {e}") from None
+        raise RequestError(f"invalid {what}: {e}", field=_blamed_field(str(e))) from None
 
 
 async def body(request: web.Request, kind: type[T], *, optional: bool = False) -> T:
     return convert(await read_json(request, optional=optional), kind)
+
+
+_AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_NAMED_FIELD = re.compile(r"field `([^`]+)`")
+
+
+def _blamed_field(message: str) -> str:
+    """The JSON path a msgspec validation message blames (``$.key``, ``$.voters[0]``).
+
+    msgspec puts the path of a wrong value after `` - at ``, and names a missing or unknown
+    field in backticks relative to that path (the root when there is none). This is the one
+    place that reads msgspec's wording; responses carry the path in their ``field``.
+    """
+    at = _AT_PATH.search(message)
+    path = at.group(1) if at else "$"
+    named = _NAMED_FIELD.search(message)
+    return f"{path}.{named.group(1)}" if named else path
 
 
 def _json_type(x: object) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from lab.chaos.scenarios import DEFAULT_MATRIX, SCENARIOS
 from lab.context import NodeOptions
+from lab.interrupt import StopRequest, stop_on_signals
 from lab.store import DEFAULT_ROOT
 
 INDEX = Path("reports/index.html")
@@ -71,15 +72,27 @@ def _summary_line(name: str, run_dir: Path, results: dict[str, Any]) -> str:
     ops = results["ops"]["total"]
     rec = results.get("recovery_seconds")
     rec_text = "n/a" if rec is None else f"{rec:.1f}s"
-    status = "VALID" if results["valid"] else "NOT VALID"
+    if results.get("interrupted"):
+        status = "INTERRUPTED"
+    else:
+        status = "VALID" if results["valid"] else "NOT VALID"
     return (
-        f"{status:9} {name:14} {verdicts}  ok={ops['ok']} fail={ops['fail']} "
+        f"{status:11} {name:14} {verdicts}  ok={ops['ok']} fail={ops['fail']} "
         f"info={ops['info']}  {results['throughput']['ok_per_s']:.0f} ok/s  "
         f"recovery {rec_text}  wall {results['wall_seconds']:.0f}s  {run_dir}"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the scenarios; SIGINT or SIGTERM stops early without leaving anything running (see
+    `lab.interrupt`): the current run is healed, stopped, checked and reported, no other starts.
+    """
+    with stop_on_signals() as stop:
+        code = _run_all(args, stop)
+    return stop.exit_code() if stop.requested else code
+
+
+def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
     from lab.test import LabTest, run_test
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -98,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
     options = NodeOptions(fsync=args.fsync, stale_reads=args.stale_reads)
     failures = 0
     lines = []
+    reruns = []
     for name in scenarios:
+        if stop.requested:
+            break
         test = LabTest(
             scenario=name,
             seed=seed,
@@ -115,20 +131,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"--- {name}: seed {seed}, {args.nodes} nodes, {args.duration:g}s", flush=True)
         progress = _progress(name, args.duration, args.quiet)
         try:
-            run_dir, results = run_test(test, progress)
+            run_dir, results = run_test(test, progress, stop)
         finally:
             progress.close()
         if not args.no_report:
             _report(run_dir, args.store)
         line = _summary_line(name, run_dir, results)
         lines.append(line)
+        reruns.append(str(results["rerun"]))
         print(line, flush=True)
         for err in results["errors"]:
             print(f"    error: {err}", flush=True)
         if not results["valid"]:
             failures += 1
     print("\n".join(["", "=== summary", *lines]), flush=True)
-    print(f"rerun any of them with: nox -s chaos -- --scenario NAME --seed {seed}")
+    print("\n".join(["rerun with:", *(f"  {r}" for r in reruns)]), flush=True)
     return 1 if failures else 0
 
 

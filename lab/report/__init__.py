@@ -8,7 +8,7 @@
 
 Modules: `run` (loading a run directory), `plots` (matplotlib to inline SVG), `counterexample`,
 `logs` (error excerpts), `templating` (Jinja environment and number formats; templates in
-``reports/templates/``), `browser` (headless Chromium, for checks and screenshots).
+``lab/report/templates/``, package data), `browser` (headless Chromium, for checks and screenshots).
 
 The names above are imported lazily: `lab.report.browser` must not pay for pandas and
 matplotlib.

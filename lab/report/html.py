@@ -92,6 +92,7 @@ def build_context(run: RunData) -> dict[str, Any]:
         "plots": {k: _plot(p) for k, p in plots.items()},
         "faults": _faults(run),
         "recovery": _recovery(results),
+        "interrupted": _interrupted(results),
         "final_statuses": _final_statuses(results),
         "checkers": _checkers(results),
         "counterexamples": cxs,
@@ -149,7 +150,7 @@ def _cards(results: dict[str, Any], run: RunData) -> list[dict[str, Any]]:
             "label": "recovery",
             "metric": "recovery_seconds",
             "raw": rec,
-            "value": "did not recover" if rec is None else fmt_seconds(rec),
+            "value": _recovery(results)["text"],
             "sub": "after the last fault healed" if run.windows else "after the workload",
         },
         {
@@ -247,12 +248,31 @@ def _faults(run: RunData) -> list[dict[str, Any]]:
     return rows
 
 
+def _interrupted(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Which signal stopped the run, how far it got (the workload's measured span) and whether
+    what ran was checked; ``None`` for a run that ran its course."""
+    signal = results.get("interrupted")
+    if not signal:
+        return None
+    return {
+        "signal": str(signal),
+        "ran": (results.get("throughput") or {}).get("span_seconds"),
+        "planned": results.get("duration"),
+        "checked": bool(results.get("checked", True)),
+    }
+
+
 def _recovery(results: dict[str, Any]) -> dict[str, Any]:
     rec = results.get("recovery_seconds")
     verdict = (results.get("verdicts") or {}).get("recovery")
+    if rec is None:
+        not_measured = results.get("interrupted") or verdict in (None, "unknown")
+        text = "not measured" if not_measured else "did not recover"
+    else:
+        text = fmt_seconds(rec)
     return {
         "seconds": rec,
-        "text": "did not recover" if rec is None else fmt_seconds(rec),
+        "text": text,
         "verdict": None if verdict is None else _verdict(verdict),
     }
 

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from lab.report.html import REPORT_NAME
-from lab.report.templating import MISSING, environment, overall_status, write_atomic
+from lab.report.templating import (
+    MISSING,
+    STATUSES,
+    environment,
+    overall_status,
+    write_atomic,
+)
 
 DEFAULT_OUT: Final = Path("reports/index.html")
 _STAMP: Final = re.compile(r"^(\d{8}T\d{6})(?:-(\d+))?$")
@@ -73,7 +79,7 @@ def write_index(store_root: Path, out: Path = DEFAULT_OUT) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [_row(run, out.parent) for run in find_runs(store_root)]
-    counts = {s: sum(r.status == s for r in rows) for s in ("valid", "invalid", "unknown")}
+    counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     html = (
         environment()
         .get_template("index.html.j2")

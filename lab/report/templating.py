@@ -1,6 +1,7 @@
 """The Jinja environment for reports, and the number formats every report page shares.
 
-Templates live in ``reports/templates/`` at the root of the source tree. The formatters are
+Templates live in ``lab/report/templates/``, package data loaded through ``importlib``, so a
+wheel install renders reports as a source checkout does. The formatters are
 plain functions (also Jinja filters) so tests can check a page shows exactly what
 ``results.json`` says, formatted the same way.
 """
@@ -14,18 +15,27 @@ from typing import Any, Final
 
 import jinja2
 
-TEMPLATES: Final = Path(__file__).resolve().parents[2] / "reports" / "templates"
 VERDICTS: Final = ("valid", "invalid", "unknown")
+STATUSES: Final = (*VERDICTS, "interrupted")
+"""A run's overall status: a verdict, or ``interrupted`` (stopped early by a signal)."""
 MISSING: Final = "\N{EN DASH}"
 """What a page shows for a number results.json does not have."""
 
 
-def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
-    """Autoescaping, strict about undefined names (a typo in a template is an error)."""
-    if not templates.is_dir():
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    """Autoescaping, strict about undefined names (a typo in a template is an error).
+
+    ``templates`` replaces the packaged templates with a folder (tests use it).
+    """
+    loader: jinja2.BaseLoader
+    if templates is None:
+        loader = jinja2.PackageLoader("lab.report", "templates")
+    elif templates.is_dir():
+        loader = jinja2.FileSystemLoader(templates)
+    else:
         raise FileNotFoundError(f"report templates not found at {templates}")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates),
+        loader=loader,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -85,11 +95,14 @@ def fmt_bytes(n: Any) -> str:
 
 
 def overall_status(results: dict[str, Any]) -> str:
-    """``invalid`` if any checker says so (or the run says it is not valid without an
-    unknown verdict), else ``unknown`` if any checker could not decide, else ``valid``."""
+    """``invalid`` if any checker says so (a violation in what ran is real, even in a run cut
+    short), else ``interrupted`` if a signal stopped the run, else ``unknown`` if any checker
+    could not decide, else ``valid`` (or ``invalid`` when the run says it is not valid)."""
     verdicts = set((results.get("verdicts") or {}).values())
     if "invalid" in verdicts:
         return "invalid"
+    if results.get("interrupted"):
+        return "interrupted"
     if "unknown" in verdicts or not verdicts:
         return "unknown"
     return "valid" if results.get("valid", True) else "invalid"

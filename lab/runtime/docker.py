@@ -52,6 +52,7 @@ from lab.net import ToxiproxyPlacement
 from lab.runtime.base import RUN_LABEL, Endpoint, NodeCommand, NodeState, ResourceSample
 from lab.runtime.images import FAKETIME_LIB, ensure_image
 from lab.runtime.local import dir_size
+from lab.runtime.owner import OWNER_LABEL, RUN_DIR_LABEL, this_owner
 
 log = logging.getLogger("lab.runtime.docker")
 
@@ -124,7 +125,11 @@ class DockerRuntime:
     ) -> None:
         self.run_dir = run_dir
         self.run_id = run_id
-        self.labels = {RUN_LABEL: run_id}
+        self.labels = {
+            RUN_LABEL: run_id,
+            OWNER_LABEL: this_owner(),
+            RUN_DIR_LABEL: str(Path(run_dir).resolve()),
+        }
         self.prefix = f"aspen-{hashlib.sha256(run_id.encode()).hexdigest()[:10]}"
         self.network_name = self.prefix
         self.toxiproxy_image = toxiproxy_image or os.environ.get(TOXIPROXY_IMAGE_ENV) or None

@@ -13,8 +13,9 @@ builds:
    pull bounded by ``PULL_TIMEOUT``, and last a fresh ``docker/base/build.sh`` (about a minute);
 2. a wheelhouse on the host: the project's wheel, built from the very snapshot of the files that
    was hashed (so neither a colleague's edit meanwhile nor a stale ``build/`` leaks into it),
-   and its ``[lab]`` dependencies' wheels, resolved once per ``pyproject.toml`` and kept in
-   ``~/.cache/aspen/wheelhouse`` (``--force`` resolves them again). The two are kept apart so
+   stamped with the git commit, and its ``[lab]`` dependencies' wheels, exactly the pins of
+   ``requirements/lab.txt`` (hashes checked), fetched once per lock and kept in
+   ``~/.cache/aspen/wheelhouse`` (``--force`` fetches them again). The two are kept apart so
    the dependency layers stay cached;
 3. ``docker/Dockerfile`` with a temporary build context holding only the Dockerfile and the
    wheels: no network is needed during the build.
@@ -61,16 +62,17 @@ NODE_REPO = "aspen-node"
 BASE_REPO = "aspen-base"
 DEFAULT_BASE = "python:3.11-slim"
 EXTRAS = "lab"
+LOCK = Path("requirements") / f"{EXTRAS}.txt"
 PULL_TIMEOUT = 30.0
 KEEP_NODE_IMAGES = 5  # older aspen-node:<hash> images are removed after a build
 BUILD_TIMEOUT = 1800.0
 # What goes into the image, relative to the project root: the packages, their metadata (the
-# wheel reads README.md) and how the image is built.
-HASHED_PATHS = ("aspen", "lab", "pyproject.toml", "README.md", "docker")
+# wheel reads README.md), the dependency lock and how the image is built.
+HASHED_PATHS = ("aspen", "lab", "pyproject.toml", "setup.py", "README.md", "docker", "requirements")
 # Never part of the image, when there is no git to apply .gitignore.
 _UNHASHED_PARTS = frozenset({"__pycache__", "wheelhouse", ".mypy_cache", ".pytest_cache"})
 # Bump when the way the image is built changes in a way the hashed files do not show.
-_HASH_SCHEME = "aspen-node-image/1"
+_HASH_SCHEME = "aspen-node-image/2"  # 2: dependencies from the lock
 
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_REVISION = "org.opencontainers.image.revision"
@@ -308,7 +310,7 @@ def _build_node(
     for name in ("Dockerfile", ".dockerignore"):
         shutil.copy2(src / "docker" / name, context / name)
     started = time.monotonic()
-    build_wheelhouse(src, context / "wheelhouse", refresh=refresh, log=log)
+    build_wheelhouse(src, context / "wheelhouse", refresh=refresh, revision=revision, log=log)
     log(f"wheelhouse built in {time.monotonic() - started:.0f} s")
     buildargs = {
         "BASE": base_ref,
@@ -342,29 +344,35 @@ def _build_node(
 
 
 def build_wheelhouse(
-    src: Path, wheelhouse: Path, *, refresh: bool = False, log: Log = print
+    src: Path,
+    wheelhouse: Path,
+    *,
+    refresh: bool = False,
+    revision: str = "",
+    log: Log = print,
 ) -> None:
     """Wheels for the project (``project/``) and its ``[lab]`` dependencies (``deps/``).
 
     ``src`` is a snapshot of the source files (``snapshot_sources``), never the working tree,
-    whose ``build/`` may hold modules that no longer exist. The dependencies'
-    wheels are resolved once per ``pyproject.toml`` and kept in a cache on the host
-    (``$ASPEN_WHEEL_CACHE``, default ``~/.cache/aspen/wheelhouse``); ``refresh`` resolves them
-    again, picking up new releases.
+    whose ``build/`` may hold modules that no longer exist; the project's wheel is stamped
+    with ``revision`` (``aspen --version`` prints it). The dependencies are exactly the pins
+    of ``requirements/lab.txt`` (hashes checked), fetched once per lock and kept in a cache on
+    the host (``$ASPEN_WHEEL_CACHE``, default ``~/.cache/aspen/wheelhouse``); ``refresh``
+    fetches them again.
     """
     if sys.version_info[:2] != (3, 11):
         raise ImageBuildError(
             f"the image's Python is 3.11; build the wheelhouse with Python 3.11, not {sys.version}"
         )
-    _pip_wheel("--no-deps", "-w", str(wheelhouse / "project"), str(src))
+    stamp = {"ASPEN_BUILD_COMMIT": revision} if revision and revision != "unknown" else {}
+    _pip_wheel("--no-deps", "-w", str(wheelhouse / "project"), str(src), env=stamp)
     cache = _wheel_cache_dir() / _deps_key(src)
     if refresh or not cache.is_dir():
-        log(f"resolving the [{EXTRAS}] dependencies into {cache}")
+        log(f"fetching the locked [{EXTRAS}] dependencies into {cache}")
         fresh = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
         try:
-            _pip_wheel("-w", str(fresh), f"{src}[{EXTRAS}]")
-            for own in fresh.glob("aspen-*.whl"):
-                own.unlink()
+            lock = src / LOCK
+            _pip_wheel("--require-hashes", "--no-deps", "-w", str(fresh), "-r", str(lock))
             if cache.exists():
                 shutil.rmtree(cache)
             fresh.rename(cache)
@@ -373,11 +381,12 @@ def build_wheelhouse(
     shutil.copytree(cache, wheelhouse / "deps")
 
 
-def _pip_wheel(*args: str) -> None:
+def _pip_wheel(*args: str, env: dict[str, str] | None = None) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", *args],
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     if result.returncode != 0:
         raise ImageBuildError(f"pip wheel failed:\n{result.stdout}{result.stderr}")
@@ -395,8 +404,8 @@ def _wheel_cache_dir() -> Path:
 
 
 def _deps_key(project_root: Path) -> str:
-    """What the resolved dependency set depends on: pyproject, the extras, Python, the machine."""
-    h = hashlib.sha256((project_root / "pyproject.toml").read_bytes())
+    """What the fetched dependency set depends on: the lock, Python, the machine."""
+    h = hashlib.sha256((project_root / LOCK).read_bytes())
     h.update(f"\0{EXTRAS}\0{sys.implementation.cache_tag}\0{os.uname().machine}".encode())
     return h.hexdigest()[:16]
 

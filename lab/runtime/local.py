@@ -20,6 +20,7 @@ import psutil
 
 from lab.net import ToxiproxyPlacement
 from lab.runtime.base import Endpoint, NodeCommand, NodeState, ResourceSample
+from lab.runtime.owner import OWNER_ENV, owner_alive, this_owner
 
 RUN_ENV = "ASPEN_LAB_RUN"
 
@@ -86,7 +87,7 @@ class LocalRuntime:
         node = self._nodes[node_id]
         if node.proc is not None and node.proc.poll() is None:
             raise RuntimeError(f"node {node_id} is already running")
-        env = {**os.environ, **command.env, RUN_ENV: self.run_id}
+        env = {**os.environ, **command.env, RUN_ENV: self.run_id, OWNER_ENV: this_owner()}
         with open(self.log_path(node_id), "ab") as log:
             node.proc = subprocess.Popen(
                 list(command.argv),
@@ -194,15 +195,22 @@ class LocalRuntime:
             self.stop(node_id, grace=3.0)
 
 
-def gc_processes(run_id: str | None = None) -> list[int]:
-    """Kill every process a lab run started (all runs, or one); returns the pids killed."""
+def gc_processes(run_id: str | None = None, *, dry_run: bool = False) -> list[int]:
+    """Kill the processes of runs whose owner is gone (see `lab.runtime.owner`), or of the one
+    run named, live or not; returns their pids (``dry_run``: kills nothing)."""
     killed = []
     for proc in psutil.process_iter(["pid"]):
         try:
-            value = proc.environ().get(RUN_ENV)
+            env = proc.environ()
         except (psutil.Error, OSError):
             continue
+        value = env.get(RUN_ENV)
         if value is None or (run_id is not None and value != run_id):
+            continue
+        if run_id is None and owner_alive(env.get(OWNER_ENV)):
+            continue
+        if dry_run:
+            killed.append(proc.pid)
             continue
         with contextlib.suppress(psutil.Error, ProcessLookupError):
             proc.send_signal(signal.SIGCONT)

@@ -166,29 +166,29 @@ BAD_CLUSTER_INPUTS: list[tuple[str, Any, str]] = [
     ("/init", {"members": {"1": {"raft": "nohost", "http": "h:1"}}}, "member 1 raft"),
     ("/init", {"members": {"1": {"raft": "h:70000", "http": "h:1"}}}, "port must be in 1..65535"),
     ("/init", {"members": {"1": {"raft": "h:1", "http": "h:0"}}}, "port must be in 1..65535"),
-    ("/init", {"members": {"1": {"raft": "h:1"}}}, "missing required field `http`"),
-    ("/init", {"members": {"1": {"raft": "h:1", "http": "h:2", "grpc": "h:3"}}}, "`grpc`"),
-    ("/init", {"members": [1, 2]}, "Expected `object`, got `array`"),
-    ("/init", {}, "missing required field `members`"),
+    ("/init", {"members": {"1": {"raft": "h:1"}}}, "$.members[...].http"),
+    ("/init", {"members": {"1": {**A2, "grpc": "h:3"}}}, "$.members[...].grpc"),
+    ("/init", {"members": [1, 2]}, "$.members"),
+    ("/init", {}, "$.members"),
     ("/add-learner", {"node_id": 0, **A2}, "node_id must be in 1.."),
     ("/add-learner", {"node_id": -3, **A2}, "node_id must be in 1.."),
     ("/add-learner", {"node_id": 2**63, **A2}, "node_id must be in 1.."),
-    ("/add-learner", {"node_id": "2", **A2}, "Expected `int`, got `str`"),
-    ("/add-learner", {"node_id": True, **A2}, "Expected `int`, got `bool`"),
-    ("/add-learner", {"node_id": 2.0, **A2}, "Expected `int`, got `float`"),
-    ("/add-learner", {"node_id": 2, "raft": "h:1"}, "missing required field `http`"),
+    ("/add-learner", {"node_id": "2", **A2}, "$.node_id"),
+    ("/add-learner", {"node_id": True, **A2}, "$.node_id"),
+    ("/add-learner", {"node_id": 2.0, **A2}, "$.node_id"),
+    ("/add-learner", {"node_id": 2, "raft": "h:1"}, "$.http"),
     ("/add-learner", {"node_id": 2, "raft": "h:1", "http": "h"}, "http: bad address"),
     ("/add-learner", {"node_id": 2, "raft": "::1:7000", "http": "h:1"}, "[addr]:port"),
     ("/add-learner", {"node_id": 2, "raft": "h h:1", "http": "h:1"}, "not a valid host name"),
     ("/add-peer", {"node_id": 2, "raft": "h:1", "http": "h:x"}, "port must be a number"),
-    ("/add-peer", {"node_id": 2, **A2, "voter": True}, "unknown field `voter`"),
+    ("/add-peer", {"node_id": 2, **A2, "voter": True}, "$.voter"),
     ("/change-membership", {"voters": []}, "voters must not be empty"),
     ("/change-membership", {"voters": [1, 1]}, "must not repeat"),
     ("/change-membership", {"voters": [0]}, "voter id must be in 1.."),
-    ("/change-membership", {"voters": "1,2"}, "Expected `array`, got `str`"),
-    ("/change-membership", {"voters": [1.5]}, "Expected `int`, got `float`"),
-    ("/change-membership", {"learners": [1]}, "unknown field `learners`"),
-    ("/trigger-snapshot", {"now": True}, "unknown field `now`"),
+    ("/change-membership", {"voters": "1,2"}, "$.voters"),
+    ("/change-membership", {"voters": [1.5]}, "$.voters[0]"),
+    ("/change-membership", {"learners": [1]}, "$.learners"),
+    ("/trigger-snapshot", {"now": True}, "$.now"),
     ("/trigger-snapshot", [], "must be a JSON object"),
 ]
 
@@ -199,7 +199,11 @@ async def test_bad_cluster_input_is_400_json(path: str, body: Any, fragment: str
     async with api() as (client, service):
         r = await client.post(path, json=body)
         assert r.status == 400, await r.text()
-        assert fragment in (await r.json())["error"]
+        error = await r.json()
+        if fragment.startswith("$"):  # the decoder's fault: blamed by path, not by its wording
+            assert error["field"] == fragment, error
+        else:
+            assert fragment in error["error"]
         assert service.calls == []
 
 

@@ -55,6 +55,7 @@ def test_index_lists_runs_newest_first_with_status_and_numbers(store: Path, tmp_
         "valid": "1 valid",
         "invalid": "1 invalid",
         "unknown": "0 unknown",
+        "interrupted": "0 interrupted",
     }
 
 
