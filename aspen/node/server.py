@@ -67,11 +67,6 @@ class Node:
         if self.ticket is not None and self.ticket.secret and not config.cluster_secret:
             config = dataclasses.replace(config, cluster_secret=self.ticket.secret)
         self.config = config
-        if not config.cluster_secret:
-            log.warning(
-                "no cluster secret: any process that reaches %s can speak Raft as any node",
-                config.raft_addr,
-            )
         ssl_server = ssl_client = None
         if config.tls_cert and config.tls_key and config.tls_ca:
             ssl_server, ssl_client = peer_contexts(config.tls_cert, config.tls_key, config.tls_ca)
@@ -184,6 +179,11 @@ class Node:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if not self.config.cluster_secret:
+            log.warning(
+                "no cluster secret: any process that reaches %s can speak Raft as any node",
+                self.config.raft_addr,
+            )
         for p in self.config.peers:
             if p.id != self.config.node_id:
                 self._on_peer_change(p.id, p.raft)
