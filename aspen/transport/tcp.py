@@ -22,7 +22,7 @@ at most :data:`~aspen.wire.HANDSHAKE_MAX_FRAME` until then, ``max_frame`` after;
 ``max_buffered`` bytes of partial frames over all accepted connections together (the connection
 that would go beyond is closed: without a secret every Hello counts as authenticated, and
 ``max_inbound`` partial 16 MiB frames would otherwise be a lot of memory); and ``idle_timeout``
-seconds without a frame closes a connection (dialers send a Ping after ``idle_timeout / 4``
+seconds without a byte closes a connection (dialers send a Ping after ``idle_timeout / 4``
 seconds of silence so a quiet link stays up).
 
 Outbound: :meth:`PeerTransport.send` never blocks. It encodes the message and appends it to the
@@ -72,7 +72,7 @@ DEFAULT_MAX_INBOUND = 64
 DEFAULT_HELLO_TIMEOUT = 5.0
 """Seconds an accepted connection has to finish its handshake."""
 DEFAULT_IDLE_TIMEOUT = 60.0
-"""Seconds without a frame before an accepted connection is closed."""
+"""Seconds without a byte before an accepted connection is closed."""
 
 
 @dataclass(slots=True)
@@ -99,7 +99,7 @@ class TransportStats:
     """Inbound connections closed before their handshake finished (bad Hello or proof, or
     ``hello_timeout``); also counted in ``decode_errors``."""
     idle_closed: int = 0
-    """Inbound connections closed after ``idle_timeout`` without a frame."""
+    """Inbound connections closed after ``idle_timeout`` without a byte."""
     frames_rejected: int = 0
     """Frames dropped for not being from the connection's peer or not to this node (their
     connection is closed too)."""
@@ -217,7 +217,7 @@ class _Inbound(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.lost = asyncio.get_running_loop().create_future()
         self._timer: asyncio.TimerHandle | None = None
-        self._last_frame = 0.0
+        self._last_activity = 0.0
         self._peername: object = None
         self._admitted = False
         self._failed = False
@@ -249,13 +249,13 @@ class _Inbound(asyncio.Protocol):
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()
         idle = self._owner.idle_timeout
-        left = self._last_frame + idle - loop.time()
+        left = self._last_activity + idle - loop.time()
         if left > 0:
             self._timer = loop.call_later(left, self._check_idle)
             return
         self._timer = None
         self._owner._stats.idle_closed += 1
-        self._close(f"no frame for {idle:.1f} s")
+        self._close(f"nothing received for {idle:.1f} s")
 
     def _fail(self, err: RemoteProtocolError) -> None:
         stats = self._owner._stats
@@ -291,9 +291,9 @@ class _Inbound(asyncio.Protocol):
                 data = b""
             hello = self._hello
             owner = self._owner
+            # Any byte counts: a big frame crawling over a slow link is not an idle peer.
+            self._last_activity = asyncio.get_running_loop().time()
             frames = decoder.feed(data)
-            if frames:
-                self._last_frame = asyncio.get_running_loop().time()
             for item in frames:
                 if type(item) in _CONTROL:
                     if type(item) is Ping:
@@ -334,7 +334,7 @@ class _Inbound(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         loop = asyncio.get_running_loop()
-        self._last_frame = loop.time()
+        self._last_activity = loop.time()
         self._timer = loop.call_later(owner.idle_timeout, self._check_idle)
         if owner.on_hello is not None:
             try:
