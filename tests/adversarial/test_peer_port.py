@@ -24,6 +24,7 @@ from aspen.ticket import Ticket
 from aspen.wire import Auth, Challenge, FrameDecoder, encode
 from lab.runtime.base import NodeCommand
 from tests.adversarial._peer_port_util import (
+    CLUSTER_ID,
     SECRET,
     TOKEN,
     PeerCluster,
@@ -273,6 +274,55 @@ async def test_fake_hellos_never_make_the_node_dial(tmp_path: Path) -> None:
             await bait.wait_closed()
         no_fatal_errors(pc)
         await pc.serves("after-hellos", "ok")
+
+
+async def test_a_fresh_node_learns_a_bounded_number_of_addresses(tmp_path: Path) -> None:
+    """A node in no configuration yet must learn its future leader's address from a Hello (how
+    a cluster forms when only ``init`` names the members); 40 insiders each naming their own
+    listener make it dial at most 16 of them."""
+    import uuid
+
+    from lab.runtime.local import LocalRuntime
+
+    rt = LocalRuntime(tmp_path, [1], run_id=f"adv-{uuid.uuid4().hex}")
+    servers: list[asyncio.Server] = []
+    dialled: set[int] = set()
+    try:
+        env = {"ASPEN_CLUSTER_SECRET": SECRET}
+        rt.start(1, NodeCommand([*node_argv_for(rt, 1), "--cluster-id", CLUSTER_ID], env))
+        for i in range(40):
+
+            async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter, i: int = i) -> None:
+                dialled.add(i)
+                w.close()
+
+            servers.append(await asyncio.start_server(handler, "127.0.0.1", 0))
+        port = rt.endpoint(1, "raft").port
+
+        async def up() -> bool:
+            assert rt.exit_code(1) is None
+            try:
+                await close_all([await connect(port)])
+            except OSError:
+                return False
+            return True
+
+        await eventually(up, what="node 1 listening")
+        for i, server in enumerate(servers):
+            conn = await connect(port)
+            address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            await authenticate(*conn, 100 + i, 1, address)
+            await close_all([conn])
+        await eventually(lambda: len(dialled) >= 16, what="the first 16 addresses dialled")
+        for _ in range(20):  # watching for a 17th: it would follow its Hello within ms
+            assert len(dialled) == 16, sorted(dialled)
+            await asyncio.sleep(0.05)
+        assert dialled == set(range(16))
+        assert rt.exit_code(1) is None
+    finally:
+        for server in servers:
+            server.close()
+        rt.close()
 
 
 @pytest.mark.parametrize(
