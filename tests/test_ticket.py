@@ -26,7 +26,8 @@ addresses = st.builds(lambda h, p: f"{h}:{p}", hosts, st.integers(1, 65535))
 def tickets(draw: st.DrawFn) -> Ticket:
     ids = draw(st.lists(st.integers(1, (1 << 63) - 1), min_size=1, max_size=MAX_PEERS, unique=True))
     peers = tuple(TicketPeer(i, draw(addresses), draw(addresses)) for i in ids)
-    return Ticket(draw(st.text(max_size=128)), peers)
+    secret = draw(st.one_of(st.just(""), st.text(min_size=16, max_size=64)))
+    return Ticket(draw(st.text(max_size=128)), peers, secret)
 
 
 def raw(version: int, body: object) -> str:
