@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -301,3 +303,27 @@ def test_parse_host_port_rejects(text: str) -> None:
         parse_host_port(text)
     with pytest.raises(ValueError, match=r"1\.\.65535"):
         parse_host_port("a:0", allow_port_zero=False)
+
+
+def test_tls_files_that_cannot_be_used_name_their_field(data_dir: str, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "1", "--tls-cert", str(junk), "--tls-key", str(junk),
+             "--tls-ca", str(junk))  # fmt: skip
+    assert e.value.field == "tls_cert" and "cannot load" in str(e.value)
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl binary to make a certificate")
+    cert, key = tmp_path / "n.pem", tmp_path / "n.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=t"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    c = load(data_dir, "--node-id", "1", "--tls-cert", str(cert), "--tls-key", str(key),
+             "--tls-ca", str(cert))  # fmt: skip
+    assert c.tls and c.tls_ca == cert
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "1", "--tls-cert", str(cert), "--tls-key", str(key),
+             "--tls-ca", str(junk))  # fmt: skip
+    assert e.value.field == "tls_ca"
