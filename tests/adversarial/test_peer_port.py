@@ -325,12 +325,10 @@ async def test_a_fresh_node_learns_a_bounded_number_of_addresses(tmp_path: Path)
         rt.close()
 
 
-@pytest.mark.parametrize(
-    "address", ["no-port", "host:99999", "[zz]:1", "a b:1", "x" * 300 + ":1", ":::", "h:0"]
-)
-async def test_an_unparsable_address_closes_only_its_connection(
-    tmp_path: Path, address: str
-) -> None:
+BAD_ADDRESSES = ["no-port", "host:99999", "[zz]:1", "a b:1", "x" * 300 + ":1", ":::", "h:0"]
+
+
+async def test_an_unparsable_address_closes_only_its_connection(tmp_path: Path) -> None:
     """(d) The Hello's address is checked like a configured one; a bad one is a protocol
     error for that connection, never "Fatal error on transport"."""
     async with peer_cluster(tmp_path) as pc:
@@ -339,14 +337,15 @@ async def test_an_unparsable_address_closes_only_its_connection(
         before = await pc.metrics(leader)
         bystander = await connect(port)
         await authenticate(*bystander, 77, leader, "127.0.0.1:9")
-        for nonce in (b"", os.urandom(32)):
-            conn = await connect(port)
-            conn[1].write(fake_hello(2, address, nonce))
-            assert await closed_within(conn, 5)
+        for address in BAD_ADDRESSES:
+            for nonce in (b"", os.urandom(32)):
+                conn = await connect(port)
+                conn[1].write(fake_hello(2, address, nonce))
+                assert await closed_within(conn, 5), address
         assert not await closed_within(bystander, 0.3)
         await close_all([bystander])
         after = await pc.metrics(leader)
-        assert after["handshake_failures"] - before["handshake_failures"] == 2
+        assert after["handshake_failures"] - before["handshake_failures"] == 2 * len(BAD_ADDRESSES)
         assert after["reconnects"] == before["reconnects"]
         no_fatal_errors(pc)
         await pc.serves("after-bad-address", "ok")
