@@ -2,7 +2,8 @@
 
 ::
 
-    aspen [--endpoints H:P,H:P | --ticket T] [--json] [--timeout S] COMMAND ...
+    aspen [--endpoints H:P,H:P | --ticket T] [--token T] [--cacert PEM] [--json]
+          [--timeout S] COMMAND ...
 
     init ID=RAFT@HTTP ...          bootstrap a cluster (sent to the first endpoint)
     add-learner ID RAFT HTTP       add a non-voting member
@@ -15,10 +16,14 @@
     status                         leader, term, members, and a table of every node's state
     ticket                         the cluster ticket
     snapshot                       snapshot the first endpoint's state machine now
+    gen-secret                     print a new random cluster secret (no cluster needed)
 
 Exit status: 0 done, 1 failed (definitely not done; also a CAS whose expectation did not
 hold), 2 usage or configuration error, 3 outcome unknown (it may have been done).
-Endpoints default to ``$ASPEN_ENDPOINTS``, else ``127.0.0.1:8080``.
+Endpoints default to ``$ASPEN_ENDPOINTS``, else ``127.0.0.1:8080``. The admin token (for
+init, add-learner, promote, change-membership, snapshot on a node that has one) defaults to
+``$ASPEN_ADMIN_TOKEN``; ``--cacert`` (default ``$ASPEN_TLS_CA``) talks HTTPS to the nodes and
+verifies them against that CA.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +42,7 @@ from aspen.client import AsyncClient, Outcome, Result
 from aspen.config import DEFAULT_HTTP_ADDR, MAX_NODE_ID, PeerSpec, check_address
 from aspen.node.service import Consistency, PeerAddress
 from aspen.ticket import TicketError
+from aspen.tls import client_context
 from aspen.version import VersionAction
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -93,6 +100,16 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated HTTP addresses (default: $ASPEN_ENDPOINTS or %(default)s)",
     )
     where.add_argument("--ticket", help="a cluster ticket instead of --endpoints")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("ASPEN_ADMIN_TOKEN") or None,
+        help="admin token sent as a bearer token (default: $ASPEN_ADMIN_TOKEN)",
+    )
+    p.add_argument(
+        "--cacert",
+        default=os.environ.get("ASPEN_TLS_CA") or None,
+        help="use HTTPS, verifying nodes against this PEM CA (default: $ASPEN_TLS_CA)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per attempt")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -124,6 +141,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="leader, term, members and every node's state")
     sub.add_parser("ticket", help="print the cluster ticket")
     sub.add_parser("snapshot", help="snapshot the first endpoint now")
+    sub.add_parser("gen-secret", help="print a new random cluster secret")
     return p
 
 
@@ -330,7 +348,16 @@ def _print(args: argparse.Namespace, report: Report) -> int:
 def _client(args: argparse.Namespace) -> AsyncClient:
     if args.timeout <= 0:
         raise _UsageError("--timeout must be positive")
-    options = {"timeout": args.timeout, "connect_timeout": min(1.0, args.timeout)}
+    options: dict[str, Any] = {
+        "timeout": args.timeout,
+        "connect_timeout": min(1.0, args.timeout),
+        "token": args.token,
+    }
+    if args.cacert:
+        try:
+            options["ssl"] = client_context(args.cacert)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            raise _UsageError(f"--cacert {args.cacert}: {e}") from None
     if args.ticket:
         return AsyncClient.from_ticket(args.ticket, **options)
     return AsyncClient(args.endpoints, **options)
@@ -348,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if args.command == "gen-secret":
+        print(secrets.token_urlsafe(32))
+        return EXIT_OK
     try:
         client = _client(args)  # no I/O yet: the session opens on first use
     except (_UsageError, TicketError, ValueError) as e:  # ValueError: a bad endpoint

@@ -33,12 +33,29 @@ promote_max_lag        ``--promote-max-lag``     ``ASPEN_PROMOTE_MAX_LAG``  1000
 ticket                 ``--ticket``              ``ASPEN_TICKET``           none
 log_level              ``--log-level``           ``ASPEN_LOG_LEVEL``        ``INFO``
 peers                  ``--peer`` (repeatable)   ``ASPEN_PEERS`` (a,b,...)  none
+cluster_secret         ``--cluster-secret``      ``ASPEN_CLUSTER_SECRET``   none (insecure)
+cluster_secret_file    ``--cluster-secret-file`` ``ASPEN_CLUSTER_SECRET_...``  none
+admin_token            ``--admin-token``         ``ASPEN_ADMIN_TOKEN``      none (open)
+admin_token_file       ``--admin-token-file``    ``ASPEN_ADMIN_TOKEN_FILE`` none
+tls_cert               ``--tls-cert``            ``ASPEN_TLS_CERT``         none (plain TCP)
+tls_key                ``--tls-key``             ``ASPEN_TLS_KEY``          none
+tls_ca                 ``--tls-ca``              ``ASPEN_TLS_CA``           none
+peer_max_connections   ``--peer-max-connections``  ``ASPEN_PEER_MAX_...``   64
+peer_handshake_ms      ``--peer-handshake-ms``   ``ASPEN_PEER_HANDSHAKE_MS``  5000
+peer_idle_ms           ``--peer-idle-ms``        ``ASPEN_PEER_IDLE_MS``     60000
 =====================  ========================  =========================  ================
 
 A peer is written ``ID=RAFT@HTTP`` (``2=10.0.0.2:7000@10.0.0.2:8080``); in TOML it may also
 be a table ``{id = 2, raft = "...", http = "..."}``. ``map_size`` takes an integer or a size
 with a unit (``64MiB``, ``1GiB``). Timeouts are in milliseconds and are counted in whole
 ticks by the driver (:attr:`NodeConfig.heartbeat_ticks`, :attr:`NodeConfig.election_ticks`).
+
+Security (see the README's threat model): ``cluster_secret`` (at least 16 characters; or
+``cluster_secret_file``, or carried in a ``--ticket``) makes peers prove it before they may
+speak Raft; ``admin_token`` (or ``admin_token_file``) guards the admin endpoints; ``tls_cert``
++ ``tls_key`` serve both the Raft port and the HTTP API over TLS, and peers then verify each
+other's certificates against ``tls_ca`` (required with them). Prefer the ``*_file`` forms or
+the environment to flags: a flag is visible to every user of the machine in ``ps``.
 """
 
 from __future__ import annotations
@@ -52,7 +69,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -172,6 +189,24 @@ class NodeConfig:
     ticket: str | None = None
     log_level: str = "INFO"
     peers: tuple[PeerSpec, ...] = ()
+    cluster_secret: str = field(default="", repr=False)
+    """Peers must prove they know it (challenge-response); empty: the insecure default."""
+    cluster_secret_file: Path | None = None
+    """Where ``cluster_secret`` was read from (its content is trimmed of whitespace)."""
+    admin_token: str = field(default="", repr=False)
+    """Bearer token the admin endpoints require; empty: they are open."""
+    admin_token_file: Path | None = None
+    tls_cert: Path | None = None
+    """PEM certificate (chain) for the Raft port and the HTTP API; None: plain TCP."""
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    """PEM CA bundle that peer certificates must chain to (both directions)."""
+    peer_max_connections: int = 64
+    """Inbound peer connections held at once; more are closed at once."""
+    peer_handshake_ms: int = 5000
+    """Time an inbound peer connection has to finish its handshake."""
+    peer_idle_ms: int = 60_000
+    """An inbound peer connection silent this long is closed (dialers ping at a quarter)."""
 
     @property
     def raft_advertised(self) -> str:
@@ -180,6 +215,15 @@ class NodeConfig:
     @property
     def http_advertised(self) -> str:
         return self.advertise_http or self.http_addr
+
+    @property
+    def secret_bytes(self) -> bytes | None:
+        """The cluster secret as the handshake uses it; None without one."""
+        return self.cluster_secret.encode() if self.cluster_secret else None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def heartbeat_ticks(self) -> int:
@@ -322,6 +366,46 @@ def _path(raw: object) -> Path:
     return Path(text).expanduser()
 
 
+MIN_SECRET_CHARS = 16
+
+
+def _secret(raw: object) -> str:
+    text = _str(raw).strip()
+    if text and len(text.encode()) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"must be at least {MIN_SECRET_CHARS} bytes (try: aspen gen-secret), "
+            f"got {len(text.encode())}"
+        )
+    return text
+
+
+def _token(raw: object) -> str:
+    text = _str(raw).strip()
+    if any(c.isspace() or not c.isprintable() for c in text) or not text.isascii():
+        raise ValueError("must be printable ASCII without spaces")
+    return text
+
+
+def _optional_path(raw: object) -> Path | None:
+    text = _str(raw).strip()
+    return Path(text).expanduser() if text else None
+
+
+def _peer_connections(raw: object) -> int:
+    n = _positive_int(raw)
+    if n > 65536:
+        raise ValueError(f"must be at most 65536, got {n}")
+    return n
+
+
+def _read_text(name: str, path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise ConfigError(name, f"cannot read {path}: {why}") from None
+
+
 _CONVERT: dict[str, Callable[[object], Any]] = {
     "node_id": _node_id,
     "data_dir": _path,
@@ -341,6 +425,16 @@ _CONVERT: dict[str, Callable[[object], Any]] = {
     "ticket": _ticket,
     "log_level": _log_level,
     "peers": _peers,
+    "cluster_secret": _secret,
+    "cluster_secret_file": _optional_path,
+    "admin_token": _token,
+    "admin_token_file": _optional_path,
+    "tls_cert": _optional_path,
+    "tls_key": _optional_path,
+    "tls_ca": _optional_path,
+    "peer_max_connections": _peer_connections,
+    "peer_handshake_ms": _positive_int,
+    "peer_idle_ms": _positive_int,
 }
 assert set(_CONVERT) == set(FIELDS), "every NodeConfig field needs a converter"
 
@@ -380,6 +474,16 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         "promote_max_lag": "most entries a learner may lag and still be promoted to voter",
         "ticket": "a cluster ticket (aspen...) to join with",
         "log_level": "DEBUG | INFO | WARNING | ERROR | CRITICAL",
+        "cluster_secret": "secret peers must prove (prefer the file or ASPEN_CLUSTER_SECRET)",
+        "cluster_secret_file": "file holding the cluster secret",
+        "admin_token": "bearer token the admin endpoints require (prefer the env or file)",
+        "admin_token_file": "file holding the admin token",
+        "tls_cert": "PEM certificate: serve the Raft port and HTTP API over TLS",
+        "tls_key": "PEM private key for --tls-cert",
+        "tls_ca": "PEM CA that peer certificates must chain to",
+        "peer_max_connections": "inbound peer connections held at once",
+        "peer_handshake_ms": "time an inbound peer has to finish its handshake, in ms",
+        "peer_idle_ms": "close an inbound peer connection silent this long, in ms",
     }
     for name, text in helps.items():
         p.add_argument(_flag(name), dest=name, metavar=name.upper(), help=text)
@@ -443,6 +547,19 @@ def load_config(
             raise ConfigError(name, str(e)) from None
     if "node_id" not in values:
         raise ConfigError("node_id", "is required (--node-id, ASPEN_NODE_ID or node_id = N)")
+    for name, target, convert in (
+        ("cluster_secret_file", "cluster_secret", _secret),
+        ("admin_token_file", "admin_token", _token),
+    ):
+        path = values.get(name)
+        if path is None:
+            continue
+        if values.get(target):
+            raise ConfigError(name, f"give either {target} or {name}, not both")
+        try:
+            values[target] = convert(_read_text(name, path))
+        except ValueError as e:
+            raise ConfigError(name, f"{path}: {e}") from None
     config = NodeConfig(**values)
     validate(config)
     return config
@@ -467,7 +584,29 @@ def validate(config: NodeConfig) -> None:
                 "cluster_id",
                 f"{config.cluster_id!r} differs from the ticket's {ticket.cluster_id!r}",
             )
+        if ticket.secret and config.cluster_secret and ticket.secret != config.cluster_secret:
+            raise ConfigError("cluster_secret", "differs from the secret the ticket carries")
+    _check_tls(config)
     _check_data_dir(config.data_dir)
+
+
+def _check_tls(config: NodeConfig) -> None:
+    if (config.tls_cert is None) != (config.tls_key is None):
+        missing = "tls_key" if config.tls_key is None else "tls_cert"
+        raise ConfigError(missing, "tls_cert and tls_key go together")
+    if config.tls_cert is None:
+        if config.tls_ca is not None:
+            raise ConfigError("tls_ca", "needs tls_cert and tls_key")
+        return
+    if config.tls_ca is None:
+        raise ConfigError("tls_ca", "is required with tls_cert (peers verify each other)")
+    from aspen.tls import TlsError, peer_contexts, server_context
+
+    try:
+        server_context(config.tls_cert, config.tls_key)  # type: ignore[arg-type]
+        peer_contexts(config.tls_cert, config.tls_key, config.tls_ca)  # type: ignore[arg-type]
+    except TlsError as e:
+        raise ConfigError(e.field, str(e)) from None
 
 
 def _check_data_dir(path: Path) -> None:

@@ -3,6 +3,12 @@
 ::
 
     aspen<base32(version byte | msgpack [cluster_id, [[id, raft, http], ...]] | crc32)>
+    aspen<base32(2 | msgpack [cluster_id, [[id, raft, http], ...], secret] | crc32)>
+
+Version 2 also carries the cluster secret, so a node started with ``--ticket`` can prove it to
+its peers: such a ticket is a credential (anyone holding it may join the Raft traffic), and a
+node hands one out only to an admin (``GET /cluster-ticket`` with the admin token). A ticket
+without a secret is still written as version 1.
 
 Base32 is lowercase without padding (RFC 4648 alphabet), so a ticket survives shells, URLs and
 DNS-ish contexts. The CRC32 (big-endian, over version byte and body) catches typos and
@@ -17,7 +23,7 @@ import base64
 import binascii
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgpack
 
@@ -26,8 +32,11 @@ from aspen.errors import AspenError
 
 PREFIX = "aspen"
 VERSION = 1
+VERSION_WITH_SECRET = 2
 MAX_PEERS = 16
 MAX_CLUSTER_ID = 128
+MIN_SECRET = 16
+MAX_SECRET = 1024
 _CRC = struct.Struct(">I")
 
 
@@ -60,10 +69,12 @@ class TicketPeer:
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """A cluster id and up to :data:`MAX_PEERS` peers (at least one, ids unique)."""
+    """A cluster id and up to :data:`MAX_PEERS` peers (at least one, ids unique), and maybe
+    the cluster secret."""
 
     cluster_id: str
     peers: tuple[TicketPeer, ...]
+    secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.cluster_id, str):
@@ -85,10 +96,18 @@ class Ticket:
             self.cluster_id.encode()
         except UnicodeEncodeError:
             raise TicketError("cluster id is not valid Unicode text") from None
+        if not isinstance(self.secret, str):
+            raise TicketError("secret must be a string")
+        if self.secret and not (MIN_SECRET <= len(self.secret) <= MAX_SECRET):
+            raise TicketError(f"secret must be {MIN_SECRET}..{MAX_SECRET} characters")
 
     def encode(self) -> str:
-        body = [self.cluster_id, [[p.id, p.raft, p.http] for p in self.peers]]
-        payload = bytes([VERSION]) + msgpack.packb(body, use_bin_type=True)
+        body: list[object] = [self.cluster_id, [[p.id, p.raft, p.http] for p in self.peers]]
+        version = VERSION
+        if self.secret:
+            body.append(self.secret)
+            version = VERSION_WITH_SECRET
+        payload = bytes([version]) + msgpack.packb(body, use_bin_type=True)
         blob = payload + _CRC.pack(zlib.crc32(payload))
         return PREFIX + base64.b32encode(blob).decode("ascii").rstrip("=").lower()
 
@@ -109,19 +128,27 @@ class Ticket:
         payload, (crc,) = blob[: -_CRC.size], _CRC.unpack(blob[-_CRC.size :])
         if zlib.crc32(payload) != crc:
             raise TicketError("ticket checksum mismatch (corrupted or mistyped)")
-        if payload[0] != VERSION:
-            raise TicketError(f"unsupported ticket version {payload[0]} (this build reads 1)")
+        if payload[0] not in (VERSION, VERSION_WITH_SECRET):
+            raise TicketError(f"unsupported ticket version {payload[0]} (this build reads 1, 2)")
         try:
             body = msgpack.unpackb(payload[1:], raw=False, strict_map_key=True)
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
             raise TicketError(f"ticket body is undecodable: {e}") from None
-        return cls._from_body(body)
+        return cls._from_body(body, payload[0])
 
     @classmethod
-    def _from_body(cls, body: object) -> Ticket:
-        if not isinstance(body, list) or len(body) != 2:
-            raise TicketError("ticket body must be [cluster_id, peers]")
-        cluster_id, peers = body
+    def _from_body(cls, body: object, version: int = VERSION) -> Ticket:
+        secret: object = ""
+        if version == VERSION_WITH_SECRET:
+            if not isinstance(body, list) or len(body) != 3:
+                raise TicketError("ticket body must be [cluster_id, peers, secret]")
+            cluster_id, peers, secret = body
+            if not isinstance(secret, str) or not secret:
+                raise TicketError("ticket secret must be a non-empty string")
+        else:
+            if not isinstance(body, list) or len(body) != 2:
+                raise TicketError("ticket body must be [cluster_id, peers]")
+            cluster_id, peers = body
         if not isinstance(peers, list):
             raise TicketError("ticket peers must be a list")
         if len(peers) > MAX_PEERS:
@@ -131,7 +158,7 @@ class Ticket:
             if not isinstance(p, list) or len(p) != 3:
                 raise TicketError("each ticket peer must be [id, raft, http]")
             parsed.append(TicketPeer(p[0], p[1], p[2]))
-        return cls(cluster_id, tuple(parsed))
+        return cls(cluster_id, tuple(parsed), secret)  # type: ignore[arg-type]
 
     def __str__(self) -> str:
         return self.encode()
@@ -149,4 +176,12 @@ def _b32decode(data: str) -> bytes:
         raise TicketError(f"ticket is not valid base32: {e}") from None
 
 
-__all__ = ["MAX_PEERS", "PREFIX", "VERSION", "Ticket", "TicketError", "TicketPeer"]
+__all__ = [
+    "MAX_PEERS",
+    "PREFIX",
+    "VERSION",
+    "VERSION_WITH_SECRET",
+    "Ticket",
+    "TicketError",
+    "TicketPeer",
+]

@@ -216,3 +216,27 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "promote" in out and "exit status" in out
+
+
+def test_admin_commands_send_the_token_from_the_flag_or_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LiveServers(FakeService(1), admin_token="adm-token-1") as live:
+        code, _, err = run(capsys, "--endpoints", live.url, "snapshot")
+        assert code == 1 and "401" in err
+        assert run(capsys, "--endpoints", live.url, "--token", "adm-token-1", "snapshot")[0] == 0
+        monkeypatch.setenv("ASPEN_ADMIN_TOKEN", "adm-token-1")
+        assert run(capsys, "--endpoints", live.url, "snapshot")[0] == 0
+
+
+def test_gen_secret_prints_a_fresh_secret_long_enough_for_a_node(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, first, _ = run(capsys, "gen-secret")
+    _, second, _ = run(capsys, "gen-secret")
+    assert code == 0 and first != second and len(first.strip()) >= 32
+
+
+def test_a_bad_cacert_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--cacert", "/nonexistent.pem", "status")
+    assert code == 2 and "cacert" in err

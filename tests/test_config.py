@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,6 +106,59 @@ def test_ticket_sets_nothing_but_must_match_cluster_id(data_dir: str) -> None:
     assert e.value.field == "cluster_id"
 
 
+SECRET = "0123456789abcdef-secret"
+
+
+def test_security_fields_from_every_layer(data_dir: str, tmp_path: Path) -> None:
+    c = load(data_dir, "--node-id", "1")
+    assert (c.cluster_secret, c.secret_bytes, c.admin_token, c.tls) == ("", None, "", False)
+    assert (c.peer_max_connections, c.peer_handshake_ms, c.peer_idle_ms) == (64, 5000, 60000)
+    env = {
+        "ASPEN_NODE_ID": "1",
+        "ASPEN_CLUSTER_SECRET": SECRET,
+        "ASPEN_ADMIN_TOKEN": "tok-xyz-42",
+        "ASPEN_PEER_MAX_CONNECTIONS": "8",
+        "ASPEN_PEER_HANDSHAKE_MS": "250",
+        "ASPEN_PEER_IDLE_MS": "1500",
+    }
+    c = load(data_dir, env=env)
+    assert (c.secret_bytes, c.admin_token) == (SECRET.encode(), "tok-xyz-42")
+    assert (c.peer_max_connections, c.peer_handshake_ms, c.peer_idle_ms) == (8, 250, 1500)
+    assert SECRET not in repr(c) and "tok-xyz-42" not in repr(c)
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    (tmp_path / "token").write_text("  file-token\n")
+    c = load(
+        data_dir,
+        "--node-id", "1",
+        "--cluster-secret-file", str(tmp_path / "secret"),
+        "--admin-token-file", str(tmp_path / "token"),
+    )  # fmt: skip
+    assert (c.cluster_secret, c.admin_token) == (SECRET, "file-token")
+    toml = f'node_id = 1\ncluster_secret = "{SECRET}"\npeer_idle_ms = 900\n'
+    c = load(data_dir, toml=toml, tmp=tmp_path)
+    assert (c.cluster_secret, c.peer_idle_ms) == (SECRET, 900)
+
+
+def test_a_secret_and_its_file_are_exclusive(data_dir: str, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text(SECRET)
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "1", "--cluster-secret", SECRET,
+             "--cluster-secret-file", str(tmp_path / "secret"))  # fmt: skip
+    assert e.value.field == "cluster_secret_file"
+    (tmp_path / "short").write_text("tiny")
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "1", "--cluster-secret-file", str(tmp_path / "short"))
+    assert e.value.field == "cluster_secret_file" and "16 bytes" in str(e.value)
+
+
+def test_a_ticket_secret_must_match_the_configured_one(data_dir: str) -> None:
+    ticket = Ticket("prod", (TicketPeer(1, "n1:7001", "n1:8081"),), SECRET).encode()
+    assert load(data_dir, "--node-id", "2", "--ticket", ticket).ticket == ticket
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "2", "--ticket", ticket, "--cluster-secret", "x" * 20)
+    assert e.value.field == "cluster_secret"
+
+
 INVALID = [
     # (flags, env, field, fragment)
     ([], {}, "node_id", "is required"),
@@ -139,6 +194,20 @@ INVALID = [
     (["--ticket", "aspenXYZ"], {}, "ticket", "lowercase base32"),
     (["--ticket", "nope"], {}, "ticket", "must start with"),
     (["--cluster-id", "c" * 129], {}, "cluster_id", "at most 128"),
+    (["--cluster-secret", "short"], {}, "cluster_secret", "at least 16 bytes"),
+    ([], {"ASPEN_CLUSTER_SECRET": "short"}, "cluster_secret", "at least 16 bytes"),
+    (["--cluster-secret-file", "/nonexistent/s"], {}, "cluster_secret_file", "cannot read"),
+    (["--admin-token", "a b"], {}, "admin_token", "without spaces"),
+    ([], {"ASPEN_ADMIN_TOKEN": "t\x01"}, "admin_token", "printable"),
+    (["--peer-max-connections", "0"], {}, "peer_max_connections", "positive"),
+    ([], {"ASPEN_PEER_MAX_CONNECTIONS": "100000"}, "peer_max_connections", "at most 65536"),
+    (["--peer-handshake-ms", "0"], {}, "peer_handshake_ms", "positive"),
+    ([], {"ASPEN_PEER_IDLE_MS": "soon"}, "peer_idle_ms", "integer"),
+    (["--tls-cert", "/x.pem"], {}, "tls_key", "go together"),
+    (["--tls-key", "/x.pem"], {}, "tls_cert", "go together"),
+    (["--tls-ca", "/x.pem"], {}, "tls_ca", "needs tls_cert"),
+    (["--tls-cert", "/x.pem", "--tls-key", "/y.pem"], {}, "tls_ca", "required"),
+    (["--tls-cert", "/x", "--tls-key", "/y", "--tls-ca", "/z"], {}, "tls_cert", "no such file"),
 ]
 
 
@@ -242,3 +311,27 @@ def test_parse_host_port_rejects(text: str) -> None:
         parse_host_port(text)
     with pytest.raises(ValueError, match=r"1\.\.65535"):
         parse_host_port("a:0", allow_port_zero=False)
+
+
+def test_tls_files_that_cannot_be_used_name_their_field(data_dir: str, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "1", "--tls-cert", str(junk), "--tls-key", str(junk),
+             "--tls-ca", str(junk))  # fmt: skip
+    assert e.value.field == "tls_cert" and "cannot load" in str(e.value)
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl binary to make a certificate")
+    cert, key = tmp_path / "n.pem", tmp_path / "n.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=t"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    c = load(data_dir, "--node-id", "1", "--tls-cert", str(cert), "--tls-key", str(key),
+             "--tls-ca", str(cert))  # fmt: skip
+    assert c.tls and c.tls_ca == cert
+    with pytest.raises(ConfigError) as e:
+        load(data_dir, "--node-id", "1", "--tls-cert", str(cert), "--tls-key", str(key),
+             "--tls-ca", str(junk))  # fmt: skip
+    assert e.value.field == "tls_ca"

@@ -84,7 +84,10 @@ def test_truncation_and_extension_are_detected(ticket: Ticket, data: st.DataObje
         ("aspené", "lowercase base32"),
         ("aspenaaaaaaa", "too short"),
         (EXAMPLE.encode()[:-1] + "q", "checksum"),
-        (raw(2, ["prod", [[1, "a:1", "a:2"]]]), "unsupported ticket version 2"),
+        (raw(3, ["prod", [[1, "a:1", "a:2"]]]), "unsupported ticket version 3"),
+        (raw(2, ["prod", [[1, "a:1", "a:2"]]]), "must be [cluster_id, peers, secret]"),
+        (raw(2, ["prod", [[1, "a:1", "a:2"]], ""]), "secret must be a non-empty"),
+        (raw(2, ["prod", [[1, "a:1", "a:2"]], "short"]), "secret must be 16"),
         (raw(1, ["prod"]), "must be [cluster_id, peers]"),
         (raw(1, {"cluster": "prod"}), "must be [cluster_id, peers]"),
         (raw(1, ["prod", {}]), "peers must be a list"),
@@ -135,3 +138,30 @@ def test_constructor_validates() -> None:
     with pytest.raises(TicketError, match="not valid Unicode"):
         Ticket("\ud800", (peer,))
     assert str(EXAMPLE) == EXAMPLE.encode()
+
+
+def test_a_ticket_may_carry_the_cluster_secret() -> None:
+    peers = (TicketPeer(1, "a:1", "a:2"),)
+    with_secret = Ticket("prod", peers, "s" * 32)
+    text = with_secret.encode()
+    assert Ticket.decode(text) == with_secret
+    assert "s" * 32 not in repr(with_secret)
+    assert Ticket.decode(Ticket("prod", peers).encode()).secret == ""
+    with pytest.raises(TicketError, match="16"):
+        Ticket("prod", peers, "short")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(min_size=16, max_size=64), st.data())
+def test_a_ticket_with_a_secret_round_trips_and_detects_any_change(
+    secret: str, data: st.DataObject
+) -> None:
+    ticket = Ticket(EXAMPLE.cluster_id, EXAMPLE.peers, secret)
+    text = ticket.encode()
+    assert Ticket.decode(text) == ticket
+    i = data.draw(st.integers(len(PREFIX), len(text) - 1))
+    c = data.draw(
+        st.sampled_from("abcdefghijklmnopqrstuvwxyz234567").filter(lambda c: c != text[i])
+    )
+    with pytest.raises(TicketError):
+        Ticket.decode(text[:i] + c + text[i + 1 :])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import ssl as _ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -75,11 +76,11 @@ class LeaderInfo:
     raft: str | None
 
 
-def normalize_endpoint(endpoint: str) -> str:
+def normalize_endpoint(endpoint: str, scheme: str = "http") -> str:
     """``host:port`` or ``http://host:port[/]`` -> ``http://host:port``."""
     text = endpoint.strip().rstrip("/")
     if "://" not in text:
-        text = "http://" + text
+        text = f"{scheme}://{text}"
     url = URL(text)
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"bad endpoint {endpoint!r}: expected host:port or http://host:port")
@@ -100,17 +101,27 @@ class AsyncClient:
         max_backoff: float = 1.0,
         pool_size: int = 100,
         follow_leader: bool = True,
+        token: str | None = None,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         """``timeout`` bounds each attempt (connect included); ``connect_timeout`` bounds the
         connection phase, within which a timeout still means "not sent" (it is capped at
-        ``timeout``). ``follow_leader=False`` reports a 421 as FAIL instead of following it."""
+        ``timeout``). ``follow_leader=False`` reports a 421 as FAIL instead of following it.
+        ``token`` is sent as ``Authorization: Bearer`` (the admin endpoints may need it);
+        ``ssl`` verifies HTTPS servers, and makes ``host:port`` endpoints and leader hints
+        HTTPS."""
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
             raise ValueError("at least one endpoint is needed")
         if max_attempts < 1 or timeout <= 0 or connect_timeout <= 0:
             raise ValueError("max_attempts must be >= 1 and timeouts positive")
-        self.endpoints = [normalize_endpoint(e) for e in endpoints]
+        self._scheme = "https" if ssl is not None else "http"
+        self._ssl = ssl
+        self._headers = dict(_HEADERS)
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self.endpoints = [normalize_endpoint(e, self._scheme) for e in endpoints]
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.follow_leader = follow_leader
@@ -136,7 +147,11 @@ class AsyncClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=15)
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size,
+                keepalive_timeout=15,
+                ssl=self._ssl if self._ssl is not None else True,
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._client_timeout, raise_for_status=False
             )
@@ -186,7 +201,7 @@ class AsyncClient:
             data = io.BytesIO(payload)
         session = self._get_session()
         async with session.request(
-            method, url, data=data, headers=_HEADERS, timeout=timeout or self._client_timeout
+            method, url, data=data, headers=self._headers, timeout=timeout or self._client_timeout
         ) as resp:
             raw = await resp.read()
             status = resp.status
@@ -214,7 +229,7 @@ class AsyncClient:
         The Result's value is the decoded JSON body when OK.
         """
         payload = None if body is None else _encode(body)
-        pinned = normalize_endpoint(endpoint) if endpoint else None
+        pinned = normalize_endpoint(endpoint, self._scheme) if endpoint else None
         if to_leader and pinned is None and self.leader_url is None and self.follow_leader:
             await self.discover_leader()
         result: Result[Any] = Result(Outcome.FAIL, error="no attempt made")
@@ -249,7 +264,7 @@ class AsyncClient:
                     self.leader_url = base
                 return result
             if status == 421 and self.follow_leader:
-                redirect = _leader_hint(reply)
+                redirect = _leader_hint(reply, self._scheme)
                 if redirect is not None and redirect != base:
                     self.leader_url = redirect
                     continue
@@ -282,7 +297,7 @@ class AsyncClient:
                 return None
             if status == 200 and isinstance(reply, dict) and isinstance(reply.get("http"), str):
                 try:
-                    return normalize_endpoint(reply["http"])
+                    return normalize_endpoint(reply["http"], self._scheme)
                 except ValueError:
                     return None
             return None
@@ -453,19 +468,19 @@ def _address(a: PeerAddress | tuple[str, str]) -> dict[str, str]:
     return {"raft": raft, "http": http}
 
 
-def _leader_hint(reply: Any) -> str | None:
+def _leader_hint(reply: Any, scheme: str = "http") -> str | None:
     if not isinstance(reply, dict):
         return None
     location = reply.get("location")
     if isinstance(location, str) and location:
         try:
-            return normalize_endpoint(str(URL(location).origin()))
+            return normalize_endpoint(str(URL(location).origin()), scheme)
         except ValueError:
             return None
     leader = reply.get("leader")
     if isinstance(leader, dict) and isinstance(leader.get("http"), str):
         try:
-            return normalize_endpoint(leader["http"])
+            return normalize_endpoint(leader["http"], scheme)
         except ValueError:
             return None
     return None

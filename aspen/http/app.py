@@ -9,12 +9,15 @@
     await server.close()
 
 Middlewares, outermost first: metrics (times and counts every request by its final status),
-then errors (turns every exception into a JSON response, see :mod:`aspen.http.errors`).
+then errors (turns every exception into a JSON response, see :mod:`aspen.http.errors`), then
+the admin-token guard (:mod:`aspen.http.auth`).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +25,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from aspen.http import cluster, kv
+from aspen.http.auth import admin_middleware
 from aspen.http.errors import error_middleware, json_response
-from aspen.http.keys import METRICS, SERVICE
-from aspen.http.metrics import ApiMetrics, handle_metrics, metrics_middleware
+from aspen.http.keys import ADMIN_TOKEN, CLUSTER_SECRET, METRICS, SERVICE
+from aspen.http.metrics import ApiMetrics, PeerStats, handle_metrics, metrics_middleware
 from aspen.http.openapi import openapi_document
 from aspen.kv.commands import MAX_VALUE_BYTES
 from aspen.node.service import NodeService
@@ -51,17 +55,27 @@ def build_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     registry: CollectorRegistry | None = None,
+    admin_token: str | None = None,
+    peer_stats: Callable[[], PeerStats] | None = None,
+    cluster_secret: str | None = None,
 ) -> web.Application:
     """The HTTP API for ``service``.
 
     ``max_body_bytes`` bounds every request body (413 beyond it); ``registry`` is the
-    Prometheus registry ``/metrics`` exposes (a new one per app by default: no global state).
+    Prometheus registry ``/metrics`` exposes (a new one per app by default: no global state);
+    ``admin_token``, when given, guards the admin routes; ``peer_stats`` reads the peer
+    transport's counters for ``/metrics``; ``cluster_secret`` goes into the tickets given to
+    requests bearing the admin token (never when no token is configured: then anyone could
+    read it).
     """
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware], client_max_size=max_body_bytes
+        middlewares=[metrics_middleware, error_middleware, admin_middleware],
+        client_max_size=max_body_bytes,
     )
     app[SERVICE] = service
-    app[METRICS] = ApiMetrics(service, registry)
+    app[ADMIN_TOKEN] = admin_token or None
+    app[CLUSTER_SECRET] = cluster_secret if admin_token else None
+    app[METRICS] = ApiMetrics(service, registry, peer_stats)
     kv.add_routes(app)
     cluster.add_routes(app)
     app.router.add_get("/metrics", handle_metrics)
@@ -76,25 +90,32 @@ class HttpServer:
     runner: web.AppRunner
     host: str
     port: int
+    tls: bool = False
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def close(self) -> None:
         await self.runner.cleanup()
 
 
 async def serve(
-    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 5.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> HttpServer:
-    """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port."""
+    """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port;
+    over TLS with ``ssl_context``."""
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, **RUNNER_OPTIONS
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except BaseException:
@@ -104,4 +125,4 @@ async def serve(
     for address in runner.addresses:
         bound = address[1]
         break
-    return HttpServer(runner, host, bound)
+    return HttpServer(runner, host, bound, ssl_context is not None)

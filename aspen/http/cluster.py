@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from aspen.http import validation as v
+from aspen.http.auth import is_admin
 from aspen.http.errors import RequestError, error_response, json_response
-from aspen.http.keys import SERVICE
+from aspen.http.keys import CLUSTER_SECRET, SERVICE
 from aspen.node.service import HealthCheck, HealthStatus, Membership, NodeService, PeerAddress
 from aspen.ticket import MAX_PEERS, Ticket, TicketError, TicketPeer
 
@@ -131,7 +132,7 @@ async def membership(request: web.Request) -> web.Response:
     return json_response(membership_json(_service(request).membership()))
 
 
-def build_ticket(cluster_id: str, m: Membership) -> Ticket | None:
+def build_ticket(cluster_id: str, m: Membership, secret: str = "") -> Ticket | None:
     """A ticket naming up to 16 members with known, valid addresses: voters first."""
     peers: list[TicketPeer] = []
     for node_id in [*sorted(m.voters), *sorted(m.learners - m.voters)]:
@@ -142,14 +143,20 @@ def build_ticket(cluster_id: str, m: Membership) -> Ticket | None:
             peers.append(TicketPeer(node_id, address.raft, address.http))
         except TicketError as e:
             log.warning("member %d left out of the cluster ticket: %s", node_id, e)
-    return Ticket(cluster_id, tuple(peers)) if peers else None
+    return Ticket(cluster_id, tuple(peers), secret) if peers else None
 
 
 async def cluster_ticket(request: web.Request) -> web.Response:
-    """``GET /cluster-ticket``: the cluster id and member addresses, as a ticket string."""
+    """``GET /cluster-ticket``: the cluster id and member addresses, as a ticket string.
+
+    With the admin token (on a node that has one and a cluster secret) the ticket also
+    carries the secret, so a node started with it can join; ``"secret": true`` says so.
+    """
     v.query(request, ())
     service = _service(request)
-    ticket = build_ticket(service.cluster_id(), service.membership())
+    secret = request.app.get(CLUSTER_SECRET)
+    secret = secret if secret and is_admin(request) else ""
+    ticket = build_ticket(service.cluster_id(), service.membership(), secret)
     if ticket is None:
         return error_response(
             503, "no member addresses known (is the cluster initialized?)", "unavailable"
@@ -159,6 +166,7 @@ async def cluster_ticket(request: web.Request) -> web.Response:
             "ticket": ticket.encode(),
             "cluster_id": ticket.cluster_id,
             "peers": [{"id": p.id, "raft": p.raft, "http": p.http} for p in ticket.peers],
+            "secret": bool(ticket.secret),
         }
     )
 

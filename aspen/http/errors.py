@@ -111,7 +111,7 @@ def not_leader_response(request: web.Request, e: NotLeaderError) -> web.Response
             address = service.membership().addresses.get(leader_id)
         except Exception:  # the hint is best effort; the 421 itself must go out
             log.debug("membership lookup for a 421 failed", exc_info=True)
-    location = f"http://{address.http}{request.rel_url}" if address else None
+    location = f"{request.scheme}://{address.http}{request.rel_url}" if address else None
     return error_response(
         421,
         str(e),

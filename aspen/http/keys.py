@@ -12,3 +12,7 @@ if TYPE_CHECKING:
 
 SERVICE: web.AppKey[NodeService] = web.AppKey("aspen_service")
 METRICS: web.AppKey[ApiMetrics] = web.AppKey("aspen_metrics")
+ADMIN_TOKEN: web.AppKey[str | None] = web.AppKey("aspen_admin_token")
+"""The bearer token admin routes require (None or empty: open)."""
+CLUSTER_SECRET: web.AppKey[str | None] = web.AppKey("aspen_cluster_secret")
+"""Put in the tickets ``/cluster-ticket`` gives an admin (only when an admin token is set)."""

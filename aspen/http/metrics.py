@@ -7,14 +7,19 @@ Two kinds of series:
   and learner counts, per-follower match index and lag (on the leader), storage bytes, and
   ``aspen_raft_rejected_messages_total{check=...}`` (impossible peer messages the core refused);
 * updated as requests are served (:class:`ApiMetrics`): request latency by route, proposal
-  latency by op, read latency by consistency, responses by status and errors by status.
+  latency by op, read latency by consistency, responses by status and errors by status;
+* the peer transport's counters (:class:`PeerCollector`), read at scrape time:
+  ``aspen_peer_<counter>_total`` for every field of
+  :class:`~aspen.transport.tcp.TransportStats` (connections refused at the cap, failed
+  handshakes, idle closes, rejected frames, ignored Hellos, ...).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +31,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from aspen.http.errors import Handler
 from aspen.http.keys import METRICS
 from aspen.node.service import NodeService
+from aspen.transport.tcp import TransportStats
+
+PeerStats = TransportStats
 
 log = logging.getLogger("aspen.http.metrics")
 
@@ -159,12 +167,38 @@ class RaftCollector:
         yield lag
 
 
+class PeerCollector:
+    """The peer transport's monotonic counters, as Prometheus counters, on every scrape."""
+
+    def __init__(self, stats: Callable[[], PeerStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            stats = self._stats()
+        except Exception:
+            log.warning("peer transport stats failed during a scrape", exc_info=True)
+            return
+        for f in dataclasses.fields(stats):
+            doc = (f.metadata.get("doc") if f.metadata else None) or f.name.replace("_", " ")
+            yield CounterMetricFamily(
+                f"aspen_peer_{f.name}", f"Peer transport: {doc}.", value=getattr(stats, f.name)
+            )
+
+
 class ApiMetrics:
     """The per-application registry and the series the request path updates."""
 
-    def __init__(self, service: NodeService, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        service: NodeService,
+        registry: CollectorRegistry | None = None,
+        peer_stats: Callable[[], PeerStats] | None = None,
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.registry.register(RaftCollector(service))
+        if peer_stats is not None:
+            self.registry.register(PeerCollector(peer_stats))
         self.requests = Histogram(
             "aspen_http_request_duration_seconds",
             "HTTP request latency by route.",

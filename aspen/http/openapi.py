@@ -22,6 +22,7 @@ _ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$"
 
 _ERROR_TEXT = {
     400: "Bad input: malformed JSON, wrong types, unknown fields, limits exceeded",
+    401: "Admin endpoint without the admin token (Authorization: Bearer ...), or a wrong one",
     404: "No such endpoint",
     409: (
         "Conflicts with the cluster's state (change in flight, already initialized, a learner"
@@ -67,7 +68,7 @@ def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
 
 _WRITE_ERRORS = (413, 421, 503, 504, 507)
 _READ_ERRORS = (421, 503, 504)
-_ADMIN_ERRORS = (409, 413, 421, 503, 504, 507)
+_ADMIN_ERRORS = (401, 409, 413, 421, 503, 504, 507)
 
 _CONSISTENCY = {
     "name": "consistency",
@@ -448,6 +449,7 @@ _PATHS: dict[str, Any] = {
                     {
                         "ticket": {"type": "string", "pattern": "^aspen[a-z2-7]+$"},
                         "cluster_id": {"type": "string"},
+                        "secret": {"type": "boolean"},
                         "peers": {
                             "type": "array",
                             "items": _obj(

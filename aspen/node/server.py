@@ -26,6 +26,7 @@ from aspen.node.service import PeerAddress
 from aspen.node.storage import NodeStorage, open_storage
 from aspen.raft import Entry, EntryKind, RaftConfig, RawNode
 from aspen.ticket import Ticket
+from aspen.tls import client_context, peer_contexts, server_context
 from aspen.transport.tcp import PeerTransport
 from aspen.wire.codec import Hello
 
@@ -33,6 +34,9 @@ log = logging.getLogger("aspen.node")
 
 VERSION = "0.1.0"
 _PEER_MARKER = PEER_KEY_PREFIX.encode()
+MAX_HELLO_LEARNED = 16
+"""Addresses a node that is in no configuration yet learns from Hellos (a bound, not a need:
+only the node that bootstraps or adds it ever contacts a fresh node)."""
 
 
 def _touches_peers(entries: list[Entry]) -> bool:
@@ -60,7 +64,13 @@ class Node:
         self.ticket = Ticket.decode(config.ticket) if config.ticket else None
         if self.ticket is not None and not config.cluster_id:
             config = dataclasses.replace(config, cluster_id=self.ticket.cluster_id)
+        if self.ticket is not None and self.ticket.secret and not config.cluster_secret:
+            config = dataclasses.replace(config, cluster_secret=self.ticket.secret)
         self.config = config
+        ssl_server = ssl_client = None
+        if config.tls_cert and config.tls_key and config.tls_ca:
+            ssl_server, ssl_client = peer_contexts(config.tls_cert, config.tls_key, config.tls_ca)
+        self._hello_learned: set[int] = set()
         self.storage: NodeStorage = open_storage(config)
         applied = self.storage.applied_index()
         raft_config = RaftConfig(
@@ -82,6 +92,12 @@ class Node:
             report_unreachable=self._on_unreachable,
             advertise=config.raft_advertised,
             on_hello=self._on_hello,
+            secret=config.secret_bytes,
+            max_inbound=config.peer_max_connections,
+            hello_timeout=config.peer_handshake_ms / 1000,
+            idle_timeout=config.peer_idle_ms / 1000,
+            ssl_server=ssl_server,
+            ssl_client=ssl_client,
         )
         self.peers = AddressBook(
             config.node_id,
@@ -117,8 +133,28 @@ class Node:
     def _on_message(self, msg: Any) -> None:
         self.driver.step(msg)
 
-    def _on_hello(self, hello: Hello) -> None:
-        self.peers.learn(hello.node_id, hello.address)
+    def _on_hello(self, hello: Hello) -> bool:
+        """Learn the address an authenticated peer advertises, if this node may dial it.
+
+        A node in a configuration dials only its members (and ids it already has an address
+        for); a node in none yet (fresh, waiting to be bootstrapped or added) learns at most
+        :data:`MAX_HELLO_LEARNED` addresses. Returns False for a Hello it ignored.
+        """
+        node_id = hello.node_id
+        if not hello.address:
+            return True
+        cs = self.raw.conf_state
+        members = cs.voters | cs.learners | cs.voters_outgoing
+        known = self.peers.raft(node_id) is not None
+        if members:
+            if node_id not in members and not known:
+                return False
+        elif not known and node_id not in self._hello_learned:
+            if len(self._hello_learned) >= MAX_HELLO_LEARNED:
+                return False
+            self._hello_learned.add(node_id)
+        self.peers.learn(node_id, hello.address)
+        return True
 
     def _on_unreachable(self, node_id: int) -> None:
         self.driver.report_unreachable(node_id)
@@ -144,15 +180,28 @@ class Node:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if not self.config.cluster_secret:
+            log.warning(
+                "no cluster secret: any process that reaches %s can speak Raft as any node",
+                self.config.raft_addr,
+            )
         for p in self.config.peers:
             if p.id != self.config.node_id:
                 self._on_peer_change(p.id, p.raft)
         self._reload_peers()
         await self.transport.start()
         self.driver.start()
-        app = build_app(self.service)
+        app = build_app(
+            self.service,
+            admin_token=self.config.admin_token or None,
+            peer_stats=lambda: self.transport.stats,
+            cluster_secret=self.config.cluster_secret or None,
+        )
         host, port = split_host_port(self.config.http_addr)
-        self._http = await serve(app, host, port)
+        ssl_context = None
+        if self.config.tls_cert and self.config.tls_key:
+            ssl_context = server_context(self.config.tls_cert, self.config.tls_key)
+        self._http = await serve(app, host, port, ssl_context=ssl_context)
         if self.ticket is not None:
             for peer in self.ticket.peers:
                 self.peers.learn(peer.id, peer.raft)
@@ -174,7 +223,13 @@ class Node:
         me = self.config.node_id
         if self.raw.conf_state.learners | self.raw.conf_state.voters:
             return  # restarted after joining: the log already knows us
-        async with AsyncClient([f"http://{p.http}" for p in ticket.peers], timeout=5.0) as c:
+        scheme = "https" if self.config.tls else "http"
+        async with AsyncClient(
+            [f"{scheme}://{p.http}" for p in ticket.peers],
+            timeout=5.0,
+            token=self.config.admin_token or None,
+            ssl=client_context(self.config.tls_ca) if self.config.tls else None,
+        ) as c:
             while True:
                 r = await c.add_learner(
                     me, self.config.raft_advertised, self.config.http_advertised

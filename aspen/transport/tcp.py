@@ -5,10 +5,25 @@ are one-way: a node only *writes* on the connections it opened and only *reads* 
 accepted, so every message travels on the sender's own connection. Every connection opens with a
 :class:`~aspen.wire.Hello` (protocol version, cluster id, sender id).
 
+When the cluster has a secret, the acceptor answers the Hello with a Challenge and the dialer
+proves the secret with an Auth frame before any Raft frame (:mod:`aspen.transport.handshake`);
+the only bytes an acceptor ever writes are that Challenge. Links may run over TLS
+(``ssl_server`` / ``ssl_client``).
+
 Inbound: bytes go into a :class:`~aspen.wire.FrameDecoder`; each decoded message goes to
 ``on_message``. A peer that sends garbage, an oversize frame, the wrong cluster id or protocol
-version, or messages that are not ``from`` the node its Hello named, or not ``to`` us, is logged
-and THAT connection is closed; nothing else is affected.
+version, a bad address or proof, or messages that are not ``from`` the node its Hello named, or
+not ``to`` us, is logged and THAT connection is closed; nothing else is affected.
+
+Bounds on what a stranger can make a node hold (every refusal is counted in
+:class:`TransportStats`, none is ever fatal): at most ``max_inbound`` accepted connections
+(further ones are closed at once); ``hello_timeout`` seconds to finish the handshake; frames of
+at most :data:`~aspen.wire.HANDSHAKE_MAX_FRAME` until then, ``max_frame`` after; at most
+``max_buffered`` bytes of partial frames over all accepted connections together (the connection
+that would go beyond is closed: without a secret every Hello counts as authenticated, and
+``max_inbound`` partial 16 MiB frames would otherwise be a lot of memory); and ``idle_timeout``
+seconds without a byte closes a connection (dialers send a Ping after ``idle_timeout / 4``
+seconds of silence so a quiet link stays up).
 
 Outbound: :meth:`PeerTransport.send` never blocks. It encodes the message and appends it to the
 peer's bounded queue; when the queue is full the OLDEST message is dropped (Raft tolerates loss,
@@ -23,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -31,7 +47,18 @@ from typing import cast
 
 from aspen.errors import LocalProtocolError, RemoteProtocolError
 from aspen.raft.messages import Message
-from aspen.wire import DEFAULT_MAX_FRAME, PROTOCOL_VERSION, FrameDecoder, Hello, encode
+from aspen.transport.handshake import AcceptorHandshake, DialerHandshake
+from aspen.wire import (
+    DEFAULT_MAX_FRAME,
+    HANDSHAKE_MAX_FRAME,
+    Auth,
+    Challenge,
+    Frame,
+    FrameDecoder,
+    Hello,
+    Ping,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +66,13 @@ DEFAULT_QUEUE_SIZE = 4096
 """Messages queued per peer before the oldest are dropped."""
 DEFAULT_QUEUE_BYTES = 64 << 20
 """Bytes queued per peer before the oldest messages are dropped (one message always fits)."""
+_CONTROL = frozenset({Hello, Challenge, Auth, Ping})
+DEFAULT_MAX_INBOUND = 64
+"""Accepted peer connections held at once; more are closed at once."""
+DEFAULT_HELLO_TIMEOUT = 5.0
+"""Seconds an accepted connection has to finish its handshake."""
+DEFAULT_IDLE_TIMEOUT = 60.0
+"""Seconds without a byte before an accepted connection is closed."""
 
 
 @dataclass(slots=True)
@@ -59,19 +93,43 @@ class TransportStats:
     """Inbound connections closed for a protocol violation."""
     inbound_connections: int = 0
     """Inbound connections accepted."""
+    connections_refused: int = 0
+    """Inbound connections closed at once because ``max_inbound`` were already open."""
+    handshake_failures: int = 0
+    """Inbound connections closed before their handshake finished (bad Hello or proof, or
+    ``hello_timeout``); also counted in ``decode_errors``."""
+    idle_closed: int = 0
+    """Inbound connections closed after ``idle_timeout`` without a byte."""
+    frames_rejected: int = 0
+    """Frames dropped for not being from the connection's peer or not to this node (their
+    connection is closed too)."""
+    hellos_ignored: int = 0
+    """Authenticated Hellos whose address the node refused to learn (an id it does not know)."""
+    buffer_overflows: int = 0
+    """Inbound connections closed because partial frames over all of them exceeded
+    ``max_buffered``."""
 
     def copy(self) -> TransportStats:
         return TransportStats(*(getattr(self, f.name) for f in fields(self)))
 
 
 class _Outbound(asyncio.Protocol):
-    """The write side of one outbound connection, with flow control (as StreamWriter's)."""
+    """The write side of one outbound connection, with flow control (as StreamWriter's).
+
+    The peer may write exactly one frame, its Challenge, and only when a reply is expected;
+    anything else it writes is a protocol error that closes the connection.
+    """
 
     def __init__(self, owner: PeerTransport, on_lost: Callable[[], None]) -> None:
         self._owner = owner
         self._on_lost = on_lost
         self.transport: asyncio.Transport | None = None
-        self.lost = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.lost = loop.create_future()
+        self.reply: asyncio.Future[Frame] = loop.create_future()
+        """The handshake frame the peer answered with (set once)."""
+        self.expect_reply = False
+        self._decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
@@ -80,10 +138,21 @@ class _Outbound(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        # Peers never write on a connection they accepted: anything here is a protocol error.
-        log.warning("peer wrote %d unexpected bytes on an outbound connection", len(data))
-        if self.transport is not None:
-            self.transport.abort()
+        try:
+            if not self.expect_reply or self.reply.done():
+                raise RemoteProtocolError(f"{len(data)} unexpected bytes on an outbound link")
+            self._decoder.receive(data)
+            frame = self._decoder.next_frame()
+            if frame is not None:
+                if self._decoder.buffered:
+                    raise RemoteProtocolError("bytes after the Challenge")
+                self.reply.set_result(frame)
+        except RemoteProtocolError as e:
+            log.warning("peer broke the protocol on an outbound connection: %s", e)
+            if not self.reply.done():
+                self.reply.set_exception(e)
+            if self.transport is not None:
+                self.transport.abort()
 
     def eof_received(self) -> bool:
         return False  # the peer hung up: close our side too
@@ -94,6 +163,9 @@ class _Outbound(asyncio.Protocol):
             self._stall_timer.cancel()
         if not self.lost.done():
             self.lost.set_result(None)
+        if not self.reply.done():
+            self.reply.set_exception(ConnectionResetError("connection lost"))
+        self.reply.exception()  # retrieved: never "exception was never retrieved"
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("connection lost"))
@@ -130,35 +202,75 @@ class _Outbound(asyncio.Protocol):
 
 
 class _Inbound(asyncio.Protocol):
-    """One accepted connection: Hello first, then messages from the node it named."""
+    """One accepted connection: the handshake first, then messages from the node it named.
+
+    Until the handshake is done frames are limited to ``HANDSHAKE_MAX_FRAME`` and must arrive
+    within ``hello_timeout``; after it, to ``max_frame``, and a silence of ``idle_timeout``
+    closes the connection.
+    """
 
     def __init__(self, owner: PeerTransport) -> None:
         self._owner = owner
-        self._decoder = FrameDecoder(owner.max_frame)
+        self._decoder = FrameDecoder(min(HANDSHAKE_MAX_FRAME, owner.max_frame))
+        self._handshake = AcceptorHandshake(owner.node_id, owner.cluster_id, owner.secret)
         self._hello: Hello | None = None
         self.transport: asyncio.Transport | None = None
         self.lost = asyncio.get_running_loop().create_future()
-        self._hello_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_activity = 0.0
         self._peername: object = None
+        self._admitted = False
+        self._failed = False
+        self._held = 0
+        """Bytes this connection's decoder holds, as last added to the owner's total."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._peername = transport.get_extra_info("peername")
-        self._owner._inbound.add(self)
-        self._owner._stats.inbound_connections += 1
+        owner = self._owner
+        if len(owner._inbound) >= owner.max_inbound:
+            owner._stats.connections_refused += 1
+            log.warning(
+                "refusing peer connection from %s: %d already open",
+                self._peername,
+                len(owner._inbound),
+            )
+            self.transport.abort()
+            return
+        owner._inbound.add(self)
+        self._admitted = True
+        owner._stats.inbound_connections += 1
         loop = asyncio.get_running_loop()
-        self._hello_timer = loop.call_later(self._owner.hello_timeout, self._no_hello)
+        self._timer = loop.call_later(owner.hello_timeout, self._no_handshake)
 
-    def _no_hello(self) -> None:
-        self._fail(RemoteProtocolError("no Hello within the timeout"))
+    def _no_handshake(self) -> None:
+        self._fail(RemoteProtocolError("no handshake within the timeout"))
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle = self._owner.idle_timeout
+        left = self._last_activity + idle - loop.time()
+        if left > 0:
+            self._timer = loop.call_later(left, self._check_idle)
+            return
+        self._timer = None
+        self._owner._stats.idle_closed += 1
+        self._close(f"nothing received for {idle:.1f} s")
 
     def _fail(self, err: RemoteProtocolError) -> None:
-        self._owner._stats.decode_errors += 1
+        stats = self._owner._stats
+        stats.decode_errors += 1
+        if not self._handshake.done:
+            stats.handshake_failures += 1
+            self._failed = True
+        self._close(str(err))
+
+    def _close(self, why: str) -> None:
         log.warning(
             "closing inbound connection from %s (node %s): %s",
             self._peername,
             self._hello.node_id if self._hello else "?",
-            err,
+            why,
         )
         if self.transport is not None:
             self.transport.abort()
@@ -167,20 +279,29 @@ class _Inbound(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         try:
-            frames = self._decoder.feed(data)
+            decoder = self._decoder
+            if self._hello is None:
+                # One frame at a time: the limit rises once the peer is authenticated.
+                decoder.receive(data)
+                while self._hello is None and (item := decoder.next_frame()) is not None:
+                    self._handshake_step(item)
+                if self._hello is None:
+                    self._account(decoder.buffered)
+                    return
+                data = b""
+            hello = self._hello
             owner = self._owner
+            # Any byte counts: a big frame crawling over a slow link is not an idle peer.
+            self._last_activity = asyncio.get_running_loop().time()
+            frames = decoder.feed(data)
             for item in frames:
-                hello = self._hello
-                if hello is None:
-                    self._hello = owner._check_hello(item)
-                    if owner.on_hello is not None:
-                        owner.on_hello(self._hello)
-                    if self._hello_timer is not None:
-                        self._hello_timer.cancel()
-                    continue
-                if isinstance(item, Hello):
-                    raise RemoteProtocolError("second Hello on one connection")
+                if type(item) in _CONTROL:
+                    if type(item) is Ping:
+                        continue
+                    raise RemoteProtocolError(f"{type(item).__name__} after the handshake")
+                item = cast(Message, item)
                 if item.frm != hello.node_id or item.to != owner.node_id:
+                    owner._stats.frames_rejected += 1
                     raise RemoteProtocolError(
                         f"{type(item).__name__} from {item.frm} to {item.to} on a connection "
                         f"from node {hello.node_id} to node {owner.node_id}"
@@ -188,13 +309,52 @@ class _Inbound(asyncio.Protocol):
                 owner._deliver(item)
         except RemoteProtocolError as e:
             self._fail(e)
+            return
+        self._account(self._decoder.buffered)
+
+    def _account(self, held: int) -> None:
+        owner = self._owner
+        owner._held += held - self._held
+        self._held = held
+        if held and owner._held > owner.max_buffered:
+            owner._stats.buffer_overflows += 1
+            self._close(f"partial frames on all peer connections exceed {owner.max_buffered} bytes")
+
+    def _handshake_step(self, item: Frame) -> None:
+        handshake, owner = self._handshake, self._owner
+        reply = handshake.receive(item)
+        if reply is not None and self.transport is not None:
+            self.transport.write(encode(reply))
+        if not handshake.done:
+            return
+        hello = handshake.hello
+        assert hello is not None
+        self._hello = hello
+        self._decoder.max_frame = owner.max_frame
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        self._timer = loop.call_later(owner.idle_timeout, self._check_idle)
+        if owner.on_hello is not None:
+            try:
+                accepted = owner.on_hello(hello)
+            except Exception:
+                log.exception("on_hello failed for node %d", hello.node_id)
+                accepted = False
+            if accepted is False:
+                owner._stats.hellos_ignored += 1
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._hello_timer is not None:
-            self._hello_timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._admitted and not self._handshake.done and not self._failed:
+            # The dialer hung up mid-handshake (e.g. our Challenge did not prove our secret).
+            self._owner._stats.handshake_failures += 1
+        self._account(0)
         self._owner._inbound.discard(self)
         if not self.lost.done():
             self.lost.set_result(None)
@@ -229,6 +389,10 @@ class PeerTransport:
     """TCP transport between Raft peers. Create, ``await start()``, ``send``, ``await close()``.
 
     ``on_message`` is called on the event loop for each inbound message and must not block.
+    ``on_hello(hello)`` is called once a connection's peer is authenticated; it returns False
+    when the node refuses to learn the address the Hello names (counted in ``hellos_ignored``).
+    ``secret`` (at least 16 bytes) turns on the challenge-response handshake; without it any
+    process that reaches the port may speak as any node (the insecure default).
     ``report_unreachable(peer_id)`` is called whenever a connection to a peer cannot be opened or
     breaks, including when the peer stops reading for ``write_timeout`` seconds. Backoff before
     reconnecting doubles from ``backoff_base`` up to ``backoff_max`` seconds, with jitter (each
@@ -252,15 +416,23 @@ class PeerTransport:
         backoff_max: float = 2.0,
         connect_timeout: float = 3.0,
         write_timeout: float = 10.0,
-        hello_timeout: float = 10.0,
+        hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_inbound: int = DEFAULT_MAX_INBOUND,
+        max_buffered: int | None = None,
+        secret: bytes | None = None,
+        ssl_server: ssl.SSLContext | None = None,
+        ssl_client: ssl.SSLContext | None = None,
         rng: random.Random | None = None,
         advertise: str = "",
-        on_hello: Callable[[Hello], None] | None = None,
+        on_hello: Callable[[Hello], bool | None] | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         if not 0 < backoff_base <= backoff_max:
             raise ValueError("need 0 < backoff_base <= backoff_max")
+        if max_inbound < 1 or hello_timeout <= 0 or idle_timeout <= 0:
+            raise ValueError("need max_inbound >= 1 and positive timeouts")
         self.node_id = node_id
         self.cluster_id = cluster_id
         self.listen_host = listen_host
@@ -275,8 +447,16 @@ class PeerTransport:
         self.connect_timeout = connect_timeout
         self.write_timeout = write_timeout
         self.hello_timeout = hello_timeout
+        self.idle_timeout = idle_timeout
+        self.max_inbound = max_inbound
+        self.max_buffered = 4 * max_frame if max_buffered is None else max_buffered
+        self._held = 0
+        """Invariant: the sum of ``_Inbound._held`` over open inbound connections."""
+        self.secret = secret or None
+        self.ssl_server = ssl_server
+        self.ssl_client = ssl_client
         self._rng = rng or random.Random()
-        self._hello = encode(Hello(PROTOCOL_VERSION, cluster_id, node_id, advertise))
+        self.advertise = advertise
         self.on_hello = on_hello
         self._peers: dict[int, _Peer] = {}
         self._inbound: set[_Inbound] = set()
@@ -294,7 +474,11 @@ class PeerTransport:
             raise RuntimeError("transport already started or closed")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Inbound(self), self.listen_host, self.listen_port
+            lambda: _Inbound(self),
+            self.listen_host,
+            self.listen_port,
+            ssl=self.ssl_server,
+            ssl_handshake_timeout=self.hello_timeout if self.ssl_server else None,
         )
         for peer in self._peers.values():
             self._start_sender(peer)
@@ -426,7 +610,13 @@ class PeerTransport:
             host, port = peer.address
             try:
                 _, conn = await asyncio.wait_for(
-                    loop.create_connection(partial(_Outbound, self, peer.wake.set), host, port),
+                    loop.create_connection(
+                        partial(_Outbound, self, peer.wake.set),
+                        host,
+                        port,
+                        ssl=self.ssl_client,
+                        server_hostname=host if self.ssl_client else None,
+                    ),
                     self.connect_timeout,
                 )
             except OSError as e:  # TimeoutError and ConnectionError are OSErrors
@@ -440,7 +630,7 @@ class PeerTransport:
                     await self._pump(peer, conn, (host, port))
                 # ConnectionError is an OSError; uvloop raises RuntimeError for a write on a
                 # transport the peer already closed (asyncio silently ignores it).
-                except (OSError, RuntimeError) as e:
+                except (OSError, RuntimeError, RemoteProtocolError) as e:
                     if peer.address == (host, port):
                         self._unreachable(peer, f"connection to {host}:{port} lost: {e}")
                 finally:
@@ -455,18 +645,44 @@ class PeerTransport:
             await self._backoff(peer, attempt)
             attempt += 1
 
-    async def _pump(self, peer: _Peer, conn: _Outbound, address: tuple[str, int]) -> None:
-        """Write the Hello, then batches from the queue, until the connection breaks."""
+    async def _handshake(self, peer: _Peer, conn: _Outbound) -> None:
+        """Write the Hello; with a secret, check the peer's Challenge and prove ours."""
         transport = conn.transport
         assert transport is not None
+        if transport.is_closing():
+            raise ConnectionResetError("closed by peer before the Hello")
+        hs = DialerHandshake(
+            self.node_id, self.cluster_id, peer.node_id, self.secret, self.advertise
+        )
+        conn.expect_reply = hs.needs_reply
+        transport.write(encode(hs.hello()))
+        if not hs.needs_reply:
+            return
+        try:
+            challenge = await asyncio.wait_for(asyncio.shield(conn.reply), self.hello_timeout)
+        except TimeoutError:
+            raise ConnectionResetError("no Challenge within the timeout") from None
+        try:
+            auth = hs.receive(challenge)
+        except RemoteProtocolError as e:
+            log.warning("refusing peer %d at %s:%d: %s", peer.node_id, *peer.address, e)
+            raise
+        transport.write(encode(auth))
+
+    async def _pump(self, peer: _Peer, conn: _Outbound, address: tuple[str, int]) -> None:
+        """Handshake, then write batches from the queue, until the connection breaks."""
+        transport = conn.transport
+        assert transport is not None
+        await self._handshake(peer, conn)
         peer.conn = conn
         peer.connections += 1
         if peer.connections > 1:
             self._stats.reconnects += 1
         log.info("connected to peer %d at %s:%d", peer.node_id, *address)
-        if transport.is_closing():
-            raise ConnectionResetError("closed by peer before the Hello")
-        transport.write(self._hello)
+        loop = asyncio.get_running_loop()
+        ping_every = self.idle_timeout / 4
+        last_write = loop.time()
+        ping = encode(Ping())
         queue = peer.queue
         while True:
             if conn.lost.done():
@@ -474,9 +690,20 @@ class PeerTransport:
             if peer.address != address:
                 return
             if not queue:
+                quiet = loop.time() - last_write
+                if quiet >= ping_every:
+                    transport.write(ping)
+                    last_write = loop.time()
+                    await conn.drain()
+                    continue
                 peer.wake.clear()
-                await peer.wake.wait()
+                timer = loop.call_later(ping_every - quiet, peer.wake.set)
+                try:
+                    await peer.wake.wait()
+                finally:
+                    timer.cancel()
                 continue
+            last_write = loop.time()
             batch = list(queue)
             queue.clear()
             peer.queued_bytes = 0
@@ -506,21 +733,6 @@ class PeerTransport:
 
     # --- receiving -----------------------------------------------------------------------------
 
-    def _check_hello(self, item: object) -> Hello:
-        if not isinstance(item, Hello):
-            raise RemoteProtocolError(f"expected Hello, got {type(item).__name__}")
-        if item.version != PROTOCOL_VERSION:
-            raise RemoteProtocolError(
-                f"protocol version {item.version}, this node speaks {PROTOCOL_VERSION}"
-            )
-        if item.cluster_id != self.cluster_id:
-            raise RemoteProtocolError(
-                f"node {item.node_id} is in cluster {item.cluster_id!r}, not {self.cluster_id!r}"
-            )
-        if item.node_id == self.node_id:
-            raise RemoteProtocolError(f"peer claims our own node id {self.node_id}")
-        return item
-
     def _deliver(self, msg: Message) -> None:
         self._stats.received += 1
         try:
@@ -543,6 +755,9 @@ def _resolve(fut: asyncio.Future[None]) -> None:
 
 
 __all__ = [
+    "DEFAULT_HELLO_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_INBOUND",
     "DEFAULT_QUEUE_BYTES",
     "DEFAULT_QUEUE_SIZE",
     "PeerTransport",

@@ -3,7 +3,7 @@
 A frame is a 4-byte big-endian body length followed by a msgpack body. Every body is an array
 whose first element is a type tag::
 
-    0  Hello                    [0, version, cluster_id, node_id]
+    0  Hello                    [0, version, cluster_id, node_id, address(, nonce)]
     1  RequestVote              [1, term, frm, to, last_log_index, last_log_term,
                                     pre_vote, transfer]
     2  RequestVoteResponse      [2, term, frm, to, granted, pre_vote]
@@ -17,9 +17,13 @@ whose first element is a type tag::
                                     offset, data, done]
     8  InstallSnapshotResponse  [8, term, frm, to, snapshot_index, offset, done, reject]
     9  TimeoutNow               [9, term, frm, to]
+   10  Challenge                [10, node_id, nonce, proof]      (acceptor -> dialer)
+   11  Auth                     [11, proof]                      (dialer -> acceptor)
+   12  Ping                     [12]                             (keeps an idle link open)
 
 Integers are unsigned 64-bit, booleans are msgpack booleans, ``data``/``context`` are msgpack
-``bin``, node-id sets are arrays (sorted when encoded). A Hello opens every connection.
+``bin``, node-id sets are arrays (sorted when encoded). A Hello opens every connection; when the
+cluster has a secret, Challenge and Auth follow it (see :mod:`aspen.transport.handshake`).
 
 Decoding is strict (msgspec validates every field in C): an unknown tag, a missing or extra
 field, a wrong type, a negative integer, trailing bytes or a length prefix above ``max_frame``
@@ -52,12 +56,15 @@ from aspen.raft.messages import (
     TimeoutNow,
 )
 
-PROTOCOL_VERSION = 1
-"""Bumped on any incompatible change to the frame layout above."""
+PROTOCOL_VERSION = 2
+"""Bumped on any incompatible change to the frame layout above (2: Challenge, Auth, Ping)."""
 
 HEADER_SIZE = 4
 DEFAULT_MAX_FRAME = 16 << 20
 """Largest body accepted by default (16 MiB): snapshot chunks must stay below it."""
+HANDSHAKE_MAX_FRAME = 64 << 10
+"""Largest body accepted before the peer is authenticated (64 KiB): a stranger may make the
+node hold at most this much per connection."""
 
 _MAX_LENGTH = (1 << 32) - 1
 
@@ -74,9 +81,34 @@ class Hello:
     cluster_id: str
     node_id: int
     address: str = ""
+    nonce: bytes = b""
+    """The dialer's challenge to the acceptor; empty when the cluster has no secret."""
 
 
-Frame = Message | Hello
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """The acceptor's answer to a Hello: who it is, its own nonce, and its proof of the secret."""
+
+    node_id: int
+    nonce: bytes
+    proof: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """The dialer's proof of the secret, over both nonces; Raft frames may follow it."""
+
+    proof: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Sent by a dialer whose link is idle, so the acceptor's idle timeout does not close it."""
+
+
+Control = Hello | Challenge | Auth | Ping
+"""Frames about the connection itself, never handed to Raft."""
+Frame = Message | Control
 """Anything a frame can carry."""
 
 
@@ -90,7 +122,21 @@ def _ids(s: frozenset[int]) -> list[int]:
 
 
 def _enc_hello(m: Hello) -> tuple[Any, ...]:
+    if m.nonce:
+        return (0, m.version, m.cluster_id, m.node_id, m.address, m.nonce)
     return (0, m.version, m.cluster_id, m.node_id, m.address)
+
+
+def _enc_challenge(m: Challenge) -> tuple[Any, ...]:
+    return (10, m.node_id, m.nonce, m.proof)
+
+
+def _enc_auth(m: Auth) -> tuple[Any, ...]:
+    return (11, m.proof)
+
+
+def _enc_ping(m: Ping) -> tuple[Any, ...]:
+    return (12,)
 
 
 def _enc_rv(m: RequestVote) -> tuple[Any, ...]:
@@ -143,6 +189,9 @@ _ENCODERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     InstallSnapshot: _enc_is,
     InstallSnapshotResponse: _enc_isr,
     TimeoutNow: _enc_tn,
+    Challenge: _enc_challenge,
+    Auth: _enc_auth,
+    Ping: _enc_ping,
 }
 
 
@@ -176,6 +225,21 @@ class _Hello(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=0)
     cluster_id: str
     node_id: U64
     address: str = ""
+    nonce: bytes = b""
+
+
+class _Challenge(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=10):
+    node_id: U64
+    nonce: bytes
+    proof: bytes
+
+
+class _Auth(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=11):
+    proof: bytes
+
+
+class _Ping(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=12):
+    pass
 
 
 class _RV(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=1):
@@ -276,7 +340,9 @@ class _TN(msgspec.Struct, array_like=True, forbid_unknown_fields=True, tag=9):
     to: U64
 
 
-_Wire = _Hello | _RV | _RVR | _AE | _AER | _HB | _HBR | _IS | _ISR | _TN
+_Wire = (
+    _Hello | _RV | _RVR | _AE | _AER | _HB | _HBR | _IS | _ISR | _TN | _Challenge | _Auth | _Ping
+)
 _decoder = msgspec.msgpack.Decoder(_Wire)
 
 
@@ -293,6 +359,9 @@ _TARGETS: dict[type, type] = {
     _IS: InstallSnapshot,
     _ISR: InstallSnapshotResponse,
     _TN: TimeoutNow,
+    _Challenge: Challenge,
+    _Auth: Auth,
+    _Ping: Ping,
 }
 _convert = msgspec.convert
 _unpack_length = struct.Struct(">I").unpack_from
@@ -311,44 +380,99 @@ def decode_body(body: bytes | bytearray | memoryview) -> Frame:
 class FrameDecoder:
     """Turns a byte stream into frames, whatever the chunking (no I/O: feed it bytes).
 
-    After it raises, the stream is unusable: every later ``feed`` raises again, and the caller
-    should close the connection.
+    Two ways to drive it: ``feed(data)`` returns every frame ``data`` completes; or
+    ``receive(data)`` then ``next_frame()`` until it returns None, one frame at a time, so the
+    caller may change ``max_frame`` between frames (a connection raises it once its peer is
+    authenticated: frames after the proof, in the same read, get the new limit).
+
+    At most ``max_frame`` body bytes (plus the unread rest of the last ``receive``) are held:
+    a length prefix above it is refused as soon as its 4 bytes arrive. After it raises, the
+    stream is unusable: every later call raises again, and the caller should close the
+    connection.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        if not 0 < max_frame <= _MAX_LENGTH:
-            raise ValueError(f"max_frame must be in 1..{_MAX_LENGTH}, got {max_frame}")
-        self.max_frame = max_frame
         self._buf = bytearray()
+        self._pos = 0
+        """Invariant: ``_buf[:_pos]`` was already decoded and is dropped on the next receive."""
         self._error: RemoteProtocolError | None = None
+        self.max_frame = max_frame
+
+    @property
+    def max_frame(self) -> int:
+        """The largest body accepted from now on."""
+        return self._max_frame
+
+    @max_frame.setter
+    def max_frame(self, value: int) -> None:
+        if not 0 < value <= _MAX_LENGTH:
+            raise ValueError(f"max_frame must be in 1..{_MAX_LENGTH}, got {value}")
+        self._max_frame = value
 
     @property
     def buffered(self) -> int:
-        """Bytes held for a frame that has not fully arrived."""
-        return len(self._buf)
+        """Bytes held for frames not yet returned."""
+        return len(self._buf) - self._pos
+
+    def receive(self, data: bytes | bytearray | memoryview) -> None:
+        """Add ``data`` to the stream; frames come out of :meth:`next_frame`."""
+        if self._error is not None:
+            raise self._error
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, or None until more bytes arrive.
+
+        Raises ``RemoteProtocolError`` on an invalid body or a length prefix above
+        ``max_frame`` (checked as soon as the 4 prefix bytes arrive, before any body is held).
+        """
+        if self._error is not None:
+            raise self._error
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < HEADER_SIZE:
+            return None
+        try:
+            (length,) = _unpack_length(buf, pos)
+            if length > self._max_frame:
+                raise RemoteProtocolError(
+                    f"frame length {length} exceeds the limit {self._max_frame}"
+                )
+            end = pos + HEADER_SIZE + length
+            if end > len(buf):
+                return None
+            with memoryview(buf) as view:
+                frame = decode_body(view[pos + HEADER_SIZE : end])
+        except RemoteProtocolError as e:
+            self._error = e
+            self._buf = bytearray()
+            self._pos = 0
+            raise
+        self._pos = end
+        return frame
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Consume ``data``; return every frame it completes, in order.
 
-        Raises ``RemoteProtocolError`` on an invalid body or a length prefix above
-        ``max_frame`` (checked as soon as the 4 prefix bytes arrive, before any body is held).
-        Frames completed by ``data`` before the bad one are lost with it: the connection is
-        being closed anyway.
+        Raises as :meth:`next_frame` does. Frames completed by ``data`` before the bad one are
+        lost with it: the connection is being closed anyway. (The same loop as
+        ``next_frame``, unrolled: this is the hot path of every peer connection.)
         """
-        if self._error is not None:
-            raise self._error
+        self.receive(data)
         buf = self._buf
-        buf += data
         out: list[Frame] = []
-        pos = 0
+        pos = self._pos
         end_of_data = len(buf)
+        limit = self._max_frame
         try:
             with memoryview(buf) as view:
                 while end_of_data - pos >= HEADER_SIZE:
                     (length,) = _unpack_length(view, pos)
-                    if length > self.max_frame:
+                    if length > limit:
                         raise RemoteProtocolError(
-                            f"frame length {length} exceeds the limit {self.max_frame}"
+                            f"frame length {length} exceeds the limit {limit}"
                         )
                     end = pos + HEADER_SIZE + length
                     if end > end_of_data:
@@ -358,7 +482,9 @@ class FrameDecoder:
         except RemoteProtocolError as e:
             self._error = e
             self._buf = bytearray()
+            self._pos = 0
             raise
         if pos:
             del buf[:pos]
+        self._pos = 0
         return out

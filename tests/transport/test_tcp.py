@@ -3,13 +3,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aspen.raft.messages import AppendEntries, Entry, Heartbeat, Message, TimeoutNow
+from aspen.tls import peer_contexts
 from aspen.transport import PeerTransport
 from aspen.transport.tcp import backoff_delay
 from aspen.wire import PROTOCOL_VERSION, Hello, encode
@@ -190,7 +194,9 @@ async def test_unsendable_messages_are_dropped_and_counted() -> None:
         pytest.param(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) * 2, id="second-hello"),
     ],
 )
-async def test_a_bad_connection_is_closed_and_the_others_keep_working(payload: bytes) -> None:
+async def test_a_bad_connection_is_closed_and_the_others_keep_working(
+    payload: bytes, request: pytest.FixtureRequest
+) -> None:
     async with Node(1) as a, Node(2, max_frame=4096) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
@@ -199,6 +205,8 @@ async def test_a_bad_connection_is_closed_and_the_others_keep_working(payload: b
         writer.write(payload)
         assert await closed_by_peer(reader, writer)
         assert b.t.stats.decode_errors == 1
+        spoofed = "spoof" in request.node.name or "misrouted" in request.node.name
+        assert b.t.stats.frames_rejected == (1 if spoofed else 0)
         a.t.send(hb(1, 2, 1))
         await wait_until(lambda: len(b.inbox) == 2)
         assert b.inbox == [hb(1, 2, 0), hb(1, 2, 1)]
@@ -408,3 +416,147 @@ async def test_a_runtime_error_on_write_is_a_lost_connection_not_a_dead_sender(
     finally:
         await a.close()
         await b.close()
+
+
+# --- authentication and bounds on the listening port -------------------------------------------
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+async def test_peers_that_share_the_secret_talk() -> None:
+    async with Node(1, secret=SECRET) as a, Node(2, secret=SECRET) as b:
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        assert b.t.stats.handshake_failures == 0
+
+
+@pytest.mark.parametrize("dialer_secret", [b"another-secret-of-32-bytes......", None])
+async def test_a_dialer_without_the_secret_delivers_nothing(dialer_secret: bytes | None) -> None:
+    async with Node(1, secret=dialer_secret) as a, Node(2, secret=SECRET, hello_timeout=0.2) as b:
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: b.t.stats.handshake_failures >= 2, what="refused handshakes")
+        await wait_until(lambda: 2 in a.unreachable, what="dialer told the peer is unreachable")
+        # (a dialer without a secret counts itself connected until refused: no check of that)
+        assert b.inbox == []
+
+
+async def test_a_raw_hello_and_raft_frames_without_the_secret_are_refused() -> None:
+    async with Node(2, secret=SECRET) as b:
+        reader, writer = await raw_connection(b.port)
+        writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + encode(hb(3, 2, 0)))
+        assert await closed_by_peer(reader, writer)
+        assert b.inbox == [] and b.t.stats.handshake_failures == 1
+
+
+async def test_a_large_frame_before_the_handshake_is_refused_at_its_prefix() -> None:
+    async with Node(2, secret=SECRET) as b:
+        reader, writer = await raw_connection(b.port)
+        writer.write((1 << 20).to_bytes(4, "big") + b"x" * 1000)  # 1 MiB < max_frame
+        assert await closed_by_peer(reader, writer)
+        assert b.t.stats.handshake_failures == 1
+
+
+async def test_connections_beyond_the_cap_are_closed_at_once_and_peers_get_in_later() -> None:
+    async with Node(1) as a, Node(2, max_inbound=3, hello_timeout=0.5) as b:
+        held = [await raw_connection(b.port) for _ in range(3)]
+        await wait_until(lambda: b.t.stats.inbound_connections == 3)
+        reader, writer = await raw_connection(b.port)
+        assert await closed_by_peer(reader, writer)
+        assert b.t.stats.connections_refused == 1
+        # The held ones are closed by the handshake timeout; then a real peer gets in.
+        for r, w in held:
+            assert await closed_by_peer(r, w)
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+
+
+async def test_a_silent_connection_after_the_hello_is_closed_after_the_idle_timeout() -> None:
+    async with Node(2, idle_timeout=0.2) as b:
+        reader, writer = await raw_connection(b.port)
+        writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)))
+        assert await closed_by_peer(reader, writer)
+        assert b.t.stats.idle_closed == 1 and b.t.stats.decode_errors == 0
+
+
+async def test_a_quiet_link_between_real_peers_stays_up_on_pings() -> None:
+    async with Node(1, idle_timeout=0.2) as a, Node(2, idle_timeout=0.2) as b:
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: len(b.inbox) == 1)
+        await asyncio.sleep(1.0)  # five idle timeouts with nothing to send
+        a.t.send(hb(1, 2, 1))
+        await wait_until(lambda: len(b.inbox) == 2)
+        assert b.t.stats.idle_closed == 0 and b.t.stats.inbound_connections == 1
+        assert a.t.stats.connect_failures == 0
+
+
+@pytest.mark.parametrize("address", ["no-port", "h:99999", "[::1", "a b:1", "h:-1"])
+async def test_an_unparsable_address_closes_only_that_connection(address: str) -> None:
+    async with Node(1) as a, Node(2) as b:
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: len(b.inbox) == 1)
+        reader, writer = await raw_connection(b.port)
+        writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3, address)))
+        assert await closed_by_peer(reader, writer)
+        assert b.t.stats.handshake_failures == 1
+        a.t.send(hb(1, 2, 1))
+        await wait_until(lambda: len(b.inbox) == 2)
+
+
+async def test_hellos_the_node_refuses_to_learn_are_counted() -> None:
+    seen: list[Hello] = []
+
+    def refuse(h: Hello) -> bool:
+        seen.append(h)
+        return False
+
+    async with Node(2, on_hello=refuse) as b:
+        _reader, writer = await raw_connection(b.port)
+        writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 77, "10.9.9.9:1")))
+        await wait_until(lambda: b.t.stats.hellos_ignored == 1)
+        assert [h.node_id for h in seen] == [77]
+        assert b.t.peers() == {}
+        writer.close()
+
+
+async def test_partial_frames_over_all_connections_are_bounded() -> None:
+    """Without a secret a Hello is all it takes to be trusted with big frames: the total held
+    for partial frames is what bounds a crowd of such connections."""
+    async with Node(2, max_buffered=100_000) as b:
+        first = await raw_connection(b.port)
+        partial = (1 << 20).to_bytes(4, "big") + b"x" * 60_000
+        first[1].write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + partial)
+        await wait_until(lambda: b.t._held >= 60_000)
+        second = await raw_connection(b.port)
+        second[1].write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 4)) + partial)
+        assert await closed_by_peer(*second)
+        assert b.t.stats.buffer_overflows == 1
+        first[1].close()
+        await wait_until(lambda: b.t._held == 0, what="the total released with the connection")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl binary to make a cert")
+async def test_peers_talk_over_mutual_tls_and_a_plain_client_gets_nowhere(tmp_path: Path) -> None:
+    cert, key = tmp_path / "n.pem", tmp_path / "n.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=t",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server, client = peer_contexts(cert, key, cert)
+    tls = {"ssl_server": server, "ssl_client": client, "secret": SECRET}
+    async with Node(1, **tls) as a, Node(2, **tls, hello_timeout=0.5) as b:
+        a.t.set_peer(2, "127.0.0.1", b.port)
+        a.t.send(hb(1, 2, 0))
+        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        reader, writer = await raw_connection(b.port)
+        writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + encode(hb(3, 2, 1)))
+        assert await closed_by_peer(reader, writer)
+        assert b.inbox == [hb(1, 2, 0)]

@@ -21,7 +21,7 @@ from aspen.raft.messages import (
     SnapshotMeta,
     TimeoutNow,
 )
-from aspen.wire import Hello
+from aspen.wire import Auth, Challenge, Hello, Ping
 
 u64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 small = st.integers(min_value=0, max_value=1000)
@@ -57,5 +57,11 @@ MESSAGE_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
 """One strategy per message type (a test checks that every type has one)."""
 
 messages = st.one_of(*MESSAGE_STRATEGIES.values())
-hellos = st.builds(Hello, ints, st.text(max_size=20), ints)
-frames = st.one_of(messages, hellos)
+hellos = st.builds(Hello, ints, st.text(max_size=20), ints, st.text(max_size=20), blobs)
+controls = st.one_of(
+    hellos,
+    st.builds(Challenge, ints, blobs, blobs),
+    st.builds(Auth, blobs),
+    st.just(Ping()),
+)
+frames = st.one_of(messages, controls)

@@ -4,7 +4,7 @@ import contextlib
 
 import msgpack
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aspen.errors import LocalProtocolError, RemoteProtocolError
@@ -16,8 +16,18 @@ from aspen.raft.messages import (
     Heartbeat,
     TimeoutNow,
 )
-from aspen.wire import DEFAULT_MAX_FRAME, Frame, FrameDecoder, Hello, encode
-from tests.wire.strategies import MESSAGE_STRATEGIES, frames, hellos
+from aspen.wire import (
+    DEFAULT_MAX_FRAME,
+    HANDSHAKE_MAX_FRAME,
+    Auth,
+    Control,
+    Frame,
+    FrameDecoder,
+    Hello,
+    Ping,
+    encode,
+)
+from tests.wire.strategies import MESSAGE_STRATEGIES, controls, frames, hellos
 
 
 def frame(body: object) -> bytes:
@@ -43,6 +53,58 @@ def test_round_trip_every_message_type(kind: type, data: st.DataObject) -> None:
 @given(hellos)
 def test_round_trip_hello(h: Hello) -> None:
     assert feed_all(encode(h)) == [h]
+
+
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into a failure
+@given(controls)
+def test_round_trip_handshake_frames(c: Control) -> None:
+    assert feed_all(encode(c)) == [c]
+
+
+def test_handshake_frame_layouts() -> None:
+    assert msgpack.unpackb(encode(Hello(2, "c", 3, "h:1", b"n"))[4:]) == [0, 2, "c", 3, "h:1", b"n"]
+    assert msgpack.unpackb(encode(Auth(b"p"))[4:]) == [11, b"p"]
+    assert msgpack.unpackb(encode(Ping())[4:]) == [12]
+
+
+@settings(deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=12), st.integers(8, 256))
+@example([b"\x00\x00\x01\x00" + b"x" * 200], 100)
+def test_garbage_never_makes_the_decoder_hold_more_than_one_frame(
+    chunks: list[bytes], limit: int
+) -> None:
+    """Whatever a stranger sends, once the complete frames are taken out the decoder holds at
+    most one partial frame of at most ``max_frame`` bytes (or it has failed and holds none)."""
+    dec = FrameDecoder(max_frame=limit)
+    try:
+        for c in chunks:
+            dec.receive(c)
+            while dec.next_frame() is not None:
+                pass
+            assert dec.buffered <= 4 + limit
+    except RemoteProtocolError:
+        assert dec.buffered == 0
+
+
+def test_the_limit_may_be_raised_between_frames_of_one_read() -> None:
+    """A connection raises its limit once the peer is authenticated: a big frame right after
+    the proof, in the same read, is judged by the new limit."""
+    big = Heartbeat(1, 2, 3, 4, b"x" * (HANDSHAKE_MAX_FRAME + 10))
+    dec = FrameDecoder(HANDSHAKE_MAX_FRAME)
+    dec.receive(encode(Auth(b"p")) + encode(big))
+    assert dec.next_frame() == Auth(b"p")
+    dec.max_frame = DEFAULT_MAX_FRAME
+    assert dec.next_frame() == big
+    assert dec.next_frame() is None and dec.buffered == 0
+
+
+def test_a_big_frame_before_the_limit_is_raised_is_refused() -> None:
+    big = Heartbeat(1, 2, 3, 4, b"x" * (HANDSHAKE_MAX_FRAME + 10))
+    dec = FrameDecoder(HANDSHAKE_MAX_FRAME)
+    dec.receive(encode(big)[:1000])
+    with pytest.raises(RemoteProtocolError, match="exceeds"):
+        dec.next_frame()
+    assert dec.buffered == 0
 
 
 @given(st.lists(frames, max_size=8), st.data())
