@@ -43,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +67,7 @@ LOCK = Path("requirements") / f"{EXTRAS}.txt"
 PULL_TIMEOUT = 30.0
 KEEP_NODE_IMAGES = 5  # older aspen-node:<hash> images are removed after a build
 BUILD_TIMEOUT = 1800.0
+HEARTBEAT_S = 20.0
 # What goes into the image, relative to the project root: the packages, their metadata (the
 # wheel reads README.md), the dependency lock and how the image is built.
 HASHED_PATHS = ("aspen", "lab", "pyproject.toml", "setup.py", "README.md", "docker", "requirements")
@@ -77,6 +79,7 @@ _HASH_SCHEME = "aspen-node-image/2"  # 2: dependencies from the lock
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_CONTENT_HASH = "aspen.content-hash"
+LABEL_TITLE = "org.opencontainers.image.title"
 FAKETIME_LIB = (
     "/opt/aspen/venv/lib/python3.11/site-packages/libfaketime/vendor/libfaketime/src/"
     "libfaketime.so.1"
@@ -122,6 +125,7 @@ def ensure_image(
                 context = Path(tmp) / "context"
                 _build_node(client, src, context, base_ref, digest, revision, force, log)
                 _prune(client, keep=KEEP_NODE_IMAGES, current=tag, log=log)
+                _prune_untagged(client, deps_key=_stage_key(src, base_id), log=log)
             client.api.tag(tag, NODE_REPO, "latest")
             return tag
     except (docker.errors.DockerException, requests.RequestException) as e:
@@ -214,6 +218,29 @@ def _build_lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prune_untagged(client: Any, *, deps_key: str, log: Log) -> None:
+    """Remove what earlier builds left untagged: node images whose tag moved on (``--force``)
+    and dependency stages of another lock or base (``aspen.deps-key``). The current
+    dependency stage stays: it is the layer cache of the next build."""
+    freed = 0
+    for image in client.api.images(filters={"dangling": True}):
+        labels = image.get("Labels") or {}
+        # Every stage inherits the base's labels: a node image is told by its own title.
+        ours = labels.get(LABEL_TITLE) == NODE_REPO or (
+            labels.get("aspen.stage") == "deps" and labels.get("aspen.deps-key") != deps_key
+        )
+        if not ours:
+            continue
+        try:
+            client.api.remove_image(image["Id"])
+        except docker.errors.APIError:  # a container or a child image still uses it
+            continue
+        freed += int(image.get("Size") or 0)
+        log(f"removed the untagged image {image['Id'][7:19]} ({image.get('Size', 0) >> 20} MiB)")
+    if freed:
+        log(f"pruned {freed >> 20} MiB of untagged images")
 
 
 def _prune(client: Any, *, keep: int, current: str, log: Log) -> None:
@@ -314,6 +341,7 @@ def _build_node(
     log(f"wheelhouse built in {time.monotonic() - started:.0f} s")
     buildargs = {
         "BASE": base_ref,
+        "DEPS_KEY": _stage_key(src, _image_id(client, base_ref) or base_ref),
         "VERSION": project_version(src),
         "REVISION": revision,
         "CONTENT_HASH": digest,
@@ -321,6 +349,7 @@ def _build_node(
     }
     started = time.monotonic()
     output: list[str] = []
+    heartbeat = _Heartbeat(log, started)
     try:
         for chunk in client.api.build(
             path=str(context),
@@ -337,10 +366,41 @@ def _build_node(
             for line in str(chunk.get("stream", "")).splitlines():
                 output.append(line)
                 if line.startswith("Step "):
+                    heartbeat.step = line.split(":", 1)[0].strip()
                     log(line if len(line) <= 100 else line[:97] + "...")
     except (docker.errors.DockerException, requests.RequestException) as e:
         raise ImageBuildError(f"docker build failed: {e}") from e
+    finally:
+        heartbeat.stop()
     log(f"docker build took {time.monotonic() - started:.0f} s")
+
+
+class _Heartbeat:
+    """A line every `HEARTBEAT_S` while one build step runs (installing the dependencies
+    prints nothing for minutes on a cold build), so a build never looks hung."""
+
+    def __init__(self, log: Log, started: float) -> None:
+        self.step = "starting"
+        self._log, self._started = log, started
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="build-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(HEARTBEAT_S):
+            elapsed = time.monotonic() - self._started
+            self._log(f"  ... still building ({self.step}, {elapsed:.0f} s)")
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _stage_key(src: Path, base_id: str) -> str:
+    """What the dependency stage is made of: the lock and the base image."""
+    h = hashlib.sha256((src / LOCK).read_bytes())
+    h.update(base_id.encode())
+    return h.hexdigest()[:16]
 
 
 def build_wheelhouse(

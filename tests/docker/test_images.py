@@ -287,3 +287,31 @@ def test_a_source_change_is_a_new_image_on_cached_layers(
     finally:
         images.ensure_image(project)  # aspen-node:latest back on the image of the real tree
         client.images.remove(tag)
+
+
+def test_pruning_removes_moved_node_images_and_stale_dependency_stages_only() -> None:
+    """Every stage inherits the base's labels (content hash included): only a node image's own
+    title, or a dependency stage of another lock or base, marks what a build left behind."""
+    base = {"aspen.content-hash": "b", "org.opencontainers.image.title": "aspen-base"}
+    node = {**base, "org.opencontainers.image.title": "aspen-node"}
+    deps = {**base, "aspen.stage": "deps"}
+    labels = [node, {**deps, "aspen.deps-key": "old"}, {**deps, "aspen.deps-key": "now"}, base, None]
+    dangling = [
+        {"Id": f"sha256:{i + 1}" + "0" * 63, "Size": 1, "Labels": lab}
+        for i, lab in enumerate(labels)
+    ]  # fmt: skip
+    removed: list[str] = []
+
+    class Api:
+        def images(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+            assert filters == {"dangling": True}
+            return dangling
+
+        def remove_image(self, image: str) -> None:
+            removed.append(image[7:8])
+
+    class Client:
+        api = Api()
+
+    images._prune_untagged(Client(), deps_key="now", log=lambda _m: None)
+    assert removed == ["1", "2"]
