@@ -295,7 +295,8 @@ def test_pruning_removes_moved_node_images_and_stale_dependency_stages_only() ->
     base = {"aspen.content-hash": "b", "org.opencontainers.image.title": "aspen-base"}
     node = {**base, "org.opencontainers.image.title": "aspen-node"}
     deps = {**base, "aspen.stage": "deps"}
-    labels = [node, {**deps, "aspen.deps-key": "old"}, {**deps, "aspen.deps-key": "now"}, base, None]
+    old, now = {**deps, "aspen.deps-key": "old"}, {**deps, "aspen.deps-key": "now"}
+    labels = [node, old, now, base, None]
     dangling = [
         {"Id": f"sha256:{i + 1}" + "0" * 63, "Size": 1, "Labels": lab}
         for i, lab in enumerate(labels)
