@@ -21,6 +21,7 @@ from lab.toxiproxy.listen import (
     split_host_port,
     stop_accepting,
 )
+from lab.toxiproxy.stream import BYPASS_READ_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ class Proxy:
             return
         sock = await _bind(self.listen)
         self.listen = format_address(sock.getsockname())
-        self._server = await asyncio.start_server(self._on_client, sock=sock)
+        self._server = await asyncio.start_server(
+            self._on_client, sock=sock, limit=BYPASS_READ_SIZE
+        )
         self.enabled = True
         log.info("started proxy %s on %s -> %s", self.name, self.listen, self.upstream)
 
@@ -118,7 +121,7 @@ class Proxy:
         self._accepting.add(task)
         try:
             host, port = split_host_port(self.upstream)
-            up_reader, up_writer = await asyncio.open_connection(host, port)
+            up_reader, up_writer = await asyncio.open_connection(host, port, limit=BYPASS_READ_SIZE)
         except (OSError, ValueError) as exc:
             log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, exc)
             writer.close()
