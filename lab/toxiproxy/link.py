@@ -15,6 +15,7 @@ import socket
 import struct
 from collections.abc import Callable
 
+from lab.toxiproxy.sockets import DirectReader, Streams
 from lab.toxiproxy.stream import BYPASS_READ_SIZE, READ_SIZE, Channel, Chunk, Direction, Stub
 from lab.toxiproxy.toxics import ToxicWrapper
 
@@ -29,8 +30,8 @@ class Connection:
 
     def __init__(
         self,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        client: Streams,
+        upstream: Streams,
         on_done: Callable[[Connection], None],
     ) -> None:
         self.client_reader, self.client_writer = client
@@ -105,7 +106,7 @@ class ToxicLink:
         conn: Connection,
         direction: Direction,
         chain: list[ToxicWrapper],
-        source: asyncio.StreamReader,
+        source: DirectReader,
         dest: asyncio.StreamWriter,
         on_finished: Callable[[ToxicLink], None],
     ) -> None:
@@ -135,6 +136,7 @@ class ToxicLink:
             stub.start(wrapper)
         self._reader = loop.create_task(self._read())
         self._writer = loop.create_task(self._write())
+        self.source.direct = self._direct
 
     def tasks(self) -> list[asyncio.Task[None]]:
         """Every task this link runs."""
@@ -203,6 +205,14 @@ class ToxicLink:
             and not self.dest.transport.is_closing()
         )
 
+    def _direct(self, data: bytes) -> bool:
+        """Write ``data`` (just received, nothing buffered before it) straight to the
+        destination if the chain may be bypassed and the destination keeps up; else decline."""
+        if not self.bypass or self.dest.transport.get_write_buffer_size() > BYPASS_READ_SIZE:
+            return False
+        self.dest.write(data)
+        return True
+
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -223,6 +233,7 @@ class ToxicLink:
         except _IO_ERRORS as exc:
             log.debug("%s source ended: %r", self.direction.label, exc)
         finally:
+            self.source.direct = None
             self.input.put_nowait(None)
 
     async def _write(self) -> None:

@@ -12,6 +12,7 @@ import logging
 import socket
 from typing import Any
 
+from lab.toxiproxy import sockets
 from lab.toxiproxy.collection import ToxicCollection
 from lab.toxiproxy.errors import ApiError
 from lab.toxiproxy.link import Connection
@@ -21,6 +22,7 @@ from lab.toxiproxy.listen import (
     split_host_port,
     stop_accepting,
 )
+from lab.toxiproxy.sockets import DirectReader
 from lab.toxiproxy.stream import BYPASS_READ_SIZE
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,7 @@ class Proxy:
             return
         sock = await _bind(self.listen)
         self.listen = format_address(sock.getsockname())
-        self._server = await asyncio.start_server(
-            self._on_client, sock=sock, limit=BYPASS_READ_SIZE
-        )
+        self._server = await sockets.start_server(self._on_client, sock, BYPASS_READ_SIZE)
         self.enabled = True
         log.info("started proxy %s on %s -> %s", self.name, self.listen, self.upstream)
 
@@ -111,7 +111,7 @@ class Proxy:
         elif not enabled:
             await self.stop()
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_client(self, reader: DirectReader, writer: asyncio.StreamWriter) -> None:
         server = self._server
         if server is None:  # accepted just before the listener closed
             writer.transport.abort()
@@ -121,7 +121,7 @@ class Proxy:
         self._accepting.add(task)
         try:
             host, port = split_host_port(self.upstream)
-            up_reader, up_writer = await asyncio.open_connection(host, port, limit=BYPASS_READ_SIZE)
+            up_reader, up_writer = await sockets.open_connection(host, port, BYPASS_READ_SIZE)
         except (OSError, ValueError) as exc:
             log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, exc)
             writer.close()
