@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 
 
 async def _bind(listen: str) -> socket.socket:
-    """A listening socket for ``listen``; ``ApiError`` 400 (Go's wording) if it cannot be had."""
+    """A listening socket for ``listen``; ``ApiError`` 400 (Go's wording) if it cannot be had.
+
+    An empty ``listen`` is every interface on a free port, as Go's ``net.Listen("tcp", "")``.
+    """
     try:
-        host, port = split_host_port(listen)
+        host, port = split_host_port(listen) if listen else ("", 0)
     except ValueError as exc:
-        raise ApiError(f"listen tcp {listen}: {exc}", 400) from None
+        raise ApiError(f"listen tcp: {exc}", 400) from None
     try:
         return await open_listener(host, port)
     except (socket.gaierror, UnicodeError) as exc:
