@@ -1,17 +1,17 @@
 """Proxy speed: ``python -m lab.toxiproxy.bench [--out PATH] [--round-trips N] [--megabytes M]``.
 
-Measures, in the same run and interleaved round by round (the machine is shared, so only
-numbers taken side by side compare):
+Measures, in the same run (the machine is shared, so only numbers taken side by side compare):
 
 * the direct path (client -> echo/sink server, no proxy),
 * our proxy (``aspen-lab toxiproxy`` in its own process, as ``toxiproxy-server`` runs),
 * the real Toxiproxy (Go), when its binary is there or Go can build it (``reference.py``),
 
-each with no toxic and with a ``latency 0`` toxic (the toxic path: every chunk goes through a
-toxic stage). Latency is a 64 B echo round trip (p50/p99, and what the proxy adds to the direct
-path's); throughput is bulk bytes one way through one proxy, acknowledged at the end. The echo
-and sink servers run in a helper process of their own, so the client's timing never competes
-with them for the GIL. Prints a table and writes JSON.
+each with no toxic and with a ``latency 0`` toxic both ways (the toxic path: every chunk goes
+through a toxic stage). Latency is a 64 B echo round trip (p50/p99, and what the proxy adds to
+the direct path's), the targets taking turns every ``INTERLEAVE`` round trips; throughput is
+bulk bytes one way through one proxy, acknowledged at the end, one transfer per target per
+round. The echo and sink servers run in a helper process of their own, so the client's timing
+never competes with them for the GIL. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from lab.toxiproxy.control import ToxiproxyControl
-from lab.toxiproxy.reference import find_real, free_port, real_command, serve
+from lab.toxiproxy.reference import cpu_seconds, find_real, free_port, real_command, serve
 
 MESSAGE: Final = 64
 CHUNK: Final = 1 << 20
@@ -159,8 +159,14 @@ class Target:
     name: str
     echo: str
     sink: str
+    pid: int | None = None  # the proxy's process, serving this target alone
     samples: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    latency_cpu: float = 0.0  # the proxy's CPU seconds during the round trips
+    bulk_cpu: float = 0.0  # and during the bulk transfers
+
+    def cpu(self) -> float:
+        return 0.0 if self.pid is None else cpu_seconds(self.pid)
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -168,24 +174,37 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+INTERLEAVE: Final = 20
+"""Round trips per turn: the targets take turns this often, so a burst of load from elsewhere
+on a shared machine lands on all of them alike instead of on whichever block it hit."""
+
+
 def measure(targets: list[Target], n: int, total: int, rounds: int) -> None:
-    """Interleave the targets round by round: latency blocks, then one bulk transfer each."""
+    """Interleave the targets round by round: latency in short turns, then one bulk transfer
+    each."""
     socks = {t.name: _connect(t.echo) for t in targets}
     try:
         for sock in socks.values():
             round_trips(sock, 200)  # warm up: connections, caches, Go's scheduler
         for _ in range(rounds):
+            before = [t.cpu() for t in targets]
+            for _ in range(max(1, n // rounds // INTERLEAVE)):
+                for t in targets:
+                    t.samples += round_trips(socks[t.name], INTERLEAVE)
+            for t, cpu in zip(targets, before, strict=True):
+                t.latency_cpu += t.cpu() - cpu
             for t in targets:
-                t.samples += round_trips(socks[t.name], n // rounds)
-            for t in targets:
+                cpu = t.cpu()
                 t.rates.append(bulk(t.sink, total))
+                t.bulk_cpu += t.cpu() - cpu
     finally:
         for sock in socks.values():
             sock.close()
 
 
-def summarise(targets: list[Target]) -> dict[str, dict[str, float]]:
-    """p50/p99 (us), what each adds to the direct path's, and MB/s (median and best)."""
+def summarise(targets: list[Target], total_mb: float) -> dict[str, dict[str, float]]:
+    """p50/p99 (us), what each adds to the direct path's, MB/s (median and best), and the
+    proxy's CPU per round trip and per 100 MB."""
     direct = targets[0]
     base50, base99 = _quantile(direct.samples, 0.5), _quantile(direct.samples, 0.99)
     out = {}
@@ -198,24 +217,44 @@ def summarise(targets: list[Target]) -> dict[str, dict[str, float]]:
             "added_p99_us": round(p99 - base99, 1),
             "mb_per_s": round(statistics.median(t.rates), 1),
             "mb_per_s_best": round(max(t.rates), 1),
+            # CPU the proxy process spends: independent of how loaded the machine is
+            "cpu_us_per_round_trip": round(t.latency_cpu / len(t.samples) * 1e6, 1),
+            "cpu_ms_per_100mb": round(t.bulk_cpu / (total_mb * len(t.rates)) * 1e5, 1),
         }
     return out
 
 
-def _proxies(url: str, prefix: str, echo: str, sink: str) -> list[Target]:
-    """A plain and a toxic (``latency 0``) pair of proxies on the server at ``url``."""
-    control = ToxiproxyControl(url)
+def _proxies(
+    stack: ExitStack, kind: str, command: Callable[[int], list[str]], echo: str, sink: str
+) -> list[Target]:
+    """A server process without toxics and one with a ``latency 0`` toxic both ways, each
+    with a proxy to the echo and one to the sink (one process per target: CPU is per target)."""
     out = []
-    for suffix in ("", " +toxic"):
-        tag = "toxic" if suffix else "plain"
-        e = control.create_proxy(f"bench_{tag}_echo", upstream=echo)
-        s = control.create_proxy(f"bench_{tag}_sink", upstream=sink)
-        if suffix:
+    for toxic in (False, True):
+        port = free_port()
+        server = stack.enter_context(serve(command(port), port))
+        control = ToxiproxyControl(server.url)
+        e = control.create_proxy("bench_echo", upstream=echo)
+        s = control.create_proxy("bench_sink", upstream=sink)
+        if toxic:
             for proxy in (e, s):
                 control.latency(proxy.name, 0, stream="upstream")
                 control.latency(proxy.name, 0, stream="downstream")
-        out.append(Target(prefix + suffix, e.listen, s.listen))
+        out.append(Target(kind + (" +toxic" if toxic else ""), e.listen, s.listen, server.pid))
     return out
+
+
+def _ours(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "lab.cli",
+        "toxiproxy",
+        "--port",
+        str(port),
+        "--log-level",
+        "WARNING",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,19 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         echo, sink = stack.enter_context(helpers())
         targets = [Target("direct", echo, sink)]
-        port = free_port()
-        ours = [sys.executable, "-m", "lab.cli", "toxiproxy", "--port", str(port)]
-        ours += ["--log-level", "WARNING"]
-        url = stack.enter_context(serve(ours, port))
-        targets += _proxies(url, "ours", echo, sink)
+        targets += _proxies(stack, "ours", _ours, echo, sink)
         if found is not None and found.path is not None:
-            port = free_port()
-            url = stack.enter_context(serve(real_command(found.path, port), port))
-            targets += _proxies(url, "real", echo, sink)
+            binary = found.path
+            targets += _proxies(stack, "real", lambda port: real_command(binary, port), echo, sink)
         if args.no_toxic:
             targets = [t for t in targets if not t.name.endswith("+toxic")]
         measure(targets, args.round_trips, args.megabytes * 1_000_000, args.rounds)
-    results = summarise(targets)
+        results = summarise(targets, args.megabytes)
     _print(results)
     if found is not None and found.path is None:
         print(f"real Toxiproxy not measured: {found.reason}")
@@ -265,12 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+COLUMNS: Final = {
+    "p50_us": "p50 us",
+    "p99_us": "p99 us",
+    "added_p50_us": "+p50 us",
+    "added_p99_us": "+p99 us",
+    "mb_per_s": "MB/s",
+    "mb_per_s_best": "best MB/s",
+    "cpu_us_per_round_trip": "cpu us/rt",
+    "cpu_ms_per_100mb": "cpu ms/100MB",
+}
+
+
 def _print(results: dict[str, dict[str, float]]) -> None:
-    head = ("path", "p50 us", "p99 us", "+p50 us", "+p99 us", "MB/s", "best MB/s")
-    print("{:<14}{:>9}{:>9}{:>9}{:>9}{:>9}{:>11}".format(*head))
+    print(f"{'path':<14}" + "".join(f"{head:>13}" for head in COLUMNS.values()))
     for name, r in results.items():
-        row = (r["p50_us"], r["p99_us"], r["added_p50_us"], r["added_p99_us"], r["mb_per_s"])
-        print("{:<14}{:>9}{:>9}{:>9}{:>9}{:>9}{:>11}".format(name, *row, r["mb_per_s_best"]))
+        print(f"{name:<14}" + "".join(f"{r[key]:>13}" for key in COLUMNS))
 
 
 if __name__ == "__main__":

@@ -87,15 +87,29 @@ def wait_for_api(url: str, process: subprocess.Popen[bytes], timeout: float = 15
         time.sleep(0.02)
 
 
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A server process: its API's URL and its pid (for CPU accounting)."""
+
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serve(command: list[str], port: int, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run a Toxiproxy-compatible server ``command`` listening on ``host:port``; yields its URL
-    and stops it (SIGTERM, then SIGKILL) afterwards."""
+def serve(command: list[str], port: int, host: str = "127.0.0.1") -> Iterator[Running]:
+    """Run a Toxiproxy-compatible server ``command`` listening on ``host:port``; yields it and
+    stops it (SIGTERM, then SIGKILL) afterwards."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://{host}:{port}"
     try:
         wait_for_api(url, process)
-        yield url
+        yield Running(url, process.pid)
     finally:
         process.terminate()
         try:

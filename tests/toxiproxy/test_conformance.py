@@ -57,10 +57,10 @@ def servers() -> Iterator[Servers]:
     ours_port, real_port = free_port(), free_port()
     ours = [sys.executable, "-m", "lab.cli", "toxiproxy", "--port", str(ours_port)]
     with (
-        serve([*ours, "--log-level", "WARNING"], ours_port) as ours_url,
-        serve(real_command(found.path, real_port), real_port) as real_url,
+        serve([*ours, "--log-level", "WARNING"], ours_port) as ours_server,
+        serve(real_command(found.path, real_port), real_port) as real_server,
     ):
-        yield Servers(ours_url, real_url)
+        yield Servers(ours_server.url, real_server.url)
 
 
 @pytest.fixture
