@@ -14,8 +14,9 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any
 
-from lab.toxiproxy.sockets import DirectReader, Streams
+from lab.toxiproxy.sockets import DirectProtocol, DirectReader, Streams
 from lab.toxiproxy.stream import BYPASS_READ_SIZE, READ_SIZE, Channel, Chunk, Direction, Stub
 from lab.toxiproxy.toxics import ToxicWrapper
 
@@ -128,6 +129,7 @@ class ToxicLink:
         self.output = last
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._holding = False  # the fast path paused the source until the destination drains
 
     def start(self, chain: list[ToxicWrapper]) -> None:
         """Start moving data, with ``chain`` (the one this link was built from)."""
@@ -208,10 +210,30 @@ class ToxicLink:
     def _direct(self, data: bytes) -> bool:
         """Write ``data`` (just received, nothing buffered before it) straight to the
         destination if the chain may be bypassed and the destination keeps up; else decline."""
-        if not self.bypass or self.dest.transport.get_write_buffer_size() > BYPASS_READ_SIZE:
-            return False
+        transport = self.dest.transport
+        high = transport.get_write_buffer_limits()[1]
+        if not self.bypass or self._holding or transport.get_write_buffer_size() > high:
+            return False  # the reader task takes it, and awaits drain
         self.dest.write(data)
+        if transport.get_write_buffer_size() > high:
+            self._hold_source()
         return True
+
+    def _hold_source(self) -> None:
+        """Stop reading the source until the destination has drained (flow control)."""
+        source: Any = self.source.transport  # uvloop's transports are not asyncio's classes
+        protocol = self.dest.transport.get_protocol()
+        if source is None or not isinstance(protocol, DirectProtocol):
+            return
+        self._holding = True
+        source.pause_reading()
+
+        def release() -> None:
+            self._holding = False
+            if not source.is_closing():
+                source.resume_reading()
+
+        protocol.on_drained.append(release)
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
