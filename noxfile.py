@@ -249,3 +249,50 @@ def soak(session: nox.Session) -> None:
     install(session, "lab")
     # Ctrl-C reaches the soak too: give it time to heal, check what ran and write the report.
     session.run("aspen-lab", "soak", *session.posargs, **LONG_RUN)
+
+
+GO_PACKAGES = (
+    "golang-go", "golang-github-gorilla-mux-dev", "golang-github-rs-zerolog-dev",
+    "golang-gopkg-tomb.v1-dev", "golang-github-prometheus-client-golang-dev",
+)  # fmt: skip
+"""What `shared/tools/toxiproxy-server/build.sh` needs to build the real Toxiproxy offline."""
+
+
+def ensure_go(session: nox.Session) -> None:
+    """apt-get Go and the Go libraries build.sh needs (as root on Debian); else warn, and what
+    needs the real Toxiproxy skips or leaves it out."""
+    missing = [p for p in GO_PACKAGES if not Path(f"/usr/share/doc/{p}").exists()]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.warn(f"not installing {missing}: needs root and apt-get; no real Toxiproxy")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run(
+        "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
+        external=True, env=env,
+    )  # fmt: skip
+
+
+@nox.session(name="proxy-bench", python=PYTHON, default=False)
+def proxy_bench(session: nox.Session) -> None:
+    """Latency (64 B echo, p50/p99) and bulk throughput through our Toxiproxy and the real one.
+
+    The direct path, our server (its own process) and the real Toxiproxy (built offline by
+    `shared/tools/toxiproxy-server/build.sh`; Go is installed with apt-get when missing) are
+    measured side by side in the same run, without and with a toxic. `-- --round-trips N
+    --megabytes M --rounds R`. Prints a table and writes `bench-results/proxy.json`.
+    """
+    ensure_go(session)
+    install(session, "lab")
+    session.run("python", "-m", "lab.toxiproxy.bench", *session.posargs)
+
+
+@nox.session(name="toxiproxy-conformance", python=PYTHON, default=False)
+def toxiproxy_conformance(session: nox.Session) -> None:
+    """The same API calls and byte streams against our Toxiproxy and the real one (built by
+    `shared/tools/toxiproxy-server/build.sh`; Go is installed with apt-get when missing)."""
+    ensure_go(session)
+    install(session)
+    session.run("pytest", "-rs", "tests/toxiproxy/test_conformance.py", *session.posargs)

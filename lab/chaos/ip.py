@@ -22,6 +22,12 @@ Two nemeses, both isolating one node (``target`` the leader or a random node):
 
 Both need ``--runtime docker`` and say so when given another runtime. ``runtime_problem``
 tells the CLI before a run starts.
+
+``LossNemesis`` is real packet loss, for the ``flaky-network`` scenario: nftables in every
+node's container drop a share of its packets to and from its peers at random (``numgen random
+mod 100 < N``), so TCP sees lost segments and retransmits, which Toxiproxy (a byte stream)
+cannot show. It has its own table, so it can overlap a firewall partition. On a runtime without
+containers it does nothing and says so in the history, so the scenario still runs there.
 """
 
 from __future__ import annotations
@@ -133,8 +139,8 @@ class FirewallNemesis(IpNemesis):
         return {"healed": nodes}
 
 
-def ruleset(ctx: RunContext, runtime: DockerRuntime, node: int, direction: str) -> str:
-    """The nft script (one table) that cuts ``node`` off its peers in ``direction``."""
+def _peers(ctx: RunContext, runtime: DockerRuntime, node: int) -> tuple[list[str], list[str]]:
+    """The other nodes' IPs, and where ``node``'s outgoing raft links go (``host:port``)."""
     others = [n for n in ctx.nodes if n != node]
     node_ips = sorted({runtime.ip(n) for n in others})
     # Where the node's outgoing raft links go: the proxies (or the peers, with no proxies).
@@ -146,6 +152,12 @@ def ruleset(ctx: RunContext, runtime: DockerRuntime, node: int, direction: str) 
             for n in others
         }
     )
+    return node_ips, links_out
+
+
+def ruleset(ctx: RunContext, runtime: DockerRuntime, node: int, direction: str) -> str:
+    """The nft script (one table) that cuts ``node`` off its peers in ``direction``."""
+    node_ips, links_out = _peers(ctx, runtime, node)
     peers = sorted({*node_ips, *(a.rpartition(":")[0] for a in links_out)})
     raft_port = runtime.endpoint(node, "raft").port
     input_rules: list[str] = []
@@ -161,9 +173,13 @@ def ruleset(ctx: RunContext, runtime: DockerRuntime, node: int, direction: str) 
     else:  # in
         input_rules.append(f"ip saddr {_set(node_ips)} drop")
         input_rules.append(f"ip saddr {_set(peers)} tcp dport {raft_port} drop")
+    return _table(TABLE, input_rules, output_rules)
+
+
+def _table(name: str, input_rules: list[str], output_rules: list[str]) -> str:
     return "\n".join(
         [
-            f"table inet {TABLE} {{",
+            f"table inet {name} {{",
             "  chain input {",
             "    type filter hook input priority 0; policy accept;",
             *(f"    {r}" for r in input_rules),
@@ -182,10 +198,10 @@ def _set(addresses: list[str]) -> str:
     return "{ " + ", ".join(addresses) + " }"
 
 
-def apply_rules(runtime: DockerRuntime, node: int, rules: str) -> None:
-    """Replace the node's ``inet aspen`` table with ``rules`` (one atomic ``nft -f``)."""
+def apply_rules(runtime: DockerRuntime, node: int, rules: str, table: str = TABLE) -> None:
+    """Replace the node's ``inet <table>`` with ``rules`` (one atomic ``nft -f``)."""
     script = (
-        f"nft delete table inet {TABLE} 2>/dev/null; "
+        f"nft delete table inet {table} 2>/dev/null; "
         'printf "%s" "$RULES" | nft -f - && echo applied'
     )
     code, out = runtime.exec_node(node, ["sh", "-c", script], env={"RULES": rules})
@@ -193,7 +209,59 @@ def apply_rules(runtime: DockerRuntime, node: int, rules: str) -> None:
         raise RuntimeError(f"nft on node {node} failed ({code}): {out.strip()}\n{rules}")
 
 
-def remove_rules(runtime: DockerRuntime, node: int) -> None:
-    """Drop the node's ``inet aspen`` table; nothing to do if the node (or table) is gone."""
+def remove_rules(runtime: DockerRuntime, node: int, table: str = TABLE) -> None:
+    """Drop the node's ``inet <table>``; nothing to do if the node (or table) is gone."""
     with contextlib.suppress(RuntimeError):  # not running: its next container has no rules
-        runtime.exec_node(node, ["sh", "-c", f"nft delete table inet {TABLE} 2>/dev/null; true"])
+        runtime.exec_node(node, ["sh", "-c", f"nft delete table inet {table} 2>/dev/null; true"])
+
+
+LOSS_TABLE = "aspen_loss"
+
+
+def loss_ruleset(peers: list[str], percent: int) -> str:
+    """The nft script that drops ``percent``% of the packets to and from ``peers`` at random,
+    each packet on its own (so a message crossing two lossy hosts meets the odds twice)."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"loss percent must be in 1..100, not {percent}")
+    lossy = f"numgen random mod 100 < {percent} drop"
+    return _table(
+        LOSS_TABLE, [f"ip saddr {_set(peers)} {lossy}"], [f"ip daddr {_set(peers)} {lossy}"]
+    )
+
+
+@dataclass
+class LossNemesis:
+    """IP-level packet loss on every node (``percent`` of its peer packets, each way)."""
+
+    name: str
+    percent: int = 5
+    _lossy: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        loss_ruleset(["127.0.0.1"], self.percent)  # validates percent
+
+    async def start(self, ctx: RunContext, seed: int) -> Any:
+        from lab.runtime.docker import DockerRuntime
+
+        runtime = ctx.runtime
+        if not isinstance(runtime, DockerRuntime):
+            return {"skipped": f"IP-level loss needs --runtime docker, not {runtime.name}"}
+        for node in ctx.nodes:
+            node_ips, links_out = _peers(ctx, runtime, node)
+            peers = sorted({*node_ips, *(a.rpartition(":")[0] for a in links_out)})
+            rules = loss_ruleset(peers, self.percent)
+            await asyncio.to_thread(apply_rules, runtime, node, rules, LOSS_TABLE)
+            self._lossy.append(node)
+        return {"loss_percent": self.percent, "nodes": list(self._lossy)}
+
+    async def stop(self, ctx: RunContext) -> Any:
+        nodes, self._lossy = self._lossy, []
+        if not nodes:
+            return None
+        runtime = docker_runtime(ctx, self.name)
+        for node in nodes:
+            await asyncio.to_thread(remove_rules, runtime, node, LOSS_TABLE)
+        return {"healed": nodes}
+
+    async def heal(self, ctx: RunContext) -> Any:
+        return await self.stop(ctx) if self._lossy else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.chaos import partition as part
+from lab.chaos.ip import LossNemesis
 from lab.chaos.partition import Grudge, Link
 from lab.context import RunContext
 from lab.net import Network
@@ -125,18 +126,36 @@ class SlowNetworkNemesis(ToxicNemesis):
 @dataclass
 class FlakyNetworkNemesis(ToxicNemesis):
     """Links that keep dropping: a share of connections is reset shortly after it opens
-    (Toxiproxy decides toxicity per connection), so messages are lost in bursts."""
+    (Toxiproxy decides toxicity per connection), so messages are lost in bursts. With
+    ``--runtime docker`` every node also loses ``ip_loss_percent`` of its peer packets each way
+    at the IP level (``ip.LossNemesis``), so TCP retransmits too; 0 turns that off."""
 
     reset_after_ms: int = 300
     toxicity: float = 0.5
     scope: str = "all"
+    ip_loss_percent: int = 5
+    _ip_loss: LossNemesis | None = None
 
     async def start(self, ctx: RunContext, seed: int) -> Any:
         links, where = _scope_links(ctx, self.scope, random.Random(seed))
         await self._apply(
             ctx, links, "reset_peer", {"timeout": self.reset_after_ms}, toxicity=self.toxicity
         )
-        return {"reset_after_ms": self.reset_after_ms, "toxicity": self.toxicity, "where": where}
+        value = {"reset_after_ms": self.reset_after_ms, "toxicity": self.toxicity, "where": where}
+        if self.ip_loss_percent > 0:
+            self._ip_loss = LossNemesis(f"{self.name}-ip-loss", self.ip_loss_percent)
+            value["ip_loss"] = await self._ip_loss.start(ctx, seed)
+        return value
+
+    async def stop(self, ctx: RunContext) -> Any:
+        healed = await super().stop(ctx)
+        loss, self._ip_loss = self._ip_loss, None
+        if loss is not None:
+            healed["ip_loss"] = await loss.stop(ctx)
+        return healed
+
+    async def heal(self, ctx: RunContext) -> Any:
+        return await self.stop(ctx) if self._links or self._ip_loss is not None else None
 
 
 @dataclass

@@ -93,7 +93,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "flaky-network",
-            "half of the connections reset shortly after opening; bandwidth squeezed",
+            "half of the connections reset shortly after opening; bandwidth squeezed; "
+            "with --runtime docker, 5% IP packet loss each way on every node too",
             lambda: [FlakyNetworkNemesis("flaky"), BandwidthNemesis("bandwidth")],
         ),
         Scenario(

@@ -113,8 +113,9 @@ class _Api:
         for i, entry in enumerate(body, start=1):
             try:
                 specs.append(_spec(entry))
-            except ApiError as exc:
-                raise exc.joined(f"at proxy {i}") from None
+            except ApiError as exc:  # Go: "missing required field: name at proxy 1"
+                error = ApiError(f"{exc.message} at proxy {i}", exc.status)
+                return web.json_response({**error.body(), "proxies": None}, status=error.status)
         try:
             proxies = await self.server.populate(specs)
         except PopulateFailed as failed:

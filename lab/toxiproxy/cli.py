@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 
+from lab.toxiproxy import loop
 from lab.toxiproxy.server import ToxiproxyServer
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        return asyncio.run(serve(args.host, args.port))
+        return loop.run(serve(args.host, args.port))
     except KeyboardInterrupt:
         return 0
 

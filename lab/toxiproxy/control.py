@@ -185,7 +185,7 @@ class ToxiproxyControl:
         proxy: str,
         type: str,
         *,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, float] | None = None,
         stream: Stream = "downstream",
         toxicity: float = 1.0,
         name: str | None = None,
@@ -217,7 +217,7 @@ class ToxiproxyControl:
         proxy: str,
         name: str,
         *,
-        attributes: Mapping[str, int] | None = None,
+        attributes: Mapping[str, float] | None = None,
         toxicity: float | None = None,
     ) -> None:
         """Change a toxic's attributes (merged into the current ones) and/or toxicity.
@@ -350,6 +350,23 @@ class ToxiproxyControl:
         attributes = {"bytes": nbytes}
         return self.add_toxic(
             proxy, "limit_data", attributes=attributes, stream=stream, toxicity=toxicity, name=name
+        )
+
+    def packet_loss(
+        self,
+        proxy: str,
+        loss_rate: float,
+        *,
+        correlation: float = 0.0,
+        stream: Stream = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> str:
+        """Drop each chunk with probability ``loss_rate`` (``+ correlation`` right after a drop:
+        bursts). A real server built before Toxiproxy PR #739 answers "invalid toxic type"."""
+        attributes = {"loss_rate": loss_rate, "correlation": correlation}
+        return self.add_toxic(
+            proxy, "packet_loss", attributes=attributes, stream=stream, toxicity=toxicity, name=name
         )
 
     # -- plumbing -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 
+from lab.toxiproxy import loop
 from lab.toxiproxy.server import ToxiproxyServer
 
 ENV_VAR = "TOXIPROXY_URL"
@@ -93,7 +94,7 @@ class EmbeddedToxiproxy:
         self.stop()
 
     def _main(self) -> None:
-        asyncio.run(self._serve())
+        loop.run(self._serve())
 
     async def _serve(self) -> None:
         server = ToxiproxyServer(self.host, self.port)

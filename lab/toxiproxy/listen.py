@@ -36,7 +36,7 @@ def split_host_port(address: str) -> tuple[str, int]:
         try:
             port = socket.getservbyname(port_text, "tcp")
         except OSError:
-            raise ValueError(f"address {address}: unknown port") from None
+            raise ValueError(f"address tcp/{port_text}: unknown port") from None
     if not 0 <= port <= 65535:
         raise ValueError(f"address {address}: invalid port")
     return host, port

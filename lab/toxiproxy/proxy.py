@@ -12,6 +12,7 @@ import logging
 import socket
 from typing import Any
 
+from lab.toxiproxy import sockets
 from lab.toxiproxy.collection import ToxicCollection
 from lab.toxiproxy.errors import ApiError
 from lab.toxiproxy.link import Connection
@@ -21,16 +22,21 @@ from lab.toxiproxy.listen import (
     split_host_port,
     stop_accepting,
 )
+from lab.toxiproxy.sockets import DirectReader
+from lab.toxiproxy.stream import BYPASS_READ_SIZE
 
 log = logging.getLogger(__name__)
 
 
 async def _bind(listen: str) -> socket.socket:
-    """A listening socket for ``listen``; ``ApiError`` 400 (Go's wording) if it cannot be had."""
+    """A listening socket for ``listen``; ``ApiError`` 400 (Go's wording) if it cannot be had.
+
+    An empty ``listen`` is every interface on a free port, as Go's ``net.Listen("tcp", "")``.
+    """
     try:
-        host, port = split_host_port(listen)
+        host, port = split_host_port(listen) if listen else ("", 0)
     except ValueError as exc:
-        raise ApiError(f"listen tcp {listen}: {exc}", 400) from None
+        raise ApiError(f"listen tcp: {exc}", 400) from None
     try:
         return await open_listener(host, port)
     except (socket.gaierror, UnicodeError) as exc:
@@ -74,7 +80,7 @@ class Proxy:
             return
         sock = await _bind(self.listen)
         self.listen = format_address(sock.getsockname())
-        self._server = await asyncio.start_server(self._on_client, sock=sock)
+        self._server = await sockets.start_server(self._on_client, sock, BYPASS_READ_SIZE)
         self.enabled = True
         log.info("started proxy %s on %s -> %s", self.name, self.listen, self.upstream)
 
@@ -108,7 +114,7 @@ class Proxy:
         elif not enabled:
             await self.stop()
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_client(self, reader: DirectReader, writer: asyncio.StreamWriter) -> None:
         server = self._server
         if server is None:  # accepted just before the listener closed
             writer.transport.abort()
@@ -118,7 +124,7 @@ class Proxy:
         self._accepting.add(task)
         try:
             host, port = split_host_port(self.upstream)
-            up_reader, up_writer = await asyncio.open_connection(host, port)
+            up_reader, up_writer = await sockets.open_connection(host, port, BYPASS_READ_SIZE)
         except (OSError, ValueError) as exc:
             log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, exc)
             writer.close()

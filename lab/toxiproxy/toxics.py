@@ -6,7 +6,8 @@ as the Go ``Pipe`` methods in Shopify/toxiproxy ``toxics/*.go`` do. ``pipe`` may
 any await (the chain is being rebuilt): a toxic that holds a chunk then hands it on with
 ``stub.output.put_nowait`` before re-raising, so no data is dropped ("Don't drop any data on the
 floor"). Times are milliseconds except ``slicer.delay`` (microseconds); ``bandwidth.rate`` is KB/s
-with 1 KB = 1000 bytes.
+with 1 KB = 1000 bytes. ``packet_loss``'s two attributes are probabilities (JSON numbers in
+[0, 1]); every other attribute is a non-negative integer.
 """
 
 from __future__ import annotations
@@ -266,10 +267,69 @@ class LimitData(Toxic):
         stub.close()
 
 
+@dataclasses.dataclass(slots=True)
+class _LossState:
+    """Per-connection: whether the last chunk was dropped, and the connection's own RNG."""
+
+    rng: random.Random
+    dropped: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class PacketLoss(Toxic):
+    """Drops each chunk with probability ``loss_rate``, or ``loss_rate + correlation`` (capped
+    at 1) right after a dropped chunk: a two-state Gilbert-Elliott model over chunks.
+
+    Toxiproxy's ``packet_loss`` (Shopify/toxiproxy PR #739, ``toxics/packet_loss.go``): a dropped
+    chunk is gone, with no close and no RST, so the peer sees a hole in the byte stream, not a
+    lost IP packet that TCP would resend. Mean burst length is ``1 / (1 - loss_rate -
+    correlation)`` chunks. Defaults are the merged code's (its registered zero value: both 0),
+    not the 0.1 the PR's description mentions. Toxiproxy clamps values outside [0, 1]; we refuse
+    them with a 400.
+    """
+
+    type_name: ClassVar[str] = "packet_loss"
+    loss_rate: float = 0.0
+    correlation: float = 0.0
+
+    def validate(self) -> str | None:
+        for name in ("loss_rate", "correlation"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                return f"packet_loss attribute {name} must be between 0 and 1"
+        return None
+
+    def new_state(self) -> object:
+        return _LossState(random.Random(random.getrandbits(64)))
+
+    def drops(self, state: _LossState) -> bool:
+        """Draw whether the next chunk is lost, and remember it for the burst model."""
+        p = min(1.0, self.loss_rate + self.correlation) if state.dropped else self.loss_rate
+        state.dropped = state.rng.random() < p
+        return state.dropped
+
+    async def pipe(self, stub: Stub) -> None:
+        state = stub.state
+        assert isinstance(state, _LossState)
+        while (chunk := await stub.recv()) is not None:
+            if not self.drops(state):
+                await stub.send(chunk)
+        stub.close()
+
+
 NOOP = Noop()
 REGISTRY: dict[str, type[Toxic]] = {
     cls.type_name: cls
-    for cls in (Noop, Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData)
+    for cls in (
+        Noop,
+        Latency,
+        Bandwidth,
+        SlowClose,
+        Timeout,
+        ResetPeer,
+        Slicer,
+        LimitData,
+        PacketLoss,
+    )
 }
 
 
@@ -303,8 +363,8 @@ def decode_toxic(type_name: str, attributes: object, base: Toxic | None = None) 
     """A ``type_name`` toxic from a JSON ``attributes`` value, starting from ``base``'s values.
 
     Like Go's decoder, unknown keys are ignored, keys match case-insensitively and ``null`` leaves
-    a value as it was. Unlike Go, negative values are refused (they have no meaning).
-    Raises ``ApiError`` (400) on an unknown type or a bad value.
+    a value as it was. Unlike Go, negative values are refused (they have no meaning), and so are
+    probabilities outside [0, 1]. Raises ``ApiError`` (400) on an unknown type or a bad value.
     """
     cls = REGISTRY.get(type_name)
     if cls is None:
@@ -314,16 +374,24 @@ def decode_toxic(type_name: str, attributes: object, base: Toxic | None = None) 
         if not isinstance(attributes, dict):
             raise BAD_REQUEST_BODY.joined("attributes must be a JSON object")
         fields = {name.lower(): name for name in values}
+        floats = {name for name, value in values.items() if isinstance(value, float)}
         for key, value in attributes.items():
             field = key if key in values else fields.get(key.lower())
             if field is None or value is None:
                 continue
-            values[field] = _attribute_int(type_name, field, value)
+            decode = _attribute_float if field in floats else _attribute_int
+            values[field] = decode(type_name, field, value)
     toxic = cls(**values)
     problem = toxic.validate()
     if problem is not None:
         raise BAD_REQUEST_BODY.joined(problem)
     return toxic
+
+
+def _attribute_float(type_name: str, field: str, value: object) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise BAD_REQUEST_BODY.joined(f"{type_name} attribute {field} must be a number")
+    return float(value)
 
 
 def _attribute_int(type_name: str, field: str, value: object) -> int:
