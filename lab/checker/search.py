@@ -23,6 +23,7 @@ operation whose return stopped it (the one that could not be placed).
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class SearchOp:
     blind: bool = False
     resets: tuple[Any, ...] | None = None
     frontier: Callable[[Any], bool] | None = None
+    effect: tuple[Hashable] | None = None
+    reveals: tuple[Hashable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def search_op(model: Model[Any], op: Operation, step: StepFn) -> SearchOp:
         blind=model.is_blind(op),
         resets=model.resets(op),
         frontier=None if unknown else model.frontier(op),
+        effect=model.effect(op) if unknown else None,
+        reveals=() if unknown else model.reveals(op),
     )
 
 
@@ -141,12 +146,14 @@ def search_steps(
     found before a hard valid one is finished, as Porcupine's parallel goroutines would.
 
     Unknown outcomes get their own list. An operation with no return can be linearized at any
-    point after its call or never (it may not have happened), so it is only ever *needed* when
-    the operations with known returns are stuck. At each node the search therefore tries the
-    known calls first and the pending unknown ones (called before the first return in the
-    main list) only after, and stops as soon as every known operation is placed. Same
-    candidates, same cache, so the same verdicts as Porcupine's single list, but valid
-    histories with many timeouts no longer drag every timeout through every position.
+    point after its call or never (it may not have happened), so the search stops as soon as
+    every known operation is placed. At each node the candidates are the known calls before
+    the first return in the main list and the pending unknown calls before it, in one order
+    (`_urgency`): known by return, a blind unknown write just before the first read of its
+    value, any other unknown by its call (Porcupine's order: an unknown operation returns at
+    +infinity, so it is a candidate from its call on). Trying unknown operations only once the
+    known ones were stuck, as this search once did, made every failure climb back through
+    every pending operation: thousands of steps per timeout.
     """
     n = len(ops)
     if n == 0:
@@ -285,13 +292,15 @@ def search_steps(
     # subset of its pending set.
     failed: dict[tuple[int, Any], list[int]] = {}
     failed_get = failed.get
-    by_return = match.__getitem__
+    # Candidates are tried in order of urgency: a known operation by its return, an unknown
+    # one by its call (Porcupine's list order: it may take effect as soon as it is called).
+    urgency = _urgency(ops, timeline, match, call_pos)
+    by_urgency = urgency.__getitem__
     # A frame: (entry placed, state before it, the node's candidates, index among them,
     # the node's bound, -1 for a known operation or 1 for a pending one).
     stack: list[tuple[int, Any, list[int], int, int, int]] = []
     push = stack.append
     pop = stack.pop
-    state = init
     klin = 0  # known operations linearized (bitset)
     plin = 0  # pending operations linearized (bitset)
     best_len = -1
@@ -301,141 +310,94 @@ def search_steps(
     budget = slice_steps
     work = 0
 
-    # Enter the root node: its candidates are the calls before the first return, tried
-    # earliest-return first (the most urgent operation first, long-running ones last).
-    cands: list[int] = []
-    e = nxt[head]
-    while match[e] >= 0:
-        cands.append(e)
-        e = nxt[e]
-    bound = e
-    if len(cands) > 1:
-        cands.sort(key=by_return)
+    def enter(state: Any, after_pending: bool) -> tuple[list[int], int, int]:
+        """A node's (candidates, bound, doom): the calls before the first return in the main
+        list (the bound), and the pending unknown calls before it, most urgent first. One
+        placed right before a blind pending operation would be overwritten unseen:
+        pointless, since leaving it unplaced ("never happened") is always allowed."""
+        cands: list[int] = []
+        e = nxt[head]
+        while match[e] >= 0:
+            cands.append(e)
+            e = nxt[e]
+        bound = e
+        p = nxt[ihead]
+        while p < bound:  # itail is past every entry
+            ps = psame[p]
+            if not ((ps >= 0 and not plin & bits[ps]) or (after_pending and blind[p])):
+                cands.append(p)
+            p = nxt[p]
+        doom = doomed(state, bound)
+        if doom >= 0:
+            return [], bound, doom  # a read due soon can no longer succeed
+        if len(cands) > 1:
+            cands.sort(key=by_urgency)
+            fc = fcheck[bound]
+            if fc is not None:
+                cands = steer(fc, cands, state, bound)
+        return cands, bound, -1
+
+    state = init
+    cands, bound, doom = enter(state, False)
     idx = 0
-    pend = -1  # -1: still trying known candidates; else the next pending candidate
-    doom = doomed(state, bound)
-    if doom >= 0:
-        cands = []
-        pend = itail
 
     while True:
-        if pend < 0:
-            n_cands = len(cands)
-            while idx < n_cands:
-                e = cands[idx]
-                new = steps[e](state)
-                if new is not illegal:
+        n_cands = len(cands)
+        while idx < n_cands:
+            e = cands[idx]
+            new = steps[e](state)
+            if new is not illegal:
+                if match[e] >= 0:
                     lin = klin | bits[e]
-                    key = (lin | plin, new)
-                    if key not in cache:
-                        fresh = True
-                        if has_pending:
-                            seen = failed_get((lin, new))
-                            if seen is not None:
-                                for p in seen:
-                                    if not p & ~plin:
-                                        fresh = False
-                                        break
-                        if fresh:
-                            cache_add(key)
-                            push((e, state, cands, idx, bound, -1))
-                            state = new
+                    pl = plin
+                else:
+                    lin = klin
+                    pl = plin | bits[e]
+                key = (lin | pl, new)
+                if key not in cache:
+                    fresh = True
+                    if has_pending:
+                        seen = failed_get((lin, new))
+                        if seen is not None:
+                            for p in seen:
+                                if not p & ~pl:
+                                    fresh = False
+                                    break
+                    if fresh:
+                        cache_add(key)
+                        p = prv[e]
+                        q = nxt[e]
+                        nxt[p] = q
+                        prv[q] = p
+                        pending = lin == klin
+                        push((e, state, cands, idx, bound, 1 if pending else -1))
+                        state = new
+                        if not pending:
                             klin = lin
                             m = match[e]
-                            p = prv[e]
-                            q = nxt[e]
-                            nxt[p] = q
-                            prv[q] = p
                             p = prv[m]
                             q = nxt[m]
                             nxt[p] = q
                             prv[q] = p
-                            e = nxt[head]
-                            if e == tail:
+                            if nxt[head] == tail:
                                 done = work + slice_steps - budget
                                 size_ = len(cache) + len(failed)
                                 return SearchResult("valid", steps=done, cache_size=size_)
-                            cands = []
-                            while match[e] >= 0:
-                                cands.append(e)
-                                e = nxt[e]
-                            bound = e
-                            if len(cands) > 1:
-                                cands.sort(key=by_return)
-                            idx = 0
-                            fc = fcheck[bound]
-                            doom = doomed(state, bound)
-                            if doom >= 0:
-                                cands = []  # a read due soon can no longer succeed
-                                pend = itail
-                            elif fc is not None and len(cands) > 1:
-                                cands = steer(fc, cands, state, bound)
-                            n_cands = len(cands)
-                            budget -= 1
-                            if not budget:
-                                work += slice_steps
-                                budget = slice_steps
-                                if (yield):
-                                    return _give_up(
-                                        "timeout", best_prefix, culprit, work, cache, failed
-                                    )
-                            continue
-                idx += 1
-            if pend < 0:
-                pend = nxt[ihead]
-        # The known candidates are exhausted: try the pending unknown operations called
-        # before the bound. One placed right before a blind one would be overwritten unseen:
-        # pointless, since leaving it unplaced ("never happened") is always allowed.
-        after_pending = bool(stack) and stack[-1][5] > 0
-        placed = False
-        while pend != itail and pend < bound:
-            ps = psame[pend]
-            if (ps >= 0 and not plin & bits[ps]) or (after_pending and blind[pend]):
-                pend = nxt[pend]
-                continue
-            new = steps[pend](state)
-            if new is not illegal:
-                pl = plin | bits[pend]
-                key = (klin | pl, new)
-                if key not in cache:
-                    fresh = True
-                    seen = failed_get((klin, new))
-                    if seen is not None:
-                        for p in seen:
-                            if not p & ~pl:
-                                fresh = False
-                                break
-                    if fresh:
-                        cache_add(key)
-                        push((pend, state, cands, idx, bound, 1))
-                        state = new
-                        plin = pl
-                        p = prv[pend]
-                        q = nxt[pend]
-                        nxt[p] = q
-                        prv[q] = p
-                        cands = []
-                        e = nxt[head]
-                        while match[e] >= 0:
-                            cands.append(e)
-                            e = nxt[e]
-                        bound = e
-                        if len(cands) > 1:
-                            cands.sort(key=by_return)
+                        else:
+                            plin = pl
+                        cands, bound, doom = enter(state, pending)
                         idx = 0
-                        pend = -1
-                        fc = fcheck[bound]
-                        doom = doomed(state, bound)
-                        if doom >= 0:
-                            cands = []  # a read due soon can no longer succeed
-                            pend = itail
-                        elif fc is not None and len(cands) > 1:
-                            cands = steer(fc, cands, state, bound)
-                        placed = True
-                        break
-            pend = nxt[pend]
-        if placed:
-            continue
+                        n_cands = len(cands)
+                        budget -= 1
+                        if not budget:
+                            work += slice_steps
+                            budget = slice_steps
+                            if (yield):
+                                return _give_up(
+                                    "timeout", best_prefix, culprit, work, cache, failed
+                                )
+                        continue
+            idx += 1
         # Nothing fits: this configuration failed; backtrack.
         if bound > far:
             far = bound
@@ -474,21 +436,54 @@ def search_steps(
             m = match[top]
             nxt[prv[m]] = m
             prv[nxt[m]] = m
-            nxt[prv[top]] = top
-            prv[nxt[top]] = top
-            idx += 1
-            pend = -1
         else:
             plin ^= bits[top]
-            nxt[prv[top]] = top
-            prv[nxt[top]] = top
-            pend = nxt[top]
+        nxt[prv[top]] = top
+        prv[nxt[top]] = top
+        idx += 1
         budget -= 1
         if not budget:
             work += slice_steps
             budget = slice_steps
             if (yield):
                 return _give_up("timeout", best_prefix, culprit, work, cache, failed)
+
+
+def _urgency(
+    ops: Sequence[SearchOp],
+    timeline: Sequence[tuple[float, int, int]],
+    match: Sequence[int],
+    call_pos: Sequence[int],
+) -> list[int]:
+    """The order in which a node tries its candidates, by call entry (lower first).
+
+    A known operation goes by its return: the most urgent first. An unknown one that leaves
+    a value some known operation reveals (a write read later) goes just before the first such
+    operation returning after its call: as late as it can and still explain that read, so
+    known operations between its call and the read do not hide it. An unknown one whose value
+    nobody reveals goes after all known ones: it can only matter through other unknown
+    operations. Others (an append) go by their call: Porcupine's order.
+    """
+    size = len(timeline)
+    seen: dict[Hashable, list[int]] = {}
+    for pos in range(size):
+        if match[pos] >= 0:
+            for value in ops[timeline[pos][2]].reveals:
+                seen.setdefault(value, []).append(match[pos])
+    for returns in seen.values():
+        returns.sort()
+    urgency = [0] * size
+    for i, op in enumerate(ops):
+        pos = call_pos[i]
+        if op.ret is not None:
+            urgency[pos] = 2 * match[pos]
+        elif op.effect is None:
+            urgency[pos] = 2 * pos
+        else:
+            returns = seen.get(op.effect[0], [])
+            k = bisect.bisect_right(returns, pos)
+            urgency[pos] = 2 * returns[k] - 1 if k < len(returns) else 2 * size + pos
+    return urgency
 
 
 def _give_up(
