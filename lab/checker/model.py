@@ -116,21 +116,6 @@ class Model(ABC, Generic[S]):
         """
         return False
 
-    def effect(self, op: Operation) -> tuple[Hashable] | None:
-        """For an operation with an unknown outcome: ``(state,)``, the one state it leaves
-        whatever the state before (a write's value). The search then holds it back until just
-        before the first known operation that reveals that value (`reveals`). None (the
-        default): try it in call order, as Porcupine does.
-        """
-        return None
-
-    def reveals(self, op: Operation) -> tuple[Hashable, ...]:
-        """For an operation with a known output: states it proves the object held just
-        before it (a read's value, a cas's expected value). () (the default) claims nothing.
-        Only an ordering hint: a wrong answer costs speed, never a verdict.
-        """
-        return ()
-
     def resets(self, op: Operation) -> tuple[Any, ...] | None:
         """The states ``op`` can leave behind beyond what `frontier` tests foresee: () for
         an operation that only reads or grows the state, (value,) for a write, None (the

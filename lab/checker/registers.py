@@ -118,20 +118,6 @@ class RegisterModel(Model[Any]):
     def is_blind(self, op: Operation) -> bool:
         return normalize_f(op.f) in ("write", "delete")
 
-    def effect(self, op: Operation) -> tuple[Hashable] | None:
-        # Only a blind write: a cas takes effect only while its expected value is current,
-        # which holding it back could miss.
-        kind, value = self.input(op)
-        return (value,) if kind == "write" else None
-
-    def reveals(self, op: Operation) -> tuple[Hashable, ...]:
-        kind, value = self.input(op)
-        if kind == "read":
-            return (self.output(op),)
-        if kind == "cas":
-            return (value[0],)
-        return ()
-
     def resets(self, op: Operation) -> tuple[Any, ...] | None:
         # Reads change nothing and appends only extend, which `frontier` allows for.
         kind, value = self.input(op)

@@ -23,10 +23,9 @@ operation whose return stopped it (the one that could not be placed).
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Callable, Generator, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from lab.checker.model import ILLEGAL, Model, StepFn
@@ -58,8 +57,6 @@ class SearchOp:
     blind: bool = False
     resets: tuple[Any, ...] | None = None
     frontier: Callable[[Any], bool] | None = None
-    effect: tuple[Hashable] | None = None
-    reveals: tuple[Hashable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,8 +90,6 @@ def search_op(model: Model[Any], op: Operation, step: StepFn) -> SearchOp:
         blind=model.is_blind(op),
         resets=model.resets(op),
         frontier=None if unknown else model.frontier(op),
-        effect=model.effect(op) if unknown else None,
-        reveals=() if unknown else model.reveals(op),
     )
 
 
@@ -138,6 +133,48 @@ def abandon(gen: Generator[None, bool | None, SearchResult]) -> SearchResult:
 def search_steps(
     ops: Sequence[SearchOp], init: Any, *, slice_steps: int = _CHECK_EVERY
 ) -> Generator[None, bool | None, SearchResult]:
+    """The search as a generator (see `ordered_search_steps`): with unknown outcomes, two
+    searches that try them in different orders, interleaved slice by slice; the first to
+    finish answers.
+
+    Trying an unknown operation as soon as it is called (``eager``) finds a valid history's
+    linearization at once, since operations usually take effect soon after their call; trying
+    unknown operations only once the known ones are stuck (``lazy``) proves an invalid one
+    far sooner, because configurations with few pending operations fail first and then prune,
+    by dominance, every one with more. Both are exact, so either answer is the answer; the
+    race costs at most twice the faster one.
+    """
+    if all(op.ret is not None for op in ops):
+        return (yield from ordered_search_steps(ops, init, slice_steps=slice_steps))
+    racers = [
+        ordered_search_steps(ops, init, slice_steps=slice_steps, eager=True),
+        ordered_search_steps(ops, init, slice_steps=slice_steps, eager=False),
+    ]
+    steps = 0
+    try:
+        while True:
+            for gen in racers:
+                try:
+                    next(gen)
+                except StopIteration as done:
+                    result: SearchResult = done.value
+                    return replace(result, steps=result.steps + steps)
+                steps += slice_steps
+                if (yield):
+                    slow = abandon(racers[1])
+                    return replace(slow, steps=steps)
+    finally:
+        for gen in racers:
+            gen.close()
+
+
+def ordered_search_steps(
+    ops: Sequence[SearchOp],
+    init: Any,
+    *,
+    slice_steps: int = _CHECK_EVERY,
+    eager: bool = True,
+) -> Generator[None, bool | None, SearchResult]:
     """The search as a generator: it yields after every ``slice_steps`` lifts and backtracks,
     so a caller can interleave partitions or watch a clock; ``send(True)`` abandons it and
     returns a "timeout" result (with the prefix found so far).
@@ -149,11 +186,8 @@ def search_steps(
     point after its call or never (it may not have happened), so the search stops as soon as
     every known operation is placed. At each node the candidates are the known calls before
     the first return in the main list and the pending unknown calls before it, in one order
-    (`_urgency`): known by return, a blind unknown write just before the first read of its
-    value, any other unknown by its call (Porcupine's order: an unknown operation returns at
-    +infinity, so it is a candidate from its call on). Trying unknown operations only once the
-    known ones were stuck, as this search once did, made every failure climb back through
-    every pending operation: thousands of steps per timeout.
+    (`_urgency`): known ones by return; unknown ones by call when ``eager`` (Porcupine's
+    order), else after every known one. `search_steps` races the two orders.
     """
     n = len(ops)
     if n == 0:
@@ -294,7 +328,7 @@ def search_steps(
     failed_get = failed.get
     # Candidates are tried in order of urgency: a known operation by its return, an unknown
     # one by its call (Porcupine's list order: it may take effect as soon as it is called).
-    urgency = _urgency(ops, timeline, match, call_pos)
+    urgency = _urgency(ops, match, call_pos, eager)
     by_urgency = urgency.__getitem__
     # A frame: (entry placed, state before it, the node's candidates, index among them,
     # the node's bound, -1 for a known operation or 1 for a pending one).
@@ -450,39 +484,22 @@ def search_steps(
 
 
 def _urgency(
-    ops: Sequence[SearchOp],
-    timeline: Sequence[tuple[float, int, int]],
-    match: Sequence[int],
-    call_pos: Sequence[int],
+    ops: Sequence[SearchOp], match: Sequence[int], call_pos: Sequence[int], eager: bool
 ) -> list[int]:
     """The order in which a node tries its candidates, by call entry (lower first).
 
-    A known operation goes by its return: the most urgent first. An unknown one that leaves
-    a value some known operation reveals (a write read later) goes just before the first such
-    operation returning after its call: as late as it can and still explain that read, so
-    known operations between its call and the read do not hide it. An unknown one whose value
-    nobody reveals goes after all known ones: it can only matter through other unknown
-    operations. Others (an append) go by their call: Porcupine's order.
+    A known operation goes by its return: the most urgent first. An unknown one, ``eager``,
+    goes by its call, as in Porcupine's list where it returns at +infinity; else after every
+    known one (then in call order).
     """
-    size = len(timeline)
-    seen: dict[Hashable, list[int]] = {}
-    for pos in range(size):
-        if match[pos] >= 0:
-            for value in ops[timeline[pos][2]].reveals:
-                seen.setdefault(value, []).append(match[pos])
-    for returns in seen.values():
-        returns.sort()
+    size = len(match)
     urgency = [0] * size
     for i, op in enumerate(ops):
         pos = call_pos[i]
         if op.ret is not None:
             urgency[pos] = 2 * match[pos]
-        elif op.effect is None:
-            urgency[pos] = 2 * pos
         else:
-            returns = seen.get(op.effect[0], [])
-            k = bisect.bisect_right(returns, pos)
-            urgency[pos] = 2 * returns[k] - 1 if k < len(returns) else 2 * size + pos
+            urgency[pos] = 2 * pos if eager else 2 * size + pos
     return urgency
 
 
