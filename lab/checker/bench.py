@@ -78,6 +78,11 @@ def _timed_check(model: Any, ops: list[Operation], repeat: int, **kw: Any) -> di
     return {"verdict": str(verdict), "wall_s": best_wall, "cpu_s": best_cpu}
 
 
+def _label(path: Path) -> str:
+    """A history's name in reports: the file's, or its run directory's for a run."""
+    return path.parent.name if path.name == "history.jsonl" else path.name
+
+
 def bench_corpus(
     files: Sequence[Path], expected: dict[str, bool], repeat: int, timeout: float
 ) -> dict[str, Any]:
@@ -92,10 +97,10 @@ def bench_corpus(
         model = model_for(None, history)
         fast = _timed_check(model, ops, repeat, timeout=timeout, explain=False, workers=1)
         full = _timed_check(model, ops, 1, timeout=timeout, explain=True, workers=1)
-        want = expected.get(path.name)
+        want = expected.get(_label(path))
         rows.append(
             {
-                "file": path.name,
+                "file": _label(path),
                 "ops": len(ops),
                 "verdict": fast["verdict"],
                 "expected": None if want is None else ("valid" if want else "invalid"),
@@ -176,7 +181,7 @@ def workloads(
     verdicts = args.etcd_dir / "verdicts.json"
     out["jepsen_etcd"] = (etcd, json.loads(verdicts.read_text()) if verdicts.exists() else {})
     runs = sorted(args.runs_dir.glob("*/history.jsonl")) if args.runs_dir.is_dir() else []
-    out["lab_runs"] = (runs, {})
+    out["lab_runs"] = (runs, {_label(p): not p.parent.name.endswith("-invalid") for p in runs})
     gen_dir.mkdir(parents=True, exist_ok=True)
     for name in GENERATED:
         files = [generate(name, seed, gen_dir) for seed in range(1, args.seeds + 1)]
@@ -189,16 +194,15 @@ def compare_with_oracle(
 ) -> dict[str, Any]:
     """Porcupine on the same files: its total check time, the ratio, disagreements."""
     answers = run_oracle(binary, files, timeout_s=timeout)
-    by_name = {r["file"]: r for r in ours["per_file"]}
     ms = sum(a.ms for a in answers)
     disagree = []
-    for path, a in zip(files, answers, strict=True):
-        mine = by_name[path.name]["verdict"]
+    for row, a in zip(ours["per_file"], answers, strict=True):
+        mine = row["verdict"]
         theirs = {"Ok": "valid", "Illegal": "invalid"}.get(a.verdict)
         if theirs is not None and mine != str(Verdict.UNKNOWN) and mine != theirs:
-            disagree.append({"file": path.name, "ours": mine, "porcupine": a.verdict})
-        by_name[path.name]["porcupine_ms"] = a.ms
-        by_name[path.name]["porcupine"] = a.verdict
+            disagree.append({"file": row["file"], "ours": mine, "porcupine": a.verdict})
+        row["porcupine_ms"] = a.ms
+        row["porcupine"] = a.verdict
     return {
         "porcupine_check_ms": round(ms, 2),
         "ratio": round(ours["check_wall_s"] * 1000 / ms, 2) if ms > 0 else None,

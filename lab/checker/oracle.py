@@ -9,6 +9,7 @@ compare verdicts. ``PORCUPINE_ORACLE`` names a binary to use instead of building
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -49,9 +50,14 @@ def find_oracle() -> Path:
         raise OracleUnavailable("no Go toolchain (apt-get install -y golang-go)")
     if not BUILD_SCRIPT.exists():
         raise OracleUnavailable(f"no oracle sources at {BUILD_SCRIPT.parent}")
-    done = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=600, check=False
-    )
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "porcupine-oracle"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "build.lock", "w") as lock:  # test workers may build at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            ["bash", str(BUILD_SCRIPT), str(cache)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
     if done.returncode != 0:
         raise OracleUnavailable(f"building the oracle failed: {done.stderr.strip()[-400:]}")
     return Path(done.stdout.strip().splitlines()[-1])
