@@ -214,8 +214,12 @@ def ordered_search_steps(
     klin = 0  # known operations linearized (bitset)
     plin = 0  # pending operations linearized (bitset)
     best_len = -1
+    # The deepest stack reached, as entries: only its part past `shared` (the length it shares
+    # with the current stack) is rewritten at a new best, so keeping it costs O(pushes), not
+    # O(depth) per new depth.
+    best: list[int] = []
+    shared = 0
     far = -1  # the latest bound (first unlinearized return) of a failed configuration
-    best_prefix: tuple[int, ...] = ()
     culprit: int | None = None
     budget = slice_steps
     work = 0
@@ -278,7 +282,8 @@ def ordered_search_steps(
                         work += slice_steps
                         budget = slice_steps
                         if (yield):
-                            return _give_up("timeout", best_prefix, culprit, work, cache)
+                            prefix = tuple(opid[e] for e in best)
+                            return _give_up("timeout", prefix, culprit, work, cache)
                     continue
             idx += 1
         # Nothing fits: this configuration failed; backtrack.
@@ -286,16 +291,21 @@ def ordered_search_steps(
             far = bound
         if len(stack) > best_len:
             best_len = len(stack)
-            best_prefix = tuple(opid[f[0]] for f in stack)
+            del best[shared:]
+            best.extend(stack[k][0] for k in range(shared, best_len))
+            shared = best_len
             culprit = opid[doom if doom >= 0 else bound]
         if not stack:
             return SearchResult(
-                "invalid", best_prefix, culprit, steps=work + slice_steps - budget,
+                "invalid", tuple(opid[e] for e in best), culprit,
+                steps=work + slice_steps - budget,
                 cache_size=len(cache) + len(dominance), progress=ops[opid[far]].ret,
             )  # fmt: skip
         if has_pending:
             dominance.record(klin, state, plin)
         top, state, cands, idx, bound, kind = pop()
+        if len(stack) < shared:
+            shared = len(stack)
         doom = -1  # the parent node was not doomed: it had children
         if kind < 0:
             klin ^= bits[top]
@@ -308,7 +318,7 @@ def ordered_search_steps(
             work += slice_steps
             budget = slice_steps
             if (yield):
-                return _give_up("timeout", best_prefix, culprit, work, cache)
+                return _give_up("timeout", tuple(opid[e] for e in best), culprit, work, cache)
 
 
 def _urgency(
