@@ -152,18 +152,22 @@ def search_steps(
         ordered_search_steps(ops, init, slice_steps=slice_steps, eager=False),
     ]
     steps = 0
+    started = 0  # racers that have run (a generator not yet started cannot be abandoned)
     try:
         while True:
-            for gen in racers:
+            for k, gen in enumerate(racers):
                 try:
                     next(gen)
                 except StopIteration as done:
                     result: SearchResult = done.value
                     return replace(result, steps=result.steps + steps)
+                started = max(started, k + 1)
                 steps += slice_steps
                 if (yield):
-                    slow = abandon(racers[1])
-                    return replace(slow, steps=steps)
+                    # The lazy search's prefix when it ran (it is the one built for invalid
+                    # histories), else the eager one's.
+                    given_up = abandon(racers[started - 1])
+                    return replace(given_up, steps=steps)
     finally:
         for gen in racers:
             gen.close()

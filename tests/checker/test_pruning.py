@@ -156,3 +156,21 @@ def test_dominance_prunes_supersets_only_and_keeps_the_smallest() -> None:
         d.record(0b1, "s", plin)
     d.record(0b1, "s", 0b1)  # full: replaces the largest remembered set
     assert d.prunes(0b1, "s", 0b1) and not d.prunes(0b1, "s", big)
+
+
+def test_a_race_abandoned_before_the_second_search_started_still_answers() -> None:
+    from lab.checker.search import abandon, search_steps
+
+    # 14 concurrent unknown writes, each read later: far more than one step of search.
+    history = ops(
+        *[("w", i, 0, None) for i in range(14)], *[("r", i, 1 + i, 30) for i in range(14)]
+    )
+    sops = compiled(RegisterModel(), history)
+    gen = search_steps(sops, None, slice_steps=1)
+    next(gen)  # only the eager search has run
+    result = abandon(gen)
+    assert result.outcome == "timeout"
+    gen = search_steps(sops, None, slice_steps=1)
+    next(gen)
+    next(gen)  # both have run
+    assert abandon(gen).outcome == "timeout"
