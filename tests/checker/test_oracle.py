@@ -69,6 +69,7 @@ def _write(path: Path, events: list[Op]) -> None:
     path.write_text("".join(json.dumps(op_to_dict(op)) + "\n" for op in events))
 
 
+@pytest.mark.timeout(300 + TOTAL // 5)  # 10,000 histories take a few minutes on 2 cores
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
