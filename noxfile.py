@@ -180,9 +180,36 @@ def sim(session: nox.Session) -> None:
 
 @nox.session(name="checker-bench", python=PYTHON, default=False)
 def checker_bench(session: nox.Session) -> None:
-    """Linearizability checker speed and memory; prints and writes JSON."""
+    """Linearizability checker speed and memory against Porcupine (run on the same files when
+    Go is there); prints the ratio per class and writes JSON."""
+    ensure_go(session)
     install(session)
     session.run("python", "-m", "lab.checker.bench", *session.posargs)
+
+
+def ensure_go(session: nox.Session) -> None:
+    """apt-get Debian's golang-go when `go` is missing (as root), for the Porcupine oracle."""
+    if shutil.which("go") is not None:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.warn("no Go toolchain and no root apt-get: the oracle tests will skip")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "golang-go", external=True, env=env)
+
+
+@nox.session(name="checker-oracle", python=PYTHON, default=False)
+def checker_oracle(session: nox.Session) -> None:
+    """Differential tests against the real Porcupine: 10,000 generated histories, valid and
+    mutated, checked by both (set ORACLE_HISTORIES to change the count)."""
+    ensure_go(session)
+    install(session)
+    env = {"ORACLE_HISTORIES": os.environ.get("ORACLE_HISTORIES", "10000")}
+    session.run(
+        "pytest", "-x", "tests/checker/test_oracle.py", *session.posargs,
+        env=env,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON, default=False)

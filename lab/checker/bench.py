@@ -1,19 +1,23 @@
-"""Checker speed and memory: ``python -m lab.checker.bench [--out PATH] [--repeat N] ...``.
+"""Checker speed against the real Porcupine, same files, same run: ``python -m lab.checker.bench``.
 
-Three workloads, each compared with a target:
+Workload classes (each a set of history files):
 
-* Porcupine's six kv histories (``shared/data/histories/porcupine-kv``): Porcupine (Go) checks
-  them in about 0.2 s on this 2-core machine; target 2x that, in one process.
-* Porcupine's Jepsen etcd register corpus (``tests/data/jepsen-etcd``, jepsen.util logs):
-  Porcupine takes about 0.4 s for all 102; target 2x that.
-* A generated 100,000-operation kv history (100 keys, 32 client slots, 1% unknown outcomes):
-  target 10 s, with peak RSS reported.
+* ``porcupine_kv``: Porcupine's six kv histories (``shared/data/histories/porcupine-kv``);
+* ``jepsen_etcd``: Porcupine's 102 Jepsen etcd register logs (``tests/data/jepsen-etcd``);
+* ``lab_runs``: the lab's own recorded runs (``tests/data/runs/*/history.jsonl``);
+* ``generated_register``: 1 key, 6 client slots, read/write/cas, 3% unknown (``info``) outcomes;
+* ``generated_kv``: 3 keys, read/append/delete, 2% unknown;
+* ``large``: a generated 100,000-operation kv history (100 keys, 32 slots, 1% unknown), target
+  10 s, with peak RSS (and parallel workers).
 
-Times exclude start-up and parsing (reported apart): each history is parsed once, then checked
-``--repeat`` times, and the best run counts, as Go's benchmark harness does. Verdict-only runs
-(``explain=False``, like Porcupine's ``CheckEvents``) are the comparison; the cost of shrinking
-counterexamples is reported next to them. Both wall and CPU time are written, because other
-processes on a shared machine inflate wall time.
+When Go is there the Porcupine oracle (`lab.checker.oracle`) checks the same files and the
+summary prints, per class, our check time, Porcupine's, and the ratio (target: at most 2x),
+plus any file where both decide and disagree. Times exclude start-up and parsing (reported
+apart): each history is parsed once, then checked ``--repeat`` times, and the best run counts,
+as Go's benchmark harness does. Verdict-only runs (``explain=False``, like Porcupine's
+``CheckEvents``) are the comparison; the cost of shrinking counterexamples is reported next to
+them. Both wall and CPU time are written, because other processes on a shared machine inflate
+wall time.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from typing import Any, Final
 
 from lab.checker.check import HANDOFF_S, check
 from lab.checker.models import model_for
+from lab.checker.oracle import OracleUnavailable, find_oracle, run_oracle
 from lab.checker.registers import KVModel
 from lab.checker.result import Verdict
 from lab.history.formats import read_history
+from lab.history.jsonl import op_to_dict
 from lab.history.op import Operation
 from lab.history.pairing import pair
 from lab.history.simulate import random_plan, simulate
@@ -42,9 +48,16 @@ from lab.history.simulate import random_plan, simulate
 ROOT: Final = Path(__file__).resolve().parents[2]
 KV_DIR: Final = ROOT.parent / "shared/data/histories/porcupine-kv"
 ETCD_DIR: Final = ROOT / "tests/data/jepsen-etcd"
-PORCUPINE_KV_S: Final = 0.2
-PORCUPINE_ETCD_S: Final = 0.4
+RUNS_DIR: Final = ROOT / "tests/data/runs"
 LARGE_TARGET_S: Final = 10.0
+RATIO_TARGET: Final = 2.0
+GENERATED: Final = {
+    "generated_register": dict(n_ops=1000, n_keys=1, n_slots=6, unknown=0.03),
+    "generated_kv": dict(
+        n_ops=1500, n_keys=3, n_slots=6, unknown=0.02, fs=("read", "append", "delete")
+    ),
+}
+"""Generated classes: `random_plan` arguments (seeds 1..``--seeds``)."""
 
 
 def _peak_rss_mb() -> float:
@@ -65,6 +78,11 @@ def _timed_check(model: Any, ops: list[Operation], repeat: int, **kw: Any) -> di
     return {"verdict": str(verdict), "wall_s": best_wall, "cpu_s": best_cpu}
 
 
+def _label(path: Path) -> str:
+    """A history's name in reports: the file's, or its run directory's for a run."""
+    return path.parent.name if path.name == "history.jsonl" else path.name
+
+
 def bench_corpus(
     files: Sequence[Path], expected: dict[str, bool], repeat: int, timeout: float
 ) -> dict[str, Any]:
@@ -79,10 +97,10 @@ def bench_corpus(
         model = model_for(None, history)
         fast = _timed_check(model, ops, repeat, timeout=timeout, explain=False, workers=1)
         full = _timed_check(model, ops, 1, timeout=timeout, explain=True, workers=1)
-        want = expected.get(path.name)
+        want = expected.get(_label(path))
         rows.append(
             {
-                "file": path.name,
+                "file": _label(path),
                 "ops": len(ops),
                 "verdict": fast["verdict"],
                 "expected": None if want is None else ("valid" if want else "invalid"),
@@ -142,6 +160,58 @@ def bench_large(
     return out
 
 
+def generate(name: str, seed: int, out_dir: Path) -> Path:
+    """Write the generated history of class ``name`` for ``seed`` as JSONL; its path."""
+    plan = random_plan(random.Random(seed), **GENERATED[name])  # type: ignore[arg-type]
+    path = out_dir / f"{name}-{seed}.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for op in simulate(plan):
+            fh.write(json.dumps(op_to_dict(op)) + "\n")
+    return path
+
+
+def workloads(
+    args: argparse.Namespace, gen_dir: Path
+) -> dict[str, tuple[list[Path], dict[str, bool]]]:
+    """Each class: (files, expected verdicts by file name, valid=True)."""
+    out: dict[str, tuple[list[Path], dict[str, bool]]] = {}
+    kv = sorted(args.kv_dir.glob("c*.txt")) if args.kv_dir.is_dir() else []
+    out["porcupine_kv"] = (kv, {p.name: p.stem.endswith("-ok") for p in kv})
+    etcd = sorted(args.etcd_dir.glob("etcd_*.log")) if args.etcd_dir.is_dir() else []
+    verdicts = args.etcd_dir / "verdicts.json"
+    out["jepsen_etcd"] = (etcd, json.loads(verdicts.read_text()) if verdicts.exists() else {})
+    runs = sorted(args.runs_dir.glob("*/history.jsonl")) if args.runs_dir.is_dir() else []
+    out["lab_runs"] = (runs, {_label(p): not p.parent.name.endswith("-invalid") for p in runs})
+    gen_dir.mkdir(parents=True, exist_ok=True)
+    for name in GENERATED:
+        files = [generate(name, seed, gen_dir) for seed in range(1, args.seeds + 1)]
+        out[name] = (files, {p.name: True for p in files})  # valid by construction
+    return out
+
+
+def compare_with_oracle(
+    binary: Path, files: Sequence[Path], ours: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Porcupine on the same files: its total check time, the ratio, disagreements."""
+    answers = run_oracle(binary, files, timeout_s=timeout)
+    ms = sum(a.ms for a in answers)
+    disagree = []
+    for row, a in zip(ours["per_file"], answers, strict=True):
+        mine = row["verdict"]
+        theirs = {"Ok": "valid", "Illegal": "invalid"}.get(a.verdict)
+        if theirs is not None and mine != str(Verdict.UNKNOWN) and mine != theirs:
+            disagree.append({"file": row["file"], "ours": mine, "porcupine": a.verdict})
+        row["porcupine_ms"] = a.ms
+        row["porcupine"] = a.verdict
+    return {
+        "porcupine_check_ms": round(ms, 2),
+        "ratio": round(ours["check_wall_s"] * 1000 / ms, 2) if ms > 0 else None,
+        "porcupine_unknown": sum(a.verdict == "Unknown" for a in answers),
+        "porcupine_error": sum(a.verdict == "Error" for a in answers),
+        "disagreements": disagree,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print a summary, write JSON; exit 1 if a verdict is wrong."""
     parser = argparse.ArgumentParser(prog="python -m lab.checker.bench", description=__doc__)
@@ -150,12 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="budget per check (s)")
     parser.add_argument("--kv-dir", type=Path, default=KV_DIR)
     parser.add_argument("--etcd-dir", type=Path, default=ETCD_DIR)
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    parser.add_argument("--seeds", type=int, default=5, help="histories per generated class")
     parser.add_argument("--large-ops", type=int, default=100_000)
     parser.add_argument("--large-keys", type=int, default=100)
     parser.add_argument("--large-slots", type=int, default=32)
     parser.add_argument("--large-unknown", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--no-oracle", action="store_true", help="do not run Porcupine")
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {
@@ -165,32 +238,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         },
-        "targets": {
-            "porcupine_kv_s": 2 * PORCUPINE_KV_S,
-            "jepsen_etcd_s": 2 * PORCUPINE_ETCD_S,
-            "large_s": LARGE_TARGET_S,
-        },
+        "targets": {"ratio_to_porcupine": RATIO_TARGET, "large_s": LARGE_TARGET_S},
     }
+    binary: Path | None = None
+    if not args.no_oracle:
+        try:
+            binary = find_oracle()
+            report["oracle"] = str(binary)
+        except OracleUnavailable as exc:
+            report["oracle"] = f"unavailable: {exc}"
     ok = True
-    kv_files = sorted(args.kv_dir.glob("c*.txt")) if args.kv_dir.is_dir() else []
-    if kv_files:
-        expected = {p.name: p.stem.endswith("-ok") for p in kv_files}
-        kv = bench_corpus(kv_files, expected, args.repeat, args.timeout)
-        kv["porcupine_go_s"] = PORCUPINE_KV_S
-        report["porcupine_kv"] = kv
-        ok &= kv["verdicts_matching_expected"] == kv["verdicts_expected"]
-    else:
-        report["porcupine_kv"] = {"skipped": f"no histories in {args.kv_dir}"}
-    etcd_files = sorted(args.etcd_dir.glob("etcd_*.log")) if args.etcd_dir.is_dir() else []
-    if etcd_files:
-        verdicts_path = args.etcd_dir / "verdicts.json"
-        expected = json.loads(verdicts_path.read_text()) if verdicts_path.exists() else {}
-        etcd = bench_corpus(etcd_files, expected, args.repeat, args.timeout)
-        etcd["porcupine_go_s_for_102_files"] = PORCUPINE_ETCD_S
-        report["jepsen_etcd"] = etcd
-        ok &= etcd["verdicts_matching_expected"] == etcd["verdicts_expected"]
-    else:
-        report["jepsen_etcd"] = {"skipped": f"no histories in {args.etcd_dir}"}
+    classes = workloads(args, args.out.parent / "checker-histories")
+    for name, (files, expected) in classes.items():
+        if not files:
+            report[name] = {"skipped": "no histories"}
+            continue
+        result = bench_corpus(files, expected, args.repeat, args.timeout)
+        if binary is not None:
+            result["porcupine"] = compare_with_oracle(binary, files, result, args.timeout)
+            ok &= not result["porcupine"]["disagreements"]
+        report[name] = result
+        ok &= result["verdicts_matching_expected"] == result["verdicts_expected"]
     if not args.skip_large:
         report["large"] = bench_large(
             args.large_ops, args.large_keys, args.large_slots, args.large_unknown,
@@ -199,28 +267,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["peak_rss_mb"] = _peak_rss_mb()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(_summary(report))
+    print(_summary(report, list(classes)))
     print(f"written to {args.out}")
     return 0 if ok else 1
 
 
-def _summary(r: dict[str, Any]) -> str:
+def _summary(r: dict[str, Any], classes: list[str]) -> str:
     lines = [
-        f"checker bench on {r['machine']['cpus']} CPUs, load {r['machine']['load_avg_1m_at_start']}"
+        f"checker bench on {r['machine']['cpus']} CPUs, load "
+        f"{r['machine']['load_avg_1m_at_start']}; Porcupine oracle: {r.get('oracle', 'not run')}",
+        f"  {'class':<20} {'files':>5} {'ops':>7} {'ours ms':>9} {'porcupine ms':>12} "
+        f"{'ratio':>7}  verdicts",
     ]
-    for name, label, target in (
-        ("porcupine_kv", "porcupine kv (6 files)", r["targets"]["porcupine_kv_s"]),
-        ("jepsen_etcd", "jepsen etcd corpus", r["targets"]["jepsen_etcd_s"]),
-    ):
+    for name in classes:
         s = r.get(name, {})
         if "skipped" in s:
-            lines.append(f"  {label}: skipped ({s['skipped']})")
+            lines.append(f"  {name:<20} skipped ({s['skipped']})")
             continue
+        p = s.get("porcupine")
+        theirs = f"{p['porcupine_check_ms']:>12.1f}" if p else f"{'-':>12}"
+        ratio = f"{p['ratio']:>6.2f}x" if p and p["ratio"] is not None else f"{'-':>7}"
+        verdicts = f"{s['verdicts_matching_expected']}/{s['verdicts_expected']} as expected"
+        if p:
+            verdicts += (
+                f", {len(p['disagreements'])} disagreements with Porcupine"
+                f" ({p['porcupine_unknown']} Porcupine timeouts)"
+            )
         lines.append(
-            f"  {label}: {s['files']} files, {s['ops']} ops: check {s['check_wall_s']:.3f}s wall "
-            f"/ {s['check_cpu_s']:.3f}s cpu (target {target:.1f}s); with explanations "
-            f"{s['with_explanations_wall_s']:.3f}s; parse {s['parse_s']:.3f}s; verdicts "
-            f"{s['verdicts_matching_expected']}/{s['verdicts_expected']} as expected"
+            f"  {name:<20} {s['files']:>5} {s['ops']:>7} {s['check_wall_s'] * 1000:>9.1f} "
+            f"{theirs} {ratio}  {verdicts}"
         )
     if "large" in r:
         s = r["large"]

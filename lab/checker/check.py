@@ -28,12 +28,11 @@ from lab.checker.explain import smallest_window
 from lab.checker.model import Model
 from lab.checker.result import Counterexample, PartitionResult, Result, Verdict, combine
 from lab.checker.search import SearchOp, SearchResult, abandon, search, search_op, search_steps
-from lab.checker.sets import SetModel
 from lab.history.history import History
 from lab.history.op import Op, Operation
 from lab.history.pairing import pair
 
-AnyModel: TypeAlias = Model[Any] | SetModel
+AnyModel: TypeAlias = Model[Any]
 HistoryLike: TypeAlias = History | Sequence[Op] | Sequence[Operation]
 
 HANDOFF_S: Final = 1.0
@@ -135,7 +134,6 @@ def _check_serial(
             results[key] = prepared
             failed = prepared.verdict is Verdict.INVALID
     while jobs and not (failed and fail_fast):
-        assert not isinstance(model, SetModel)  # the set model never makes a search job
         job = jobs.popleft()
         t0 = time.perf_counter()
         try:
@@ -240,7 +238,6 @@ def check_partition(
     prepared = _prepare(model, key, ops)
     if not isinstance(prepared, _Job):
         return prepared
-    assert not isinstance(model, SetModel)  # the set model never makes a search job
     t0 = time.perf_counter()
     try:
         res = search(prepared.sops, prepared.init, deadline=deadline, should_stop=should_stop)
@@ -270,11 +267,13 @@ def _crashed(key: Any, ops: Sequence[Operation], elapsed: float, exc: Exception)
 
 
 def _prepare(model: AnyModel, key: Any, ops: Sequence[Operation]) -> _Job | PartitionResult:
-    """Compile a partition's operations into a search job (the set model is checked here)."""
+    """Compile a partition's operations into a search job, unless the model decides it by a
+    rule of its own (`Model.decide`)."""
     started = time.perf_counter()
     try:
-        if isinstance(model, SetModel):
-            return _check_set(model, key, ops, started)
+        decided = model.decide(key, ops)
+        if decided is not None:
+            return decided
         kept: list[Operation] = []
         sops: list[SearchOp] = []
         for op in ops:
@@ -359,48 +358,3 @@ def _message(
         f"remaining operations can place op #{op.id} (process {op.process}: "
         f"{model.describe(op)} {where}) before it returns."
     )
-
-
-def _check_set(
-    model: SetModel, key: Any, ops: Sequence[Operation], started: float
-) -> PartitionResult:
-    outcome = model.check_set(ops)
-    elapsed = time.perf_counter() - started
-    if outcome.final_read is None:
-        return PartitionResult(
-            key, Verdict.UNKNOWN, len(ops), elapsed,
-            "no successful read of the set: nothing to check the adds against",
-        )  # fmt: skip
-    if outcome.valid:
-        return PartitionResult(key, Verdict.VALID, len(ops), elapsed)
-    final = outcome.final_read
-    parts = []
-    if outcome.lost:
-        parts.append(f"{len(outcome.lost)} acknowledged add(s) lost: {_few(outcome.lost)}")
-    if outcome.unexpected:
-        parts.append(f"{len(outcome.unexpected)} unexpected element(s): {_few(outcome.unexpected)}")
-    message = (
-        f"The final read (op #{final.id}, process {final.process}) "
-        + " and ".join(parts)
-        + f" ({outcome.acknowledged} adds acknowledged before it, {outcome.uncertain} uncertain)."
-    )
-    lost = set(outcome.lost)
-    window = tuple(op.id for op in ops if op.id == final.id or (op.f == "add" and op.input in lost))
-    cx = Counterexample(
-        culprit=final.id,
-        window=window,
-        window_minimal=True,
-        lost=outcome.lost,
-        unexpected=outcome.unexpected,
-        message=message,
-    )
-    descriptions = {op.id: model.describe(op) for op in ops}
-    return PartitionResult(
-        key, Verdict.INVALID, len(ops), elapsed,
-        counterexample=cx, operations=tuple(ops), descriptions=descriptions,
-    )  # fmt: skip
-
-
-def _few(values: Sequence[Any], limit: int = 10) -> str:
-    shown = ", ".join(repr(v) for v in values[:limit])
-    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 from lab.history.op import UNKNOWN, Operation
+
+if TYPE_CHECKING:
+    from lab.checker.result import PartitionResult
 
 S = TypeVar("S", bound=Hashable)
 
@@ -128,6 +131,13 @@ class Model(ABC, Generic[S]):
         to that output if only non-`disturbs` operations run first. The search abandons a
         configuration as soon as the most urgent operation fails it with no disturbing
         operation able to intervene. None (the default) claims nothing.
+        """
+        return None
+
+    def decide(self, key: Hashable, ops: Sequence[Operation]) -> PartitionResult | None:
+        """A verdict on one partition by a rule of the model's own, instead of the search:
+        `lab.checker.sets.SetModel` applies Jepsen's set rule, cheap at any size. None (the
+        default): search for a linearization.
         """
         return None
 

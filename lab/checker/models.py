@@ -13,7 +13,7 @@ from lab.history.pairing import normalize_f
 MODELS: Final = ("register", "kv", "set")
 
 
-def model_for(name: str | None, history: History | None = None) -> Model[Any] | SetModel:
+def model_for(name: str | None, history: History | None = None) -> Model[Any]:
     """The model called ``name``, or the one the history's operations suggest when None.
 
     The history also decides the value of a key never written (``History.absent``: "" for

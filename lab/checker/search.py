@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from lab.checker.model import ILLEGAL, Model, StepFn
+from lab.checker.pruning import Dominance, blind_pointless, doomed, steer, symmetry_blocked
+from lab.checker.timeline import Timeline
 from lab.history.op import Operation
 
 Outcome = Literal["valid", "invalid", "timeout", "stopped"]
 
 _CHECK_EVERY: Final = 2048  # lifts + backtracks between looks at the clock
-_DOMINANCE_KEEP: Final = 4  # failed pending sets remembered per (known set, state)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,52 @@ def abandon(gen: Generator[None, bool | None, SearchResult]) -> SearchResult:
 def search_steps(
     ops: Sequence[SearchOp], init: Any, *, slice_steps: int = _CHECK_EVERY
 ) -> Generator[None, bool | None, SearchResult]:
+    """The search as a generator (see `ordered_search_steps`): with unknown outcomes, two
+    searches that try them in different orders, interleaved slice by slice; the first to
+    finish answers.
+
+    Trying an unknown operation as soon as it is called (``eager``) finds a valid history's
+    linearization at once, since operations usually take effect soon after their call; trying
+    unknown operations only once the known ones are stuck (``lazy``) proves an invalid one
+    far sooner, because configurations with few pending operations fail first and then prune,
+    by dominance, every one with more. Both are exact, so either answer is the answer; the
+    race costs at most twice the faster one.
+    """
+    if all(op.ret is not None for op in ops):
+        return (yield from ordered_search_steps(ops, init, slice_steps=slice_steps))
+    racers = [
+        ordered_search_steps(ops, init, slice_steps=slice_steps, eager=True),
+        ordered_search_steps(ops, init, slice_steps=slice_steps, eager=False),
+    ]
+    steps = 0
+    started = 0  # racers that have run (a generator not yet started cannot be abandoned)
+    try:
+        while True:
+            for k, gen in enumerate(racers):
+                try:
+                    next(gen)
+                except StopIteration as done:
+                    result: SearchResult = done.value
+                    return replace(result, steps=result.steps + steps)
+                started = max(started, k + 1)
+                steps += slice_steps
+                if (yield):
+                    # The lazy search's prefix when it ran (it is the one built for invalid
+                    # histories), else the eager one's.
+                    given_up = abandon(racers[started - 1])
+                    return replace(given_up, steps=steps)
+    finally:
+        for gen in racers:
+            gen.close()
+
+
+def ordered_search_steps(
+    ops: Sequence[SearchOp],
+    init: Any,
+    *,
+    slice_steps: int = _CHECK_EVERY,
+    eager: bool = True,
+) -> Generator[None, bool | None, SearchResult]:
     """The search as a generator: it yields after every ``slice_steps`` lifts and backtracks,
     so a caller can interleave partitions or watch a clock; ``send(True)`` abandons it and
     returns a "timeout" result (with the prefix found so far).
@@ -141,362 +188,164 @@ def search_steps(
     found before a hard valid one is finished, as Porcupine's parallel goroutines would.
 
     Unknown outcomes get their own list. An operation with no return can be linearized at any
-    point after its call or never (it may not have happened), so it is only ever *needed* when
-    the operations with known returns are stuck. At each node the search therefore tries the
-    known calls first and the pending unknown ones (called before the first return in the
-    main list) only after, and stops as soon as every known operation is placed. Same
-    candidates, same cache, so the same verdicts as Porcupine's single list, but valid
-    histories with many timeouts no longer drag every timeout through every position.
+    point after its call or never (it may not have happened), so the search stops as soon as
+    every known operation is placed. At each node the candidates are the known calls before
+    the first return in the main list and the pending unknown calls before it, in one order
+    (`_urgency`): known ones by return; unknown ones by call when ``eager`` (Porcupine's
+    order), else after every known one. `search_steps` races the two orders.
     """
-    n = len(ops)
-    if n == 0:
+    if not ops:
         return SearchResult("valid")
-    timeline = []
-    for i, op in enumerate(ops):
-        timeline.append((op.call, 0, i))
-        if op.ret is not None:
-            timeline.append((op.ret, 1, i))
-    timeline.sort()
-    size = len(timeline)
-    # Entries 0..size-1 in real-time order. Known calls and returns form the main list
-    # (head..tail); unknown calls the pending list (ihead..itail).
-    head, tail, ihead, itail = size, size + 1, size + 2, size + 3
-    match = [-1] * size  # known call -> its return entry; -1 elsewhere
-    opid = [0] * size
-    call_pos = [0] * n
-    for pos, (_, kind, i) in enumerate(timeline):
-        opid[pos] = i
-        if kind == 0:
-            call_pos[i] = pos
-        else:
-            match[call_pos[i]] = pos
-    steps: list[Any] = [None] * size
-    bits = [0] * size
-    for i, op in enumerate(ops):
-        steps[call_pos[i]] = op.step
-        bits[call_pos[i]] = 1 << i
-    nxt = [0] * (size + 4)
-    prv = [0] * (size + 4)
-    last, ilast = head, ihead
-    for pos, (_, kind, i) in enumerate(timeline):
-        if kind == 0 and ops[i].ret is None:
-            nxt[ilast] = pos
-            prv[pos] = ilast
-            ilast = pos
-        else:
-            nxt[last] = pos
-            prv[pos] = last
-            last = pos
-    nxt[last] = tail
-    prv[tail] = last
-    nxt[ilast] = itail
-    prv[itail] = ilast
-    # Symmetry: a pending operation may only be placed once the previous pending operation
-    # with the same effect is. Any linearization can swap interchangeable operations into
-    # call order, so nothing is lost, and the pending sets the cache sees become canonical.
-    # Look-ahead: the return entry of each operation with a frontier test, and whether a
-    # disturbing operation is pending at all (then positions say which come before a bound).
-    fcheck: list[Any] = [None] * (size + 4)
-    resets: list[tuple[Any, ...] | None] = [None] * size
-    for i, op in enumerate(ops):
-        pos = call_pos[i]
-        resets[pos] = op.resets
-        if op.ret is not None:
-            fcheck[match[pos]] = op.frontier
-
-    call_of = [0] * (size + 4)
-    for i in range(n):
-        if ops[i].ret is not None:
-            call_of[match[call_pos[i]]] = call_pos[i]
-
-    def steer(fc: Callable[[Any], bool], cands: list[int], state: Any, bound: int) -> list[int]:
-        """When the urgent operation cannot go yet, try first the candidates after which its
-        frontier test passes: a valid history is then found without wandering (the order of
-        candidates never changes what is found, only how soon)."""
-        if steps[call_of[bound]](state) is not ILLEGAL:
-            return cands
-        good = []
-        rest = []
-        for c in cands:
-            new = steps[c](state)
-            if new is not ILLEGAL and fc(new):
-                good.append(c)
-            else:
-                rest.append(c)
-        return good + rest if good and rest else cands
-
-    def doomed(state: Any, bound: int) -> int:
-        """Look ahead to the first operation due (in return order) that has a frontier test:
-        if the state fails it, and nothing that could still run before it resets the state
-        to one it accepts (appends alone cannot help), the configuration is dead: returns
-        that operation's return entry, else -1."""
-        y = bound
-        fc = None
-        while y != tail:
-            if match[y] < 0:
-                fc = fcheck[y]
-                if fc is not None:
-                    break
-            y = nxt[y]
-        if fc is None or fc(state):
-            return -1
-        c = nxt[head]
-        while c != y:
-            if match[c] >= 0:
-                r = resets[c]
-                if r is None:
-                    return -1
-                for value in r:
-                    if fc(value):
-                        return -1
-            c = nxt[c]
-        p = nxt[ihead]
-        while p != itail and p < y:
-            r = resets[p]
-            if r is None:
-                return -1
-            for value in r:
-                if fc(value):
-                    return -1
-            p = nxt[p]
-        return y  # the return entry of the operation that can no longer succeed
-
-    psame = [-1] * size
-    blind = [False] * size
-    last_by_sig: dict[Hashable, int] = {}
-    for pos in range(size):
-        if match[pos] < 0 and steps[pos] is not None:
-            sig = ops[opid[pos]].sig
-            blind[pos] = ops[opid[pos]].blind
-            if sig is not None:
-                psame[pos] = last_by_sig.get(sig, -1)
-                last_by_sig[sig] = pos
-    if nxt[head] == tail:
+    tl = Timeline.build(ops)
+    if tl.nxt[tl.head] == tl.tail:
         return SearchResult("valid")  # only unknown outcomes: none has to have happened
-
+    match, opid, steps, bits = tl.match, tl.opid, tl.steps, tl.bits
+    nxt, psame, head, ihead = tl.nxt, tl.psame, tl.head, tl.ihead
     illegal = ILLEGAL
-    has_pending = nxt[ihead] != itail
+    has_pending = tl.nxt[tl.ihead] != tl.itail
     # Lowe's cache: configurations entered, (linearized set, state).
     cache: set[tuple[int, Any]] = set()
     cache_add = cache.add
-    # With pending operations, also configurations that *failed*: (known set, state) -> some
-    # pending sets placed. Placing fewer pending operations only leaves more choices, so a
-    # configuration is also pruned when a failed one had the same known set and state and a
-    # subset of its pending set.
-    failed: dict[tuple[int, Any], list[int]] = {}
-    failed_get = failed.get
-    by_return = match.__getitem__
+    dominance = Dominance()
+    prunes = dominance.prunes
+    urgency = _urgency(ops, match, tl.call_pos, eager)
+    by_urgency = urgency.__getitem__
     # A frame: (entry placed, state before it, the node's candidates, index among them,
     # the node's bound, -1 for a known operation or 1 for a pending one).
     stack: list[tuple[int, Any, list[int], int, int, int]] = []
     push = stack.append
     pop = stack.pop
-    state = init
     klin = 0  # known operations linearized (bitset)
     plin = 0  # pending operations linearized (bitset)
     best_len = -1
+    # The deepest stack reached, as entries: only its part past `shared` (the length it shares
+    # with the current stack) is rewritten at a new best, so keeping it costs O(pushes), not
+    # O(depth) per new depth.
+    best: list[int] = []
+    shared = 0
     far = -1  # the latest bound (first unlinearized return) of a failed configuration
-    best_prefix: tuple[int, ...] = ()
     culprit: int | None = None
     budget = slice_steps
     work = 0
 
-    # Enter the root node: its candidates are the calls before the first return, tried
-    # earliest-return first (the most urgent operation first, long-running ones last).
-    cands: list[int] = []
-    e = nxt[head]
-    while match[e] >= 0:
-        cands.append(e)
-        e = nxt[e]
-    bound = e
-    if len(cands) > 1:
-        cands.sort(key=by_return)
-    idx = 0
-    pend = -1  # -1: still trying known candidates; else the next pending candidate
-    doom = doomed(state, bound)
-    if doom >= 0:
+    def enter(state: Any, after_pending: bool) -> tuple[list[int], int, int]:
+        """A node's (candidates, bound, doom): the known calls before the first return in
+        the main list (the bound) and the pending calls before it that the symmetry and
+        blind rules allow, most urgent first; none if the node is doomed."""
         cands = []
-        pend = itail
+        e = nxt[head]
+        while match[e] >= 0:
+            cands.append(e)
+            e = nxt[e]
+        bound = e
+        p = nxt[ihead]
+        while p < bound:  # itail is past every entry
+            if not (psame[p] >= 0 and symmetry_blocked(tl, p, plin)) and not (
+                after_pending and blind_pointless(tl, p, after_pending)
+            ):
+                cands.append(p)
+            p = nxt[p]
+        doom = doomed(tl, state, bound)
+        if doom >= 0:
+            return [], bound, doom  # a read due soon can no longer succeed
+        if len(cands) > 1:
+            cands.sort(key=by_urgency)
+            fc = tl.fcheck[bound]
+            if fc is not None:
+                cands = steer(tl, fc, cands, state, bound)
+        return cands, bound, -1
+
+    state = init
+    cands, bound, doom = enter(state, False)
+    idx = 0
 
     while True:
-        if pend < 0:
-            n_cands = len(cands)
-            while idx < n_cands:
-                e = cands[idx]
-                new = steps[e](state)
-                if new is not illegal:
-                    lin = klin | bits[e]
-                    key = (lin | plin, new)
-                    if key not in cache:
-                        fresh = True
-                        if has_pending:
-                            seen = failed_get((lin, new))
-                            if seen is not None:
-                                for p in seen:
-                                    if not p & ~plin:
-                                        fresh = False
-                                        break
-                        if fresh:
-                            cache_add(key)
-                            push((e, state, cands, idx, bound, -1))
-                            state = new
-                            klin = lin
-                            m = match[e]
-                            p = prv[e]
-                            q = nxt[e]
-                            nxt[p] = q
-                            prv[q] = p
-                            p = prv[m]
-                            q = nxt[m]
-                            nxt[p] = q
-                            prv[q] = p
-                            e = nxt[head]
-                            if e == tail:
-                                done = work + slice_steps - budget
-                                size_ = len(cache) + len(failed)
-                                return SearchResult("valid", steps=done, cache_size=size_)
-                            cands = []
-                            while match[e] >= 0:
-                                cands.append(e)
-                                e = nxt[e]
-                            bound = e
-                            if len(cands) > 1:
-                                cands.sort(key=by_return)
-                            idx = 0
-                            fc = fcheck[bound]
-                            doom = doomed(state, bound)
-                            if doom >= 0:
-                                cands = []  # a read due soon can no longer succeed
-                                pend = itail
-                            elif fc is not None and len(cands) > 1:
-                                cands = steer(fc, cands, state, bound)
-                            n_cands = len(cands)
-                            budget -= 1
-                            if not budget:
-                                work += slice_steps
-                                budget = slice_steps
-                                if (yield):
-                                    return _give_up(
-                                        "timeout", best_prefix, culprit, work, cache, failed
-                                    )
-                            continue
-                idx += 1
-            if pend < 0:
-                pend = nxt[ihead]
-        # The known candidates are exhausted: try the pending unknown operations called
-        # before the bound. One placed right before a blind one would be overwritten unseen:
-        # pointless, since leaving it unplaced ("never happened") is always allowed.
-        after_pending = bool(stack) and stack[-1][5] > 0
-        placed = False
-        while pend != itail and pend < bound:
-            ps = psame[pend]
-            if (ps >= 0 and not plin & bits[ps]) or (after_pending and blind[pend]):
-                pend = nxt[pend]
-                continue
-            new = steps[pend](state)
+        n_cands = len(cands)
+        while idx < n_cands:
+            e = cands[idx]
+            new = steps[e](state)
             if new is not illegal:
-                pl = plin | bits[pend]
-                key = (klin | pl, new)
-                if key not in cache:
-                    fresh = True
-                    seen = failed_get((klin, new))
-                    if seen is not None:
-                        for p in seen:
-                            if not p & ~pl:
-                                fresh = False
-                                break
-                    if fresh:
-                        cache_add(key)
-                        push((pend, state, cands, idx, bound, 1))
-                        state = new
-                        plin = pl
-                        p = prv[pend]
-                        q = nxt[pend]
-                        nxt[p] = q
-                        prv[q] = p
-                        cands = []
-                        e = nxt[head]
-                        while match[e] >= 0:
-                            cands.append(e)
-                            e = nxt[e]
-                        bound = e
-                        if len(cands) > 1:
-                            cands.sort(key=by_return)
-                        idx = 0
-                        pend = -1
-                        fc = fcheck[bound]
-                        doom = doomed(state, bound)
-                        if doom >= 0:
-                            cands = []  # a read due soon can no longer succeed
-                            pend = itail
-                        elif fc is not None and len(cands) > 1:
-                            cands = steer(fc, cands, state, bound)
-                        placed = True
-                        break
-            pend = nxt[pend]
-        if placed:
-            continue
+                pending = match[e] < 0
+                lin = klin if pending else klin | bits[e]
+                pl = plin | bits[e] if pending else plin
+                if (lin | pl, new) not in cache and not (has_pending and prunes(lin, new, pl)):
+                    cache_add((lin | pl, new))
+                    tl.lift(e)
+                    push((e, state, cands, idx, bound, 1 if pending else -1))
+                    state = new
+                    klin = lin
+                    plin = pl
+                    if not pending and tl.nxt[tl.head] == tl.tail:
+                        done = work + slice_steps - budget
+                        return SearchResult("valid", steps=done, cache_size=len(cache))
+                    cands, bound, doom = enter(state, pending)
+                    idx = 0
+                    n_cands = len(cands)
+                    budget -= 1
+                    if not budget:
+                        work += slice_steps
+                        budget = slice_steps
+                        if (yield):
+                            prefix = tuple(opid[e] for e in best)
+                            return _give_up("timeout", prefix, culprit, work, cache)
+                    continue
+            idx += 1
         # Nothing fits: this configuration failed; backtrack.
         if bound > far:
             far = bound
         if len(stack) > best_len:
             best_len = len(stack)
-            best_prefix = tuple(opid[f[0]] for f in stack)
+            del best[shared:]
+            best.extend(stack[k][0] for k in range(shared, best_len))
+            shared = best_len
             culprit = opid[doom if doom >= 0 else bound]
         if not stack:
             return SearchResult(
-                "invalid", best_prefix, culprit, steps=work + slice_steps - budget,
-                cache_size=len(cache) + len(failed), progress=ops[opid[far]].ret,
+                "invalid", tuple(opid[e] for e in best), culprit,
+                steps=work + slice_steps - budget,
+                cache_size=len(cache) + len(dominance), progress=ops[opid[far]].ret,
             )  # fmt: skip
         if has_pending:
-            fkey = (klin, state)
-            seen = failed_get(fkey)
-            if seen is None:
-                failed[fkey] = [plin]
-            elif len(seen) < _DOMINANCE_KEEP:
-                seen.append(plin)
-            else:
-                # Keep the checks cheap: remember the few smallest pending sets, which
-                # prune the most. Forgetting one only prunes less, never wrongly.
-                worst = 0
-                most = seen[0].bit_count()
-                for k in range(1, len(seen)):
-                    c = seen[k].bit_count()
-                    if c > most:
-                        worst, most = k, c
-                if plin.bit_count() < most:
-                    seen[worst] = plin
+            dominance.record(klin, state, plin)
         top, state, cands, idx, bound, kind = pop()
+        if len(stack) < shared:
+            shared = len(stack)
         doom = -1  # the parent node was not doomed: it had children
         if kind < 0:
             klin ^= bits[top]
-            # Unlift the return, then the call (reverse order of lifting).
-            m = match[top]
-            nxt[prv[m]] = m
-            prv[nxt[m]] = m
-            nxt[prv[top]] = top
-            prv[nxt[top]] = top
-            idx += 1
-            pend = -1
         else:
             plin ^= bits[top]
-            nxt[prv[top]] = top
-            prv[nxt[top]] = top
-            pend = nxt[top]
+        tl.unlift(top)
+        idx += 1
         budget -= 1
         if not budget:
             work += slice_steps
             budget = slice_steps
             if (yield):
-                return _give_up("timeout", best_prefix, culprit, work, cache, failed)
+                return _give_up("timeout", tuple(opid[e] for e in best), culprit, work, cache)
+
+
+def _urgency(
+    ops: Sequence[SearchOp], match: Sequence[int], call_pos: Sequence[int], eager: bool
+) -> list[int]:
+    """The order in which a node tries its candidates, by call entry (lower first).
+
+    A known operation goes by its return: the most urgent first. An unknown one, ``eager``,
+    goes by its call, as in Porcupine's list where it returns at +infinity; else after every
+    known one (then in call order).
+    """
+    size = len(match)
+    urgency = [0] * size
+    for i, op in enumerate(ops):
+        pos = call_pos[i]
+        if op.ret is not None:
+            urgency[pos] = 2 * match[pos]
+        else:
+            urgency[pos] = 2 * pos if eager else 2 * size + pos
+    return urgency
 
 
 def _give_up(
-    outcome: Outcome,
-    prefix: tuple[int, ...],
-    culprit: int | None,
-    work: int,
-    cache: set[Any],
-    failed: dict[Any, Any],
+    outcome: Outcome, prefix: tuple[int, ...], culprit: int | None, work: int, cache: set[Any]
 ) -> SearchResult:
-    return SearchResult(outcome, prefix, culprit, steps=work, cache_size=len(cache) + len(failed))
+    return SearchResult(outcome, prefix, culprit, steps=work, cache_size=len(cache))

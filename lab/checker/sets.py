@@ -1,6 +1,9 @@
-"""`SetModel`: a grow-only set checked by Jepsen's simple set rule, not by search.
+"""`SetModel`: a grow-only set, a real `Model` that `check` decides by Jepsen's set rule.
 
-Clients ``add`` elements and ``read`` the whole set (ok value = list of elements). The final
+Clients ``add`` elements and ``read`` the whole set (ok value = list of elements). As a
+sequential specification (`step`) the state is the frozenset of elements added, and a read
+must return exactly it; a search over that is exponential in the concurrent adds, so
+`decide` answers each partition by Jepsen's rule instead. The final
 read (the ok read that completed last) must contain every add acknowledged before that read
 was invoked (else the element is *lost*) and nothing that was never attempted, or whose add
 definitely failed (else it is *unexpected*). Adds with an unknown outcome, and adds still
@@ -10,11 +13,14 @@ checked: this is the rule Jepsen's ``set`` checker applies, cheap enough for any
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from lab.checker.model import Model, ModelError
 from lab.checker.registers import freeze
+from lab.checker.result import Counterexample, PartitionResult, Verdict
 from lab.history.op import UNKNOWN, Operation
 from lab.history.pairing import normalize_f
 
@@ -34,10 +40,44 @@ class SetOutcome:
         return not self.lost and not self.unexpected
 
 
-class SetModel:
-    """Jepsen's set checker as a model: `partition` by key, `check_set` per partition."""
+class SetModel(Model[frozenset[Any]]):
+    """A grow-only set per key; `decide` applies Jepsen's set rule (`check_set`)."""
 
     name: ClassVar[str] = "set"
+
+    def init(self) -> frozenset[Any]:
+        return frozenset()
+
+    def input(self, op: Operation) -> Any:
+        kind = normalize_f(op.f)
+        if kind not in ("add", "read"):
+            raise ModelError(f"the set model has no operation {op.f!r} (op {op.id})")
+        return (kind, freeze(op.input))
+
+    def output(self, op: Operation) -> Any:
+        if op.output is UNKNOWN or normalize_f(op.f) != "read":
+            return op.output
+        return frozenset(freeze(v) for v in (op.output or ()))
+
+    def step(self, state: frozenset[Any], input: Any, output: Any) -> tuple[bool, frozenset[Any]]:
+        kind, value = input
+        if kind == "add":
+            return True, state | {value}
+        return output is UNKNOWN or output == state, state
+
+    def decide(self, key: Hashable, ops: Sequence[Operation]) -> PartitionResult:
+        """Jepsen's set rule on one partition (see the module docstring)."""
+        started = time.perf_counter()
+        outcome = self.check_set(ops)
+        elapsed = time.perf_counter() - started
+        if outcome.final_read is None:
+            return PartitionResult(
+                key, Verdict.UNKNOWN, len(ops), elapsed,
+                "no successful read of the set: nothing to check the adds against",
+            )  # fmt: skip
+        if outcome.valid:
+            return PartitionResult(key, Verdict.VALID, len(ops), elapsed)
+        return self._invalid(key, ops, outcome, elapsed)
 
     def __repr__(self) -> str:
         return "SetModel()"
@@ -47,12 +87,6 @@ class SetModel:
 
     def __hash__(self) -> int:
         return hash(type(self))
-
-    def partition(self, ops: Sequence[Operation]) -> dict[Hashable, list[Operation]]:
-        parts: dict[Hashable, list[Operation]] = {}
-        for op in ops:
-            parts.setdefault(op.key, []).append(op)
-        return parts
 
     def describe(self, op: Operation) -> str:
         kind = normalize_f(op.f)
@@ -65,8 +99,7 @@ class SetModel:
     def check_set(self, ops: Sequence[Operation]) -> SetOutcome:
         """Apply the set rule to one partition (failed adds were dropped when pairing)."""
         for op in ops:
-            if normalize_f(op.f) not in ("add", "read"):
-                raise ValueError(f"the set model has no operation {op.f!r} (op {op.id})")
+            self.input(op)  # raises ModelError for anything but add and read
         reads = [op for op in ops if normalize_f(op.f) == "read" and op.ret is not None]
         adds = [op for op in ops if normalize_f(op.f) == "add"]
         if not reads:
@@ -84,6 +117,47 @@ class SetModel:
             acknowledged=len(must),
             uncertain=len(adds) - len(must),
         )
+
+    def _invalid(
+        self, key: Hashable, ops: Sequence[Operation], outcome: SetOutcome, elapsed: float
+    ) -> PartitionResult:
+        assert outcome.final_read is not None
+        final = outcome.final_read
+        parts = []
+        if outcome.lost:
+            parts.append(f"{len(outcome.lost)} acknowledged add(s) lost: {_few(outcome.lost)}")
+        if outcome.unexpected:
+            parts.append(
+                f"{len(outcome.unexpected)} unexpected element(s): {_few(outcome.unexpected)}"
+            )
+        message = (
+            f"The final read (op #{final.id}, process {final.process}) "
+            + " and ".join(parts)
+            + f" ({outcome.acknowledged} adds acknowledged before it, "
+            + f"{outcome.uncertain} uncertain)."
+        )
+        lost = set(outcome.lost)
+        window = tuple(
+            op.id for op in ops if op.id == final.id or (op.f == "add" and op.input in lost)
+        )
+        cx = Counterexample(
+            culprit=final.id,
+            window=window,
+            window_minimal=True,
+            lost=outcome.lost,
+            unexpected=outcome.unexpected,
+            message=message,
+        )
+        descriptions = {op.id: self.describe(op) for op in ops}
+        return PartitionResult(
+            key, Verdict.INVALID, len(ops), elapsed,
+            counterexample=cx, operations=tuple(ops), descriptions=descriptions,
+        )  # fmt: skip
+
+
+def _few(values: Sequence[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
 def _show_set(value: Any) -> str:

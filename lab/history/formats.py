@@ -2,7 +2,7 @@
 
 =============  =====================================================================
 ``jsonl``      the lab's own format (`lab.history.jsonl`)
-``edn``        Jepsen EDN maps, one per line (`lab.history.edn`)
+``edn``        Jepsen/Knossos EDN maps, any layout (`lab.history.edn`)
 ``jepsen-log`` Jepsen's ``jepsen.util`` log lines (`lab.history.jepsen_log`)
 ``porcupine``  Porcupine's kv histories: EDN with get/put/append (`lab.history.porcupine`)
 =============  =====================================================================
@@ -38,6 +38,13 @@ def detect_format(text: str, *, source: str = "<string>") -> Format:
             continue
         if MARKER in line:
             return "jepsen-log"
+        if line.startswith(";"):
+            continue  # an EDN comment
+        if line.startswith("#") and line[1:2].isalpha():
+            return "edn"  # a tagged record: #jepsen.history.Op{...}
+        line = line.lstrip("[(").lstrip()  # a history as one vector or list
+        if not line:
+            continue
         if line.startswith("{"):
             body = line[1:].lstrip()
             if body.startswith('"') or body.startswith("}"):

@@ -47,5 +47,5 @@ def test_unreadable_is_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     h.write_text("{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0 :type\n")
     assert main(["check", str(h)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{h}:2: " in err
+    assert err.count("\n") == 1 and f"{h}:2:1: " in err
     assert main(["check", str(tmp_path / "nope.jsonl")]) == 2

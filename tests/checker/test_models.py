@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.checker import ANY, ILLEGAL, KVModel, ModelError, RegisterModel, SetModel, model_for
+from lab.checker import (
+    ANY,
+    ILLEGAL,
+    KVModel,
+    Model,
+    ModelError,
+    RegisterModel,
+    SetModel,
+    model_for,
+)  # fmt: skip
 from lab.checker.models import guess_model
 from lab.history import History, Op
 from lab.history.op import UNKNOWN, Operation
@@ -91,6 +100,30 @@ def test_set_rule() -> None:
     late = model.check_set(_set_ops(("add", 1, 4, 8), ("read", [], 5, 6)))
     assert late.valid
     assert model.check_set(_set_ops(("add", 1, 0, 1))).final_read is None
+
+
+def test_set_model_is_a_real_model_that_check_decides_by_the_rule() -> None:
+    from lab.checker import Verdict, check
+    from lab.checker.search import search, search_op
+
+    model = SetModel()
+    assert isinstance(model, Model)
+    history = _set_ops(
+        ("add", 1, 0, 2), ("read", [1], 1, 3), ("add", 2, 4, 5), ("read", [1, 2], 6, 7)
+    )
+    # As a sequential specification it can be searched like any model ...
+    sops = [search_op(model, op, step) for op in history if (step := model.compile(op))]
+    assert search(sops, model.init()).outcome == "valid"
+    stale = _set_ops(("add", 1, 0, 1), ("read", [], 2, 3))
+    sops = [search_op(model, op, step) for op in stale if (step := model.compile(op))]
+    assert search(sops, model.init()).outcome == "invalid"
+    # ... but check() asks it to decide each partition (Jepsen's rule: the final read only).
+    assert model.decide("s", history).verdict is Verdict.VALID
+    assert check(model, history).verdict is Verdict.VALID
+    lost = check(model, _set_ops(("add", 1, 0, 1), ("read", [], 2, 3)))
+    assert lost.verdict is Verdict.INVALID and "lost" in lost.invalid[0].counterexample.message
+    with pytest.raises(ModelError, match="no operation 'remove'"):
+        model.decide("s", _set_ops(("remove", 1, 0, 1)))
 
 
 def test_guessing_a_model() -> None:

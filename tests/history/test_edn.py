@@ -73,7 +73,7 @@ def test_edn_errors_name_the_line(line: str, message: str) -> None:
     text = "{:process 0, :type :invoke, :f :read, :value nil}\n" + line + "\n"
     with pytest.raises(HistoryFormatError) as err:
         parse_edn_history(text, source="x.edn")
-    assert str(err.value).startswith("x.edn:2: ") and message in str(err.value)
+    assert str(err.value).startswith("x.edn:2:") and message in str(err.value)
 
 
 @settings(max_examples=60, deadline=None)
