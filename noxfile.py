@@ -187,18 +187,6 @@ def checker_bench(session: nox.Session) -> None:
     session.run("python", "-m", "lab.checker.bench", *session.posargs)
 
 
-def ensure_go(session: nox.Session) -> None:
-    """apt-get Debian's golang-go when `go` is missing (as root), for the Porcupine oracle."""
-    if shutil.which("go") is not None:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        session.warn("no Go toolchain and no root apt-get: the oracle tests will skip")
-        return
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "update", "-qq", external=True, env=env)
-    session.run("apt-get", "install", "-y", "-qq", "golang-go", external=True, env=env)
-
-
 @nox.session(name="checker-oracle", python=PYTHON, default=False)
 def checker_oracle(session: nox.Session) -> None:
     """Differential tests against the real Porcupine: 10,000 generated histories, valid and
@@ -286,8 +274,8 @@ GO_PACKAGES = (
 
 
 def ensure_go(session: nox.Session) -> None:
-    """apt-get Go and the Go libraries build.sh needs (as root on Debian); else warn, and what
-    needs the real Toxiproxy skips or leaves it out."""
+    """apt-get Go and the Go libraries the shared build scripts need (the real Toxiproxy, the
+    Porcupine oracle), as root on Debian; else warn, and what needs them skips."""
     missing = [p for p in GO_PACKAGES if not Path(f"/usr/share/doc/{p}").exists()]
     if not missing:
         return
