@@ -33,13 +33,16 @@ from aspen.node.storage import NodeStorage
 from aspen.raft import RawNode
 from aspen.raft.errors import InvalidConfChange, NotLeader, ProposalDropped, RaftError
 from aspen.raft.messages import (
+    AppendEntries,
     ConfChange,
     ConfState,
     Entry,
     EntryKind,
+    InstallSnapshot,
     Message,
 )
 from aspen.raft.ready import Ready, Role
+from aspen.storage.errors import StorageFullError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ class RaftDriver:
         leader_address: Callable[[int], Any] = lambda _id: None,
         on_applied: Callable[[Sequence[Entry]], None] = lambda _entries: None,
         snapshot_threshold: int = 10_000,
+        snapshot_bytes: int | None = None,
+        full_retry_seconds: tuple[float, float] = (0.05, 1.0),
     ) -> None:
         self.node = node
         self._storage = storage
@@ -77,6 +82,14 @@ class RaftDriver:
         self._leader_address = leader_address
         self._on_applied = on_applied
         self._snapshot_threshold = snapshot_threshold
+        self._snapshot_bytes = snapshot_bytes
+        self._bytes_since_snapshot = 0
+        self._full_retry = full_retry_seconds
+        self.stalled: str | None = None
+        """Why the last Ready could not be written (the map or disk is full), while it cannot.
+
+        A stalled node keeps its process, its reads and its heartbeats; it refuses entries and
+        snapshots from the leader (the leader retries them later) and retries its own write."""
         self._snapshot_task: asyncio.Task[int] | None = None
         self._role_changed = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="aspen-storage")
@@ -124,6 +137,10 @@ class RaftDriver:
     # --- inputs -------------------------------------------------------------------------------
 
     def step(self, msg: Message) -> None:
+        if self.stalled is not None and (
+            (isinstance(msg, AppendEntries) and msg.entries) or isinstance(msg, InstallSnapshot)
+        ):
+            return  # cannot store them now: as if lost, so the leader sends them again later
         try:
             self.node.step(msg)
         except RaftError as e:
@@ -151,6 +168,12 @@ class RaftDriver:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._role_changed.wait(), timeout)
 
+    def request_snapshot(self) -> None:
+        """Snapshot and compact in the background, unless one is already running."""
+        if self._snapshot_task is None or self._snapshot_task.done():
+            self._snapshot_task = asyncio.create_task(self.snapshot_now(), name="raft-snapshot")
+            self._snapshot_task.add_done_callback(_log_failure)
+
     async def snapshot_now(self) -> int:
         """Snapshot the state machine as applied now and compact the log below it."""
         loop = asyncio.get_running_loop()
@@ -162,6 +185,7 @@ class RaftDriver:
                 self._executor, self._storage.create_snapshot, index, conf_state, image
             )
             await loop.run_in_executor(self._executor, self._storage.compact, index)
+        self._bytes_since_snapshot = 0
         return index
 
     def transport_stats(self) -> dict[str, Any]:
@@ -286,15 +310,7 @@ class RaftDriver:
         results: list[CommandResult | None] = []
         if rd.hard_state or rd.entries or rd.snapshot or rd.committed_entries or conf_state:
             # Heartbeat-only and read-only Readies skip the disk: nothing in them must be durable.
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                self._storage.write_ready,
-                rd.hard_state,
-                rd.entries,
-                rd.snapshot,
-                rd.committed_entries,
-                conf_state,
-            )
+            results = await self._write_ready(rd, conf_state)
         for m in rd.persisted_messages:
             self._transport.send(m)
         if rd.snapshot is not None:
@@ -309,6 +325,7 @@ class RaftDriver:
                         UnavailableError(f"entry {e.index} was replaced by another leader's")
                     )
         if rd.committed_entries:
+            self._bytes_since_snapshot += sum(len(e.data) for e in rd.committed_entries)
             self._applied_to(rd.committed_entries[-1].index)
             self._on_applied(rd.committed_entries)
         for rs in rd.read_states:
@@ -317,13 +334,49 @@ class RaftDriver:
                 fut.set_result(rs.index)
         self._maybe_snapshot()
 
+    async def _write_ready(
+        self, rd: Ready, conf_state: ConfState | None
+    ) -> list[CommandResult | None]:
+        """Steps 2 and 4 of ``rd`` in one storage write, retried for as long as the map or the
+        disk is full: the Ready stays un-advanced, so nothing it promises is sent meanwhile.
+
+        A full map is not fatal (every replica applies the same entries: were it fatal, a full
+        map would stop them all at once, and again at every restart). While stalled the node
+        compacts its log to make room and refuses new entries (see ``step``).
+        """
+        loop = asyncio.get_running_loop()
+        delay, most = self._full_retry
+        while True:
+            try:
+                results = await loop.run_in_executor(
+                    self._executor,
+                    self._storage.write_ready,
+                    rd.hard_state,
+                    rd.entries,
+                    rd.snapshot,
+                    rd.committed_entries,
+                    conf_state,
+                )
+            except StorageFullError as e:
+                if self.stalled is None:
+                    log.error("storage full, not accepting entries until it has room: %s", e)
+                self.stalled = str(e)
+                self.request_snapshot()
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, most)
+                continue
+            if self.stalled is not None:
+                log.warning("storage has room again: accepting entries")
+                self.stalled = None
+            return results
+
     def _maybe_snapshot(self) -> None:
         behind = self.applied - (self._storage.first_index() - 1)
-        if behind >= self._snapshot_threshold and (
-            self._snapshot_task is None or self._snapshot_task.done()
-        ):
-            self._snapshot_task = asyncio.create_task(self.snapshot_now(), name="raft-snapshot")
-            self._snapshot_task.add_done_callback(_log_failure)
+        by_bytes = self._snapshot_bytes is not None and (
+            self._bytes_since_snapshot >= self._snapshot_bytes
+        )
+        if behind >= self._snapshot_threshold or by_bytes:
+            self.request_snapshot()
 
     def _applied_to(self, index: int) -> None:
         self.applied = max(self.applied, index)

@@ -96,6 +96,7 @@ class Node:
             leader_address=self._leader_address,
             on_applied=self._on_applied,
             snapshot_threshold=config.snapshot_threshold,
+            snapshot_bytes=config.map_size // 8,
         )
         self.service = AspenService(
             node_id=config.node_id,

@@ -40,6 +40,7 @@ from aspen.raft.messages import ConfState, Entry, EntryKind, HardState, Snapshot
 from aspen.storage import layout as L
 from aspen.storage.datadir import FsyncMode, lock_dir, open_env
 from aspen.storage.errors import translate
+from aspen.storage.space import MapUsage
 
 log = logging.getLogger(__name__)
 
@@ -575,14 +576,21 @@ class LmdbStorage:
         info = self._env.info()
         return int((info["last_pgno"] + 1) * self._env.stat()["psize"])
 
-    def used_fraction(self) -> float:
-        """Share of the map held by live pages (pages freed by compaction count as free)."""
+    def usage(self) -> MapUsage:
+        """Live pages of the map, per database, from ONE read transaction (see ``space``)."""
         with self._reading("read stats") as txn:
             main = self._env.stat()
-            pages = 2 + _pages(main)  # two meta pages, the main db (which names the others)
-            for db in self._dbs:
-                pages += _pages(txn.stat(db))
-        return pages * main["psize"] / self._env.info()["map_size"]
+            psize = int(main["psize"])
+            per_db = [_pages(txn.stat(db)) * psize for db in self._dbs]
+            map_bytes = int(self._env.info()["map_size"])
+        log_b, _meta, snap_b, kv_b, _applied = per_db
+        # two meta pages, the main db (which names the others), then every named db
+        used = (2 + _pages(main)) * psize + sum(per_db)
+        return MapUsage(map_bytes, used, kv_b, log_bytes=log_b, snapshot_bytes=snap_b)
+
+    def used_fraction(self) -> float:
+        """Share of the map held by live pages (pages freed by compaction count as free)."""
+        return self.usage().fraction
 
     def flush(self) -> None:
         """Force everything committed onto the disk (useful with ``fsync="never"``)."""

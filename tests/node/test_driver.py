@@ -192,3 +192,31 @@ async def test_a_core_error_in_the_ticker_is_fatal_not_a_silent_hang() -> None:
 
         driver.node = TickExplodes(driver.node)  # type: ignore[assignment]
         assert isinstance(await driver.wait_closed_or_fatal(), RuntimeError)
+
+
+async def test_a_full_storage_stalls_a_follower_without_killing_it_and_it_catches_up() -> None:
+    from aspen.storage.errors import StorageFullError
+
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        follower = next(d for i, d in net.drivers.items() if d is not leader)
+        store = stores[follower.node.id]
+        real_write = store.write_ready
+        full = True
+
+        def write_ready(*args: Any) -> list[CommandResult | None]:
+            if full:
+                raise StorageFullError("write ready: LMDB map is full")
+            return real_write(*args)
+
+        store.write_ready = write_ready  # type: ignore[method-assign]
+        for i in range(5):  # the other two still form a quorum
+            await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
+        await eventually(lambda: follower.stalled is not None)
+        assert follower.fatal is None
+        assert store.get("k4") is None
+        full = False
+        await eventually(lambda: store.get("k4") == "v")
+        assert follower.stalled is None and follower.fatal is None

@@ -1,0 +1,117 @@
+"""A full data file never kills a node (issue #13, item 4).
+
+A real 3-node cluster with a 16 MiB LMDB map is filled by eight concurrent writers of 0.1-1 MB
+values until the leader refuses them. Every node must stay up; the refusals must be 507 with a
+JSON body (never another 5xx, never a crash); DELETE must still work and free space, so that
+writes succeed again; ``/trigger-snapshot`` must work; a node restarted at the same map size
+must come back and serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from lab.context import NodeOptions
+from lab.runtime.base import NodeState
+from tests.integration.cluster import cluster, eventually, leader_of
+
+pytestmark = pytest.mark.integration
+
+MAP = "16MiB"
+WRITERS = 8
+
+
+async def _metrics(session: aiohttp.ClientSession, url: str) -> dict[str, object]:
+    async with session.get(f"{url}/raft-metrics") as r:
+        body: dict[str, object] = await r.json()
+        return body
+
+
+async def test_a_full_map_refuses_writes_with_507_and_no_node_dies(tmp_path: Path) -> None:
+    options = NodeOptions(extra_args=("--map-size", MAP))
+    async with cluster(tmp_path, options=options) as (ctx, db):
+        urls = {n: f"http://{db.http(ctx, n)}" for n in ctx.nodes}
+        statuses: Counter[int] = Counter()
+        written: list[str] = []
+        leader = await leader_of(ctx, db)
+        rss_before = {n: s.rss_bytes for n in ctx.nodes if (s := ctx.runtime.sample(n))}
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+
+            async def writer(w: int) -> None:
+                rng = random.Random(w)
+                refused = 0
+                for i in range(60):
+                    key = f"big-{w}-{i}"
+                    value = "x" * rng.randrange(100_000, 1_000_000)
+                    async with http.put(f"{urls[leader]}/kv/{key}", json={"value": value}) as r:
+                        statuses[r.status] += 1
+                        body = await r.json()
+                        if r.status == 200:
+                            written.append(key)
+                        elif r.status == 507:
+                            assert body["code"] == "storage_full", body
+                            refused += 1
+                            if refused >= 3:
+                                return
+                        else:
+                            assert r.status < 500, (r.status, body)
+
+            await asyncio.gather(*(writer(w) for w in range(WRITERS)))
+            assert statuses[507] > 0, statuses
+            assert written, statuses
+            for n in ctx.nodes:
+                assert ctx.runtime.state(n) is NodeState.RUNNING, f"node {n} died"
+            full = {n: await _metrics(http, urls[n]) for n in ctx.nodes}
+
+            # A full map still deletes: that is how space comes back.
+            for key in written:
+                async with http.delete(f"{urls[leader]}/kv/{key}") as r:
+                    assert r.status == 200, (key, r.status, await r.text())
+            for n in ctx.nodes:
+                async with http.post(f"{urls[n]}/trigger-snapshot") as r:
+                    assert r.status == 200, (n, r.status, await r.text())
+
+            async def writes_again() -> bool:
+                async with http.put(f"{urls[leader]}/kv/after", json={"value": "y" * 500_000}) as r:
+                    assert r.status in (200, 507), (r.status, await r.text())
+                    return r.status == 200
+
+            await eventually(writes_again, what="a write succeeding after the deletes")
+            emptied = {n: await _metrics(http, urls[n]) for n in ctx.nodes}
+
+            # A node restarted at the same map size comes back and catches up.
+            follower = next(n for n in ctx.nodes if n != leader)
+            ctx.runtime.restart(follower)
+
+            async def serves() -> bool:
+                try:
+                    async with http.get(
+                        f"{urls[follower]}/kv/after", params={"consistency": "stale"}
+                    ) as r:
+                        return r.status == 200 and (await r.json())["found"]
+                except aiohttp.ClientError:
+                    assert ctx.runtime.state(follower) is NodeState.RUNNING, "restart failed"
+                    return False
+
+            await eventually(serves, what="the restarted node serving")
+            for n in ctx.nodes:
+                assert ctx.runtime.state(n) is NodeState.RUNNING, f"node {n} died"
+                async with http.get(f"{urls[n]}/health") as r:
+                    assert r.status in (200, 503)
+                    assert (await r.json())["node_id"] == n
+        rss_after = {n: s.rss_bytes for n in ctx.nodes if (s := ctx.runtime.sample(n))}
+        print(f"\nstatuses: {dict(statuses)}; {len(written)} big values written")
+        for n in ctx.nodes:
+            print(
+                f"node {n}: map used {full[n]['map_used_bytes']} B when full, "
+                f"{emptied[n]['map_used_bytes']} B after deletes + snapshot, of "
+                f"{full[n]['map_size_bytes']} B; RSS {rss_before.get(n, 0) >> 20} -> "
+                f"{rss_after.get(n, 0) >> 20} MiB"
+            )
