@@ -376,6 +376,18 @@ _PATHS: dict[str, Any] = {
             requestBody=_body(_obj({}), required=False),
         )
     },
+    "/snapshot": {
+        "get": _op(
+            "A consistent snapshot file of this node's state machine (aspen snapshot save)",
+            {
+                "200": {
+                    "description": "The snapshot file",
+                    "content": {"application/octet-stream": {"schema": _STR}},
+                },
+                "400": _json(_ref("Error"), _ERROR_TEXT[400]),
+            },
+        )
+    },
     "/leader": {
         "get": _op(
             "The leader this node knows of (503 when none)",

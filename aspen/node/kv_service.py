@@ -47,6 +47,7 @@ from aspen.node.storage import NodeStorage
 from aspen.raft.messages import NONE, ConfChange, ConfChangeKind, ConfState
 from aspen.raft.ready import Role
 from aspen.storage.errors import StorageFullError as DiskFullError
+from aspen.storage.snapfile import SnapshotFile
 from aspen.storage.space import Headroom, MapUsage
 
 MIN_FREE_DISK = 64 << 20
@@ -264,6 +265,10 @@ class AspenService:
                 return await self._driver.snapshot_now()
             except DiskFullError as e:
                 raise StorageFullError(f"no room to write a snapshot: {e}") from None
+
+    async def snapshot_file(self) -> bytes:
+        index, _conf, image = await asyncio.to_thread(self._storage.snapshot_image)
+        return SnapshotFile(index, self._cluster_id, self._id, image).encode()
 
     def leader(self) -> tuple[int, PeerAddress | None]:
         leader = self._driver.node.leader
