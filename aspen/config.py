@@ -32,6 +32,10 @@ max_proposal_batch     ``--max-proposal-batch``  ``ASPEN_MAX_PROPOSAL_...``  256
 ticket                 ``--ticket``              ``ASPEN_TICKET``           none
 log_level              ``--log-level``           ``ASPEN_LOG_LEVEL``        ``INFO``
 peers                  ``--peer`` (repeatable)   ``ASPEN_PEERS`` (a,b,...)  none
+http_header_timeout_ms ``--http-header-...``     ``ASPEN_HTTP_HEADER_...``  10000
+http_body_timeout_ms   ``--http-body-...``       ``ASPEN_HTTP_BODY_...``    30000
+http_idle_timeout_ms   ``--http-idle-...``       ``ASPEN_HTTP_IDLE_...``    60000
+http_max_connections   ``--http-max-...``        ``ASPEN_HTTP_MAX_...``     1024
 =====================  ========================  =========================  ================
 
 A peer is written ``ID=RAFT@HTTP`` (``2=10.0.0.2:7000@10.0.0.2:8080``); in TOML it may also
@@ -167,6 +171,14 @@ class NodeConfig:
     ticket: str | None = None
     log_level: str = "INFO"
     peers: tuple[PeerSpec, ...] = ()
+    http_header_timeout_ms: int = 10_000
+    """A new HTTP connection must complete its first request's headers in this time."""
+    http_body_timeout_ms: int = 30_000
+    """A request body must arrive in this time (408 and the connection closed otherwise)."""
+    http_idle_timeout_ms: int = 60_000
+    """An idle keep-alive HTTP connection is closed after this time."""
+    http_max_connections: int = 1024
+    """Open HTTP connections beyond this are answered 503 and closed."""
 
     @property
     def raft_advertised(self) -> str:
@@ -328,6 +340,10 @@ _CONVERT: dict[str, Callable[[object], Any]] = {
     "ticket": _ticket,
     "log_level": _log_level,
     "peers": _peers,
+    "http_header_timeout_ms": _positive_int,
+    "http_body_timeout_ms": _positive_int,
+    "http_idle_timeout_ms": _positive_int,
+    "http_max_connections": _positive_int,
 }
 assert set(_CONVERT) == set(FIELDS), "every NodeConfig field needs a converter"
 
@@ -365,6 +381,10 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         "max_proposal_batch": "most proposals per Raft append",
         "ticket": "a cluster ticket (aspen...) to join with",
         "log_level": "DEBUG | INFO | WARNING | ERROR | CRITICAL",
+        "http_header_timeout_ms": "ms for a new HTTP connection's first request headers",
+        "http_body_timeout_ms": "ms for a request body to arrive (then 408)",
+        "http_idle_timeout_ms": "ms an idle keep-alive HTTP connection is kept",
+        "http_max_connections": "open HTTP connections beyond which new ones get 503",
     }
     for name, text in helps.items():
         p.add_argument(_flag(name), dest=name, metavar=name.upper(), help=text)

@@ -14,6 +14,7 @@ then errors (turns every exception into a JSON response, see :mod:`aspen.http.er
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,14 @@ from prometheus_client import CollectorRegistry
 from aspen.http import cluster, kv
 from aspen.http.errors import error_middleware, json_response
 from aspen.http.keys import METRICS, SERVICE
+from aspen.http.limits import (
+    DEFAULT_LIMITS,
+    LIMITS,
+    STARTED,
+    GuardedServer,
+    HttpLimits,
+    limits_middleware,
+)
 from aspen.http.metrics import ApiMetrics, handle_metrics, metrics_middleware
 from aspen.http.openapi import openapi_document
 from aspen.kv.commands import MAX_VALUE_BYTES
@@ -51,15 +60,20 @@ def build_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     registry: CollectorRegistry | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """The HTTP API for ``service``.
 
     ``max_body_bytes`` bounds every request body (413 beyond it); ``registry`` is the
-    Prometheus registry ``/metrics`` exposes (a new one per app by default: no global state).
+    Prometheus registry ``/metrics`` exposes (a new one per app by default: no global state);
+    ``limits`` bounds time and connections (:mod:`aspen.http.limits`, applied by ``serve``).
     """
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware], client_max_size=max_body_bytes
+        middlewares=[limits_middleware, metrics_middleware, error_middleware],
+        client_max_size=max_body_bytes,
     )
+    app[LIMITS] = limits
+    app[STARTED] = set()
     app[SERVICE] = service
     app[METRICS] = ApiMetrics(service, registry)
     kv.add_routes(app)
@@ -76,6 +90,7 @@ class HttpServer:
     runner: web.AppRunner
     host: str
     port: int
+    listener: asyncio.base_events.Server | None = None
 
     @property
     def url(self) -> str:
@@ -83,25 +98,36 @@ class HttpServer:
         return f"http://{host}:{self.port}"
 
     async def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
         await self.runner.cleanup()
 
 
 async def serve(
     app: web.Application, host: str, port: int, *, shutdown_timeout: float = 5.0
 ) -> HttpServer:
-    """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port."""
+    """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port.
+
+    Connections are accepted through :class:`GuardedServer` (header timeout, connection cap);
+    idle keep-alive connections close after the app's ``idle_timeout``.
+    """
+    limits = app.get(LIMITS, HttpLimits())
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=shutdown_timeout, **RUNNER_OPTIONS
+        app,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        keepalive_timeout=limits.idle_timeout,
+        **RUNNER_OPTIONS,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    assert runner.server is not None
+    guard = GuardedServer(runner.server, limits, app.get(STARTED, set()))
     try:
-        await site.start()
+        listener = await asyncio.get_running_loop().create_server(
+            guard, host, port, reuse_address=True, backlog=128
+        )
     except BaseException:
         await runner.cleanup()
         raise
-    bound = port
-    for address in runner.addresses:
-        bound = address[1]
-        break
-    return HttpServer(runner, host, bound)
+    bound = listener.sockets[0].getsockname()[1] if listener.sockets else port
+    return HttpServer(runner, host, bound, listener)

@@ -52,6 +52,7 @@ _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     414: "uri_too_long",
     415: "unsupported_media_type",
@@ -144,7 +145,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _http_exception(request, e)
     except RequestError as e:
-        return error_response(e.status, str(e), e.code)
+        response = error_response(e.status, str(e), e.code)
+        if e.status in (408, 413):
+            response.force_close()  # the unread rest of the body must not be parsed as a request
+        return response
     except NotLeaderError as e:
         return not_leader_response(request, e)
     except ServiceError as e:

@@ -22,6 +22,8 @@ _ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$"
 
 _ERROR_TEXT = {
     400: "Bad input: malformed JSON, wrong types, unknown fields, limits exceeded",
+    408: "The request body did not arrive in time (the connection is closed)",
+    415: "Unsupported Content-Encoding",
     404: "No such endpoint",
     409: "Conflicts with the cluster's state (change in flight, already initialized)",
     413: "Request body too large",
@@ -52,7 +54,7 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {"200": _json(ok)}
-    for status in sorted({400, *errors}):
+    for status in sorted({400, *errors, *(_BODY_ERRORS if 413 in errors else ())}):
         schema = _ref("NotLeader") if status == 421 else _ref("Error")
         out[str(status)] = _json(schema, _ERROR_TEXT[status])
     return out
@@ -62,6 +64,8 @@ def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
+_BODY_ERRORS = (408, 415)
+"""Any endpoint that reads a body may answer these (see ``aspen.http.validation.read_body``)."""
 _WRITE_ERRORS = (413, 421, 503, 504, 507)
 _READ_ERRORS = (421, 503, 504)
 _ADMIN_ERRORS = (409, 413, 421, 503, 504, 507)
@@ -83,13 +87,19 @@ _SCHEMAS: dict[str, Any] = {
     "Key": {
         "type": "string",
         "minLength": 1,
-        "maxLength": MAX_KEY_BYTES,
-        "description": f"Non-empty; at most {MAX_KEY_BYTES} bytes in UTF-8.",
+        "maxLength": MAX_KEY_BYTES // 4,
+        "pattern": "^[^\\u0000]",
+        "description": (
+            f"Non-empty; at most {MAX_KEY_BYTES} bytes in UTF-8 (so any {MAX_KEY_BYTES // 4} "
+            "characters); keys starting with U+0000 are reserved for Aspen."
+        ),
     },
     "Value": {
         "type": "string",
-        "maxLength": MAX_VALUE_BYTES,
-        "description": f"At most {MAX_VALUE_BYTES} bytes in UTF-8.",
+        "maxLength": MAX_VALUE_BYTES // 4,
+        "description": (
+            f"At most {MAX_VALUE_BYTES} bytes in UTF-8 (so any {MAX_VALUE_BYTES // 4} characters)."
+        ),
     },
     "NodeId": {"type": "integer", "minimum": 1, "maximum": MAX_NODE_ID},
     "HostPort": {"type": "string", "pattern": _ADDRESS_PATTERN, "example": "127.0.0.1:8080"},
@@ -136,7 +146,8 @@ _SCHEMAS: dict[str, Any] = {
         "minProperties": 1,
         "maxProperties": MAX_MULTI_KEYS,
         "additionalProperties": _ref("Value"),
-        "description": f"At most {MAX_MULTI_KEYS} keys, written atomically.",
+        "propertyNames": _ref("Key"),
+        "description": f"At most {MAX_MULTI_KEYS} keys (each a Key), written atomically.",
     },
     "SetMultiOp": _obj({"op": {"type": "string", "enum": ["set-multi"]}, "items": _ref("Items")}),
     "ReadResult": _obj(

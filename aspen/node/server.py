@@ -19,6 +19,7 @@ from typing import Any
 from aspen.client import AsyncClient, Outcome
 from aspen.config import NodeConfig
 from aspen.http.app import build_app, serve
+from aspen.http.limits import HttpLimits
 from aspen.node.driver import RaftDriver
 from aspen.node.kv_service import AspenService
 from aspen.node.peers import PEER_KEY_PREFIX, AddressBook, split_host_port
@@ -150,7 +151,14 @@ class Node:
         self._reload_peers()
         await self.transport.start()
         self.driver.start()
-        app = build_app(self.service)
+        c = self.config
+        limits = HttpLimits(
+            header_timeout=c.http_header_timeout_ms / 1000,
+            body_timeout=c.http_body_timeout_ms / 1000,
+            idle_timeout=c.http_idle_timeout_ms / 1000,
+            max_connections=c.http_max_connections,
+        )
+        app = build_app(self.service, limits=limits)
         host, port = split_host_port(self.config.http_addr)
         self._http = await serve(app, host, port)
         if self.ticket is not None:
