@@ -25,14 +25,7 @@ from prometheus_client import CollectorRegistry
 from aspen.http import cluster, kv
 from aspen.http.errors import error_middleware, json_response
 from aspen.http.keys import METRICS, SERVICE
-from aspen.http.limits import (
-    DEFAULT_LIMITS,
-    LIMITS,
-    STARTED,
-    GuardedServer,
-    HttpLimits,
-    limits_middleware,
-)
+from aspen.http.limits import DEFAULT_LIMITS, LIMITS, GuardedServer, HttpLimits, limits_middleware
 from aspen.http.metrics import ApiMetrics, handle_metrics, metrics_middleware
 from aspen.http.openapi import openapi_document
 from aspen.kv.commands import MAX_VALUE_BYTES
@@ -47,6 +40,7 @@ MAX_REQUEST_LINE = 64 * 1024
 (4 UTF-8 bytes each, 3 characters per byte: 48 KiB), so an oversize key gets a JSON 400 from
 validation. Beyond this, and for bytes that are not HTTP at all, aiohttp's parser answers a
 plain-text 400 itself: such a request never reaches the application or its middlewares."""
+LINGER_SECONDS = 1.0
 RUNNER_OPTIONS: dict[str, Any] = {"max_line_size": MAX_REQUEST_LINE, "access_log": None}
 """What :func:`serve` passes to ``web.AppRunner`` (for embedders that make their own runner)."""
 
@@ -73,7 +67,6 @@ def build_app(
         client_max_size=max_body_bytes,
     )
     app[LIMITS] = limits
-    app[STARTED] = set()
     app[SERVICE] = service
     app[METRICS] = ApiMetrics(service, registry)
     kv.add_routes(app)
@@ -112,16 +105,19 @@ async def serve(
     idle keep-alive connections close after the app's ``idle_timeout``.
     """
     limits = app.get(LIMITS, HttpLimits())
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        shutdown_timeout=shutdown_timeout,
-        keepalive_timeout=limits.idle_timeout,
+    # After a 408/413 the rest of the body is read and dropped for at most LINGER seconds (so the
+    # client sees the answer rather than a reset), then the connection is closed.
+    handler_args = {
         **RUNNER_OPTIONS,
+        "keepalive_timeout": limits.idle_timeout,
+        "lingering_time": LINGER_SECONDS,
+    }
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=shutdown_timeout, **handler_args
     )
     await runner.setup()
     assert runner.server is not None
-    guard = GuardedServer(runner.server, limits, app.get(STARTED, set()))
+    guard = GuardedServer(runner.server, limits, **handler_args)
     try:
         listener = await asyncio.get_running_loop().create_server(
             guard, host, port, reuse_address=True, backlog=128

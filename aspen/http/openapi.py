@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 description of the HTTP API, served at ``GET /openapi.json``.
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /openapi.json``.
 
 Kept as Python data beside the handlers (not a JSON file) so it ships with the package and
 can be checked against the routes; ``tests/http/test_openapi.py`` fuzzes the app against it
@@ -36,6 +36,13 @@ _ERROR_TEXT = {
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null (OpenAPI 3.1 is JSON Schema 2020-12: no ``nullable``)."""
+    if isinstance(schema.get("type"), str):
+        return {**schema, "type": [schema["type"], "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,7 +109,7 @@ _SCHEMAS: dict[str, Any] = {
         ),
     },
     "NodeId": {"type": "integer", "minimum": 1, "maximum": MAX_NODE_ID},
-    "HostPort": {"type": "string", "pattern": _ADDRESS_PATTERN, "example": "127.0.0.1:8080"},
+    "HostPort": {"type": "string", "pattern": _ADDRESS_PATTERN, "examples": ["127.0.0.1:8080"]},
     "Address": _obj({"raft": _ref("HostPort"), "http": _ref("HostPort")}),
     "Index": {"type": "integer", "minimum": 0, "description": "The Raft log index."},
     "Error": {
@@ -115,9 +122,9 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"type": "string"},
             "code": {"type": "string", "enum": ["not_leader"]},
-            "leader_id": {"type": "integer", "nullable": True},
-            "leader": {**_ref("Address"), "nullable": True},
-            "location": {"type": "string", "nullable": True},
+            "leader_id": _nullable({"type": "integer"}),
+            "leader": _nullable(_ref("Address")),
+            "location": _nullable(_STR),
         },
         "required": ["error", "code", "leader_id", "leader", "location"],
     },
@@ -129,7 +136,7 @@ _SCHEMAS: dict[str, Any] = {
     "CasBody": _obj(
         {
             "key": _ref("Key"),
-            "expected": {**_ref("Value"), "nullable": True},
+            "expected": _nullable(_ref("Value")),
             "new": _ref("Value"),
         }
     ),
@@ -137,7 +144,7 @@ _SCHEMAS: dict[str, Any] = {
         {
             "op": {"type": "string", "enum": ["cas"]},
             "key": _ref("Key"),
-            "expected": {**_ref("Value"), "nullable": True},
+            "expected": _nullable(_ref("Value")),
             "new": _ref("Value"),
         }
     ),
@@ -153,7 +160,7 @@ _SCHEMAS: dict[str, Any] = {
     "ReadResult": _obj(
         {
             "key": {"type": "string"},
-            "value": {"type": "string", "nullable": True},
+            "value": _nullable(_STR),
             "found": {"type": "boolean"},
             "index": _ref("Index"),
         }
@@ -162,7 +169,7 @@ _SCHEMAS: dict[str, Any] = {
         {
             "key": {"type": "string"},
             "ok": {"type": "boolean"},
-            "current": {"type": "string", "nullable": True},
+            "current": _nullable(_STR),
             "index": _ref("Index"),
         }
     ),
@@ -174,7 +181,7 @@ _SCHEMAS: dict[str, Any] = {
             "joint": {"type": "boolean"},
             "members": {
                 "type": "object",
-                "additionalProperties": {**_ref("Address"), "nullable": True},
+                "additionalProperties": _nullable(_ref("Address")),
             },
         }
     ),
@@ -204,7 +211,7 @@ _WRITE_RESULT = {
         "index": _ref("Index"),
         "existed": {"type": "boolean"},
         "ok": {"type": "boolean"},
-        "current": {"type": "string", "nullable": True},
+        "current": _nullable(_STR),
         "count": {"type": "integer"},
     },
     "required": ["op", "index"],
@@ -406,8 +413,8 @@ _PATHS: dict[str, Any] = {
                 _obj(
                     {
                         "leader_id": {"type": "integer"},
-                        "http": {"type": "string", "nullable": True},
-                        "raft": {"type": "string", "nullable": True},
+                        "http": _nullable(_STR),
+                        "raft": _nullable(_STR),
                         "is_self": {"type": "boolean"},
                     }
                 ),
@@ -465,7 +472,7 @@ _PATHS: dict[str, Any] = {
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     """The API description; ``server_url`` fills ``servers`` when given."""
     doc: dict[str, Any] = {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Aspen node HTTP API",
             "version": "1",

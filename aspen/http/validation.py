@@ -123,6 +123,10 @@ async def read_body(request: web.Request) -> bytes:
         ) from None
     except HttpProcessingError as e:
         raise RequestError(f"request body cannot be decoded ({e.message})") from None
+    except web.RequestPayloadError as e:  # a Content-Encoding that does not decode, a bad chunk
+        cause = e.__cause__ if isinstance(e.__cause__, HttpProcessingError) else e
+        reason = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
+        raise RequestError(f"request body cannot be decoded ({reason.strip()})") from None
 
 
 async def read_json(request: web.Request, *, optional: bool = False) -> object:
