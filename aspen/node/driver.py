@@ -73,7 +73,8 @@ class RaftDriver:
         on_applied: Callable[[Sequence[Entry]], None] = lambda _entries: None,
         snapshot_threshold: int = 10_000,
         snapshot_bytes: int | None = None,
-        full_retry_seconds: tuple[float, float] = (0.05, 1.0),
+        rebuild: Callable[[], RawNode] | None = None,
+        full_backoff: tuple[float, float] = (0.2, 5.0),
     ) -> None:
         self.node = node
         self._storage = storage
@@ -84,12 +85,13 @@ class RaftDriver:
         self._snapshot_threshold = snapshot_threshold
         self._snapshot_bytes = snapshot_bytes
         self._bytes_since_snapshot = 0
-        self._full_retry = full_retry_seconds
+        self._rebuild = rebuild
+        self._full_backoff = full_backoff
+        self._full_strikes = 0
+        self._refuse_entries_until = 0.0
         self.stalled: str | None = None
-        """Why the last Ready could not be written (the map or disk is full), while it cannot.
-
-        A stalled node keeps its process, its reads and its heartbeats; it refuses entries and
-        snapshots from the leader (the leader retries them later) and retries its own write."""
+        """Why the last Ready that carried entries could not be written (the map or disk is
+        full); None once one could. See ``_recover_from_full``."""
         self._snapshot_task: asyncio.Task[int] | None = None
         self._role_changed = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="aspen-storage")
@@ -137,10 +139,14 @@ class RaftDriver:
     # --- inputs -------------------------------------------------------------------------------
 
     def step(self, msg: Message) -> None:
-        if self.stalled is not None and (
-            (isinstance(msg, AppendEntries) and msg.entries) or isinstance(msg, InstallSnapshot)
+        if (
+            self.stalled is not None
+            and (
+                (isinstance(msg, AppendEntries) and msg.entries) or isinstance(msg, InstallSnapshot)
+            )
+            and asyncio.get_running_loop().time() < self._refuse_entries_until
         ):
-            return  # cannot store them now: as if lost, so the leader sends them again later
+            return  # no room to store them now: as if lost, so the leader sends them later
         try:
             self.node.step(msg)
         except RaftError as e:
@@ -285,8 +291,38 @@ class RaftDriver:
             self._wake.clear()
             while self.node.has_ready():
                 rd = self.node.ready()
-                await self._handle(rd)
+                try:
+                    await self._handle(rd)
+                except StorageFullError as e:
+                    if self._rebuild is None:
+                        raise
+                    self._recover_from_full(e)
+                    continue
                 self.node.advance(rd)
+
+    def _recover_from_full(self, e: StorageFullError) -> None:
+        """A Ready could not be written because the map or the disk is full: do what a restart
+        would do, without the exit (were a full map fatal, it would stop every replica at once,
+        since all apply the same entries, and again at every restart).
+
+        The Ready is dropped un-advanced, and the core is rebuilt from what storage holds: like
+        after a crash, whatever the Ready promised was never sent (its persisted messages), so
+        the leader just sends the entries again. For a growing while the node refuses entries
+        and snapshots (``step``), and compacts its log to make room; a node that is leader
+        loses its leadership, and with it the writes in flight (their outcome is unknown).
+        """
+        self._full_strikes += 1
+        base, most = self._full_backoff
+        backoff = min(most, base * 2 ** (self._full_strikes - 1))
+        if self.stalled is None:
+            log.error("storage full, refusing entries for %.1f s: %s", backoff, e)
+        self.stalled = str(e)
+        self._refuse_entries_until = asyncio.get_running_loop().time() + backoff
+        self._fail_reads(UnavailableError("storage full: the node reloaded its Raft state"))
+        assert self._rebuild is not None
+        self.node = self._rebuild()
+        self._role_changed.set()
+        self.request_snapshot()
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
@@ -337,38 +373,22 @@ class RaftDriver:
     async def _write_ready(
         self, rd: Ready, conf_state: ConfState | None
     ) -> list[CommandResult | None]:
-        """Steps 2 and 4 of ``rd`` in one storage write, retried for as long as the map or the
-        disk is full: the Ready stays un-advanced, so nothing it promises is sent meanwhile.
-
-        A full map is not fatal (every replica applies the same entries: were it fatal, a full
-        map would stop them all at once, and again at every restart). While stalled the node
-        compacts its log to make room and refuses new entries (see ``step``).
-        """
-        loop = asyncio.get_running_loop()
-        delay, most = self._full_retry
-        while True:
-            try:
-                results = await loop.run_in_executor(
-                    self._executor,
-                    self._storage.write_ready,
-                    rd.hard_state,
-                    rd.entries,
-                    rd.snapshot,
-                    rd.committed_entries,
-                    conf_state,
-                )
-            except StorageFullError as e:
-                if self.stalled is None:
-                    log.error("storage full, not accepting entries until it has room: %s", e)
-                self.stalled = str(e)
-                self.request_snapshot()
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, most)
-                continue
-            if self.stalled is not None:
-                log.warning("storage has room again: accepting entries")
-                self.stalled = None
-            return results
+        """Steps 2 and 4 of ``rd`` in one storage write (``StorageFullError``: see
+        ``_recover_from_full``)."""
+        results = await asyncio.get_running_loop().run_in_executor(
+            self._executor,
+            self._storage.write_ready,
+            rd.hard_state,
+            rd.entries,
+            rd.snapshot,
+            rd.committed_entries,
+            conf_state,
+        )
+        if self.stalled is not None and (rd.entries or rd.snapshot or rd.committed_entries):
+            log.warning("storage has room again: accepting entries")
+            self.stalled = None
+            self._full_strikes = 0
+        return results
 
     def _maybe_snapshot(self) -> None:
         behind = self.applied - (self._storage.first_index() - 1)

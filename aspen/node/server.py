@@ -73,6 +73,12 @@ class Node:
         )
         rng = random.Random(int.from_bytes(os.urandom(8), "big"))
         self.raw = RawNode(raft_config, self.storage.raft_view, rng)
+
+        def rebuild() -> RawNode:
+            """The core as a restart would build it from storage (after a full map)."""
+            applied_now = dataclasses.replace(raft_config, applied=self.storage.applied_index())
+            return RawNode(applied_now, self.storage.raft_view, rng)
+
         raft_host, raft_port = split_host_port(config.raft_addr)
         self.transport = PeerTransport(
             config.node_id,
@@ -98,6 +104,7 @@ class Node:
             on_applied=self._on_applied,
             snapshot_threshold=config.snapshot_threshold,
             snapshot_bytes=config.map_size // 8,
+            rebuild=rebuild,
         )
         self.service = AspenService(
             node_id=config.node_id,

@@ -115,3 +115,84 @@ async def test_a_full_map_refuses_writes_with_507_and_no_node_dies(tmp_path: Pat
                 f"{full[n]['map_size_bytes']} B; RSS {rss_before.get(n, 0) >> 20} -> "
                 f"{rss_after.get(n, 0) >> 20} MiB"
             )
+
+
+async def test_a_follower_with_a_smaller_map_stalls_without_dying_and_catches_up(
+    tmp_path: Path,
+) -> None:
+    """Admission is the leader's: a follower with less room than the leader (a smaller map, a
+    fuller disk) cannot store what the cluster commits. It must refuse the entries (the leader
+    retries), say so on /health and /metrics, stay up, and catch up once there is room."""
+    from lab.runtime.base import NodeCommand
+
+    options = NodeOptions(extra_args=("--map-size", MAP))
+    async with cluster(tmp_path, options=options) as (ctx, db):
+        urls = {n: f"http://{db.http(ctx, n)}" for n in ctx.nodes}
+        leader = await leader_of(ctx, db)
+        small = next(n for n in ctx.nodes if n != leader)
+        ctx.runtime.stop(small)
+        argv = [*db.command(ctx, small).argv, "--map-size", "6MiB"]  # the last one wins
+        ctx.runtime.start(small, NodeCommand(argv, {"PYTHONUNBUFFERED": "1"}))
+        statuses: Counter[int] = Counter()
+        written: list[str] = []
+        stalled_seen: list[dict[str, object]] = []
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+
+            async def small_metrics() -> dict[str, object]:
+                async with http.get(f"{urls[small]}/raft-metrics") as r:
+                    return dict(await r.json())
+
+            async def serving() -> bool:
+                try:
+                    return bool(await small_metrics())
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(serving, what="the small node serving")
+            for i in range(40):
+                value = "z" * random.Random(i).randrange(100_000, 1_000_000)
+                async with http.put(f"{urls[leader]}/kv/f{i}", json={"value": value}) as r:
+                    statuses[r.status] += 1
+                    assert r.status in (200, 507), (r.status, await r.text())
+                    if r.status == 200:
+                        written.append(f"f{i}")
+                if statuses[507] >= 3:
+                    break
+
+            async def stalled() -> bool:
+                m = await small_metrics()
+                if m["storage_stalled"]:
+                    stalled_seen.append(m)
+                return bool(m["storage_stalled"])
+
+            await eventually(stalled, what="the small node running out of room")
+            for n in ctx.nodes:
+                assert ctx.runtime.state(n) is NodeState.RUNNING, f"node {n} died"
+            async with http.get(f"{urls[small]}/health") as r:
+                health = await r.json()
+            storage = next(c for c in health["checks"] if c["name"] == "storage")
+            assert r.status == 503 and storage["status"] == "fail", health
+            assert "not accepting entries" in storage["detail"], storage
+            async with http.get(f"{urls[small]}/metrics") as r:
+                assert "aspen_storage_stalled 1.0" in await r.text()
+
+            for key in written:
+                async with http.delete(f"{urls[leader]}/kv/{key}") as r:
+                    assert r.status == 200, (key, r.status, await r.text())
+            for n in ctx.nodes:
+                async with http.post(f"{urls[n]}/trigger-snapshot") as r:
+                    assert r.status in ((200, 507) if n == small else (200,)), await r.text()
+            async with http.put(f"{urls[leader]}/kv/after", json={"value": "small"}) as r:
+                assert r.status == 200, await r.text()
+
+            async def caught_up() -> bool:
+                params = {"consistency": "stale"}
+                async with http.get(f"{urls[small]}/kv/after", params=params) as r:
+                    found = r.status == 200 and (await r.json())["found"]
+                return bool(found) and not (await small_metrics())["storage_stalled"]
+
+            await eventually(caught_up, timeout=60, what="the small node catching up")
+            assert ctx.runtime.state(small) is NodeState.RUNNING
+        used = stalled_seen[0]["map_used_bytes"]
+        print(f"\nstatuses {dict(statuses)}; the 6 MiB node stalled with {used} B in use")

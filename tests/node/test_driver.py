@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -212,6 +213,12 @@ async def test_a_full_storage_stalls_a_follower_without_killing_it_and_it_catche
             return real_write(*args)
 
         store.write_ready = write_ready  # type: ignore[method-assign]
+        config = RaftConfig(id=follower.node.id, election_tick=10)
+        follower._rebuild = lambda: RawNode(  # what the node wires in (see aspen.node.server)
+            dataclasses.replace(config, applied=store.applied_index()),
+            store.raft_view,
+            random.Random(7),
+        )
         for i in range(5):  # the other two still form a quorum
             await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
         await eventually(lambda: follower.stalled is not None)
