@@ -177,6 +177,12 @@ async def test_a_follower_with_a_smaller_map_stalls_without_dying_and_catches_up
             async with http.get(f"{urls[small]}/metrics") as r:
                 assert "aspen_storage_stalled 1.0" in await r.text()
 
+            # Restarting it at the same (too small) map size works, and it stalls again.
+            ctx.runtime.restart(small)
+            await eventually(serving, what="the small node serving after a restart")
+            await eventually(stalled, what="the restarted small node refusing entries")
+            assert ctx.runtime.state(small) is NodeState.RUNNING
+
             for key in written:
                 async with http.delete(f"{urls[leader]}/kv/{key}") as r:
                     assert r.status == 200, (key, r.status, await r.text())
