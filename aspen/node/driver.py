@@ -89,6 +89,8 @@ class RaftDriver:
         self._full_backoff = full_backoff
         self._full_strikes = 0
         self._refuse_entries_until = 0.0
+        self.storage_writes = 0
+        """Counts the writes that changed what storage holds (for ``AspenService._space``)."""
         self.stalled: str | None = None
         """Why the last Ready that carried entries could not be written (the map or disk is
         full); None once one could. See ``_recover_from_full``."""
@@ -190,7 +192,9 @@ class RaftDriver:
             await loop.run_in_executor(
                 self._executor, self._storage.create_snapshot, index, conf_state, image
             )
+            self.storage_writes += 1
             await loop.run_in_executor(self._executor, self._storage.compact, index)
+            self.storage_writes += 1
         self._bytes_since_snapshot = 0
         return index
 
@@ -321,6 +325,7 @@ class RaftDriver:
         self._fail_reads(UnavailableError("storage full: the node reloaded its Raft state"))
         assert self._rebuild is not None
         self.node = self._rebuild()
+        self.storage_writes += 1
         self._role_changed.set()
         self.request_snapshot()
 
@@ -384,6 +389,7 @@ class RaftDriver:
             rd.committed_entries,
             conf_state,
         )
+        self.storage_writes += 1
         if self.stalled is not None and (rd.entries or rd.snapshot or rd.committed_entries):
             log.warning("storage has room again: accepting entries")
             self.stalled = None

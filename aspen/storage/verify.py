@@ -16,6 +16,7 @@ What must hold, checked in this order, the first failure named in one line:
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from aspen.kv.commands import decode
 from aspen.kv.state_machine import MemoryKV, encode_snapshot
 from aspen.raft.messages import EntryKind
 from aspen.storage import layout as L
+from aspen.storage.datadir import lock_dir
+from aspen.storage.errors import DataDirError
 
 
 class VerifyError(AspenError):
@@ -62,6 +65,17 @@ def verify(path: Path) -> VerifyReport:
     """Check the data directory at ``path``; raises :class:`VerifyError` naming the problem."""
     if not (path / "data.mdb").is_file():
         raise VerifyError(f"{path}: no data.mdb (not a data directory)")
+    try:
+        lock = lock_dir(path)  # held throughout: no node may start on it meanwhile
+    except DataDirError as e:
+        raise VerifyError(f"{e} (stop the node first)") from None
+    try:
+        return _verify_env(path)
+    finally:
+        os.close(lock)
+
+
+def _verify_env(path: Path) -> VerifyReport:
     try:
         env = lmdb.open(str(path), readonly=True, lock=False, max_dbs=len(L.DATABASES), subdir=True)
     except lmdb.Error as e:

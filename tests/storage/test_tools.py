@@ -157,3 +157,13 @@ def test_verify_refuses_a_truncated_or_missing_data_file(
     assert code == 1 and err.count("\n") == 1
     code, _, err = _verify(capsys, tmp_path / "nothing")
     assert code == 1 and "no data.mdb" in err
+
+
+def test_verify_refuses_a_directory_a_node_has_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _node_dir(tmp_path / "n1")
+    with LmdbStorage(path, 1, map_size=16 * MiB):
+        code, _, err = _verify(capsys, path)
+    assert code == 1 and "already in use" in err and "stop the node first" in err
+    assert _verify(capsys, path)[0] == 0
