@@ -317,7 +317,7 @@ class RaftDriver:
         """
         self._full_strikes += 1
         base, most = self._full_backoff
-        backoff = min(most, base * 2 ** (self._full_strikes - 1))
+        backoff = min(most, base * 2 ** min(self._full_strikes - 1, 30))
         if self.stalled is None:
             log.error("storage full, refusing entries for %.1f s: %s", backoff, e)
         self.stalled = str(e)

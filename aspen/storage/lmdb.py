@@ -39,8 +39,8 @@ from aspen.raft.errors import Compacted, InvariantViolation, StorageError, Unava
 from aspen.raft.messages import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from aspen.storage import layout as L
 from aspen.storage.datadir import FsyncMode, lock_dir, open_env
-from aspen.storage.errors import translate
-from aspen.storage.space import MapUsage
+from aspen.storage.errors import StorageFullError, translate
+from aspen.storage.space import Headroom, MapUsage
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,10 @@ class LmdbStorage:
             raise
         self._log, self._meta, self._snap, self._kv, self._applied = self._dbs
         self._closed = False
+        self.floor_bytes = Headroom.for_map(map_size).reserve_bytes // 4
+        """A Ready that adds entries or applies them must leave this much of the map free, so
+        that what frees space (hard-state updates, compaction, installing a smaller snapshot)
+        can always commit: a map filled to the last page could never be emptied again."""
 
     def close(self) -> None:
         """Close the environment and release the directory; idempotent."""
@@ -440,7 +444,20 @@ class LmdbStorage:
             results = self._apply(txn, committed, commands.decode)
             if conf_state is not None:
                 txn.put(L.APPLIED_CONF, L.conf_state_value(conf_state), db=self._applied)
+            if entries or committed:
+                self._keep_floor(txn, "write ready")
             return results
+
+    def _keep_floor(self, txn: lmdb.Transaction[bytes], what: str) -> None:
+        """Refuse (roll back) a transaction that would leave less than ``floor_bytes`` free."""
+        psize = int(self._env.stat()["psize"])
+        used = (3 + sum(_pages(txn.stat(db)) for db in self._dbs)) * psize
+        free = int(self._env.info()["map_size"]) - used
+        if free < self.floor_bytes:
+            raise StorageFullError(
+                f"{what}: LMDB map is full ({free >> 10} KiB would be left, "
+                f"{self.floor_bytes >> 10} KiB are kept for compaction)"
+            )
 
     def restore(self, snapshot: Snapshot) -> bool:
         """Replace the state machine, applied index and membership with ``snapshot``'s, in ONE

@@ -70,3 +70,30 @@ def test_lmdb_usage_sees_the_state_machine_and_the_log(tmp_path: Path) -> None:
         assert after.kv_bytes >= 300_000 and after.log_bytes >= 300_000
         assert after.used_bytes >= before.used_bytes + 600_000
         assert s.used_fraction() == pytest.approx(after.fraction)
+
+
+def test_a_ready_that_would_leave_no_room_to_compact_is_refused_and_rolled_back(
+    tmp_path: Path,
+) -> None:
+    from aspen.kv.commands import Put, encode
+    from aspen.raft.messages import ConfState, Entry, HardState
+    from aspen.storage.errors import StorageFullError
+
+    with LmdbStorage(tmp_path, 1, map_size=2 * MiB) as s:
+        index, refused = 0, None
+        while refused is None:
+            e = Entry(1, index + 1, data=encode(Put(f"k{index}", "v" * 20_000)))
+            try:
+                s.write_ready(HardState(1, 1, index + 1), [e], None, [e], None)
+                index += 1
+            except StorageFullError as err:
+                refused = err
+        assert "kept for compaction" in str(refused)
+        assert s.last_index() == s.applied_index() == index  # nothing of it stayed
+        assert s.usage().free_bytes >= s.floor_bytes
+        # what frees space still commits: a hard-state update, a snapshot, compaction
+        s.write_ready(HardState(2, 1, index), [], None, [], None)
+        applied, _conf, _image = s.snapshot_image()
+        s.create_snapshot(applied, ConfState(voters=frozenset({1})), b"tiny")
+        s.compact(applied)
+        assert s.usage().log_bytes == 0
