@@ -275,7 +275,7 @@ class LmdbStorage:
         meta = L.read_snapshot_meta(txn.get(L.META_SNAPSHOT, db=self._meta))
         if meta.index == 0:
             return Snapshot()
-        return Snapshot(meta, txn.get(L.SNAPSHOT_IMAGE, default=b"", db=self._snap))
+        return Snapshot(meta, read_image(txn, self._snap))
 
     # --- write side: MemoryStorage's, one transaction each --------------------------------------
 
@@ -303,6 +303,7 @@ class LmdbStorage:
 
     def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
         """Record a state-machine image at ``index`` (which must be applied, hence in the log)."""
+        self._release_freed("create snapshot")
         with self._writing("create snapshot") as txn:
             current = self._snapshot(txn)
             if index <= current.meta.index:
@@ -317,6 +318,12 @@ class LmdbStorage:
             snap = Snapshot(SnapshotMeta(index, term, conf_state), data)
             self._put_snapshot(txn, snap)
             return snap
+
+    def _release_freed(self, what: str) -> None:
+        """Commit a tiny transaction: LMDB reuses the pages a transaction freed only once a
+        LATER one has committed, and a snapshot may need all the room there is."""
+        with self._writing(what) as txn:
+            txn.put(L.META_FORMAT, L.u32(L.FORMAT_VERSION), db=self._meta)
 
     def compact(self, index: int) -> None:
         """Discard entries up to and including ``index`` (must be covered by a snapshot)."""
@@ -392,7 +399,9 @@ class LmdbStorage:
 
     def _put_snapshot(self, txn: lmdb.Transaction[bytes], snap: Snapshot) -> None:
         txn.put(L.META_SNAPSHOT, L.snapshot_meta_value(snap.meta), db=self._meta)
-        txn.put(L.SNAPSHOT_IMAGE, snap.data, db=self._snap)
+        txn.drop(self._snap, delete=False)  # the previous image, whole or in chunks
+        # in key order, appended: pages are filled, not split half-empty
+        txn.cursor(db=self._snap).putmulti(L.image_chunks(snap.data), append=True)
 
     # --- the node's writes ---------------------------------------------------------------------
 
@@ -615,6 +624,17 @@ class LmdbStorage:
             self._env.sync(True)
         except lmdb.Error as e:
             raise translate(e, "sync") from None
+
+
+def read_image(txn: lmdb.Transaction[bytes], db: lmdb._Database) -> bytes:
+    """The snapshot image: its chunks in order (or the whole value an older version wrote)."""
+    whole = txn.get(L.SNAPSHOT_IMAGE, db=db)
+    if whole is not None:
+        return whole
+    cur = txn.cursor(db=db)
+    if not cur.set_range(L.IMAGE_PREFIX):
+        return b""
+    return b"".join(v for k, v in cur.iternext() if k.startswith(L.IMAGE_PREFIX))
 
 
 def _pages(stat: Any) -> int:

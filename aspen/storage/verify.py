@@ -31,6 +31,7 @@ from aspen.raft.messages import EntryKind
 from aspen.storage import layout as L
 from aspen.storage.datadir import lock_dir
 from aspen.storage.errors import DataDirError
+from aspen.storage.lmdb import read_image
 
 
 class VerifyError(AspenError):
@@ -146,8 +147,8 @@ def _verify(env: lmdb.Environment, txn: lmdb.Transaction[bytes]) -> VerifyReport
     # the snapshot image, replayed up to applied
     expected = MemoryKV()
     if snap.index:
-        image = txn.get(L.SNAPSHOT_IMAGE, db=snap_db)
-        if image is None:
+        image = read_image(txn, snap_db)
+        if not image:
             raise VerifyError(f"snapshot {snap.index} has no image")
         try:
             expected.restore(image)

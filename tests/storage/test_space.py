@@ -97,3 +97,26 @@ def test_a_ready_that_would_leave_no_room_to_compact_is_refused_and_rolled_back(
         s.create_snapshot(applied, ConfState(voters=frozenset({1})), b"tiny")
         s.compact(applied)
         assert s.usage().log_bytes == 0
+
+
+def test_snapshot_images_are_stored_in_small_chunks_and_old_whole_images_still_read(
+    tmp_path: Path,
+) -> None:
+    """A multi-MiB image in one value needs that many contiguous free pages, which a map
+    fragmented by compaction may lack: chunks of ``IMAGE_CHUNK`` bytes fit in leaf pages."""
+    from aspen.raft.messages import ConfState, Entry, HardState
+    from aspen.storage import layout as L
+
+    image = bytes(range(256)) * 40 + b"tail"  # 5 chunks, the last one short
+    with LmdbStorage(tmp_path, 1, map_size=16 * MiB) as s:
+        s.write_ready(HardState(1, 1, 1), [Entry(1, 1)], None, [Entry(1, 1)], None)
+        conf = ConfState(voters=frozenset({1}))
+        s.create_snapshot(1, conf, image)
+        assert s.snapshot().data == image
+        with s._env.begin() as txn:
+            keys = [k for k, _ in txn.cursor(db=s._snap)]
+        assert keys == [L.IMAGE_PREFIX + L.u32(n) for n in range(5)]
+        with s._env.begin(write=True) as txn:  # what an older version wrote
+            txn.drop(s._snap, delete=False)
+            txn.put(L.SNAPSHOT_IMAGE, b"whole", db=s._snap)
+        assert s.snapshot().data == b"whole"
