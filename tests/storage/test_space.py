@@ -107,7 +107,7 @@ def test_snapshot_images_are_stored_in_small_chunks_and_old_whole_images_still_r
     from aspen.raft.messages import ConfState, Entry, HardState
     from aspen.storage import layout as L
 
-    image = bytes(range(256)) * 40 + b"tail"  # 5 chunks, the last one short
+    image = bytes(range(256)) * 40 + b"tail"  # 10244 bytes: 6 chunks, the last one short
     with LmdbStorage(tmp_path, 1, map_size=16 * MiB) as s:
         s.write_ready(HardState(1, 1, 1), [Entry(1, 1)], None, [Entry(1, 1)], None)
         conf = ConfState(voters=frozenset({1}))
@@ -115,7 +115,7 @@ def test_snapshot_images_are_stored_in_small_chunks_and_old_whole_images_still_r
         assert s.snapshot().data == image
         with s._env.begin() as txn:
             keys = [k for k, _ in txn.cursor(db=s._snap)]
-        assert keys == [L.IMAGE_PREFIX + L.u32(n) for n in range(5)]
+        assert keys == [L.IMAGE_PREFIX + L.u32(n) for n in range(6)]
         with s._env.begin(write=True) as txn:  # what an older version wrote
             txn.drop(s._snap, delete=False)
             txn.put(L.SNAPSHOT_IMAGE, b"whole", db=s._snap)
