@@ -38,8 +38,9 @@ DEFAULT_MAX_BODY_BYTES = 8 * MAX_VALUE_BYTES
 MAX_REQUEST_LINE = 64 * 1024
 """Request-line limit. Any key of at most 4096 characters fits percent-encoded in ``/kv/{key}``
 (4 UTF-8 bytes each, 3 characters per byte: 48 KiB), so an oversize key gets a JSON 400 from
-validation. Beyond this, and for bytes that are not HTTP at all, aiohttp's parser answers a
-plain-text 400 itself: such a request never reaches the application or its middlewares."""
+validation. Beyond this, and for bytes that are not HTTP at all, aiohttp's parser refuses the
+request before the application or its middlewares see it; :class:`aspen.http.limits.
+GuardedHandler` still answers it in JSON (when served through :func:`serve`)."""
 LINGER_SECONDS = 1.0
 RUNNER_OPTIONS: dict[str, Any] = {"max_line_size": MAX_REQUEST_LINE, "access_log": None}
 """What :func:`serve` passes to ``web.AppRunner`` (for embedders that make their own runner)."""
