@@ -16,6 +16,7 @@
     status                         leader, term, members, and a table of every node's state
     ticket                         the cluster ticket
     snapshot                       snapshot the first endpoint's state machine now
+    snapshot save FILE             fetch a consistent snapshot file from the first endpoint
     gen-secret                     print a new random cluster secret (no cluster needed)
 
 Exit status: 0 done, 1 failed (definitely not done; also a CAS whose expectation did not
@@ -36,6 +37,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aspen.client import AsyncClient, Outcome, Result
@@ -140,7 +142,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("values", nargs="+", metavar="EXPECTED NEW")
     sub.add_parser("status", help="leader, term, members and every node's state")
     sub.add_parser("ticket", help="print the cluster ticket")
-    sub.add_parser("snapshot", help="snapshot the first endpoint now")
+    c = sub.add_parser("snapshot", help="snapshot the first endpoint now, or save FILE")
+    c.add_argument("action", nargs="?", choices=["save"], help="save: fetch a snapshot file")
+    c.add_argument("file", nargs="?", metavar="FILE", help="where to save it")
     sub.add_parser("gen-secret", help="print a new random cluster secret")
     return p
 
@@ -232,8 +236,44 @@ async def _ticket(client: AsyncClient, args: argparse.Namespace) -> Report:
 
 
 async def _snapshot(client: AsyncClient, args: argparse.Namespace) -> Report:
+    if args.action == "save":
+        return await _snapshot_save(client, args)
+    if args.file is not None:
+        raise _UsageError("usage: snapshot | snapshot save FILE")
     r = await client.trigger_snapshot()
     return Report(r, {"index": r.value}, f"snapshot at index {r.value}")
+
+
+async def _snapshot_save(client: AsyncClient, args: argparse.Namespace) -> Report:
+    """Fetch ``GET /snapshot`` from the first endpoint, check it, write it atomically."""
+    import aiohttp
+
+    from aspen.storage.snapfile import SnapshotFile, SnapshotFileError
+
+    if args.file is None:
+        raise _UsageError("usage: snapshot save FILE")
+    url = f"{client.endpoints[0]}/snapshot"
+    try:
+        timeout = aiohttp.ClientTimeout(total=max(args.timeout, 60.0))
+        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as resp:
+            data = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as e:
+        return Report(Result(Outcome.FAIL, error=f"{url}: {e!r}", endpoint=url))
+    if status != 200:
+        error = data[:300].decode("utf-8", "replace")
+        return Report(Result(Outcome.FAIL, error=error, status=status, endpoint=url))
+    try:
+        f = SnapshotFile.decode(data)
+    except SnapshotFileError as e:
+        return Report(Result(Outcome.FAIL, error=str(e), status=status, endpoint=url))
+    path = Path(args.file)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    info = {"file": str(path), "index": f.index, "bytes": len(data), "sha256": f.sha256}
+    text = f"saved snapshot at index {f.index} ({len(data)} bytes, sha256 {f.sha256}) to {path}"
+    return Report(Result(Outcome.OK, info, status=status, endpoint=url), info, text)
 
 
 async def _status(client: AsyncClient, args: argparse.Namespace) -> Report:

@@ -43,6 +43,10 @@ tls_ca                 ``--tls-ca``              ``ASPEN_TLS_CA``           none
 peer_max_connections   ``--peer-max-connections``  ``ASPEN_PEER_MAX_...``   64
 peer_handshake_ms      ``--peer-handshake-ms``   ``ASPEN_PEER_HANDSHAKE_MS``  5000
 peer_idle_ms           ``--peer-idle-ms``        ``ASPEN_PEER_IDLE_MS``     60000
+http_header_timeout_ms ``--http-header-...``     ``ASPEN_HTTP_HEADER_...``  10000
+http_body_timeout_ms   ``--http-body-...``       ``ASPEN_HTTP_BODY_...``    30000
+http_idle_timeout_ms   ``--http-idle-...``       ``ASPEN_HTTP_IDLE_...``    60000
+http_max_connections   ``--http-max-...``        ``ASPEN_HTTP_MAX_...``     1024
 =====================  ========================  =========================  ================
 
 A peer is written ``ID=RAFT@HTTP`` (``2=10.0.0.2:7000@10.0.0.2:8080``); in TOML it may also
@@ -207,6 +211,14 @@ class NodeConfig:
     """Time an inbound peer connection has to finish its handshake."""
     peer_idle_ms: int = 60_000
     """An inbound peer connection silent this long is closed (dialers ping at a quarter)."""
+    http_header_timeout_ms: int = 10_000
+    """A new HTTP connection must complete its first request's headers in this time."""
+    http_body_timeout_ms: int = 30_000
+    """A request body must arrive in this time (408 and the connection closed otherwise)."""
+    http_idle_timeout_ms: int = 60_000
+    """An idle keep-alive HTTP connection is closed after this time."""
+    http_max_connections: int = 1024
+    """Open HTTP connections beyond this are answered 503 and closed."""
 
     @property
     def raft_advertised(self) -> str:
@@ -435,6 +447,10 @@ _CONVERT: dict[str, Callable[[object], Any]] = {
     "peer_max_connections": _peer_connections,
     "peer_handshake_ms": _positive_int,
     "peer_idle_ms": _positive_int,
+    "http_header_timeout_ms": _positive_int,
+    "http_body_timeout_ms": _positive_int,
+    "http_idle_timeout_ms": _positive_int,
+    "http_max_connections": _positive_int,
 }
 assert set(_CONVERT) == set(FIELDS), "every NodeConfig field needs a converter"
 
@@ -484,6 +500,10 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         "peer_max_connections": "inbound peer connections held at once",
         "peer_handshake_ms": "time an inbound peer has to finish its handshake, in ms",
         "peer_idle_ms": "close an inbound peer connection silent this long, in ms",
+        "http_header_timeout_ms": "ms for a new HTTP connection's first request headers",
+        "http_body_timeout_ms": "ms for a request body to arrive (then 408)",
+        "http_idle_timeout_ms": "ms an idle keep-alive HTTP connection is kept",
+        "http_max_connections": "open HTTP connections beyond which new ones get 503",
     }
     for name, text in helps.items():
         p.add_argument(_flag(name), dest=name, metavar=name.upper(), help=text)

@@ -15,6 +15,7 @@ the admin-token guard (:mod:`aspen.http.auth`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from aspen.http import cluster, kv
 from aspen.http.auth import admin_middleware
 from aspen.http.errors import error_middleware, json_response
 from aspen.http.keys import ADMIN_TOKEN, CLUSTER_SECRET, METRICS, SERVICE
+from aspen.http.limits import DEFAULT_LIMITS, LIMITS, GuardedServer, HttpLimits, limits_middleware
 from aspen.http.metrics import ApiMetrics, PeerStats, handle_metrics, metrics_middleware
 from aspen.http.openapi import openapi_document
 from aspen.kv.commands import MAX_VALUE_BYTES
@@ -40,8 +42,10 @@ DEFAULT_MAX_BODY_BYTES = 8 * MAX_VALUE_BYTES
 MAX_REQUEST_LINE = 64 * 1024
 """Request-line limit. Any key of at most 4096 characters fits percent-encoded in ``/kv/{key}``
 (4 UTF-8 bytes each, 3 characters per byte: 48 KiB), so an oversize key gets a JSON 400 from
-validation. Beyond this, and for bytes that are not HTTP at all, aiohttp's parser answers a
-plain-text 400 itself: such a request never reaches the application or its middlewares."""
+validation. Beyond this, and for bytes that are not HTTP at all, aiohttp's parser refuses the
+request before the application or its middlewares see it; :class:`aspen.http.limits.
+GuardedHandler` still answers it in JSON (when served through :func:`serve`)."""
+LINGER_SECONDS = 1.0
 RUNNER_OPTIONS: dict[str, Any] = {"max_line_size": MAX_REQUEST_LINE, "access_log": None}
 """What :func:`serve` passes to ``web.AppRunner`` (for embedders that make their own runner)."""
 
@@ -58,6 +62,7 @@ def build_app(
     admin_token: str | None = None,
     peer_stats: Callable[[], PeerStats] | None = None,
     cluster_secret: str | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS,
 ) -> web.Application:
     """The HTTP API for ``service``.
 
@@ -66,12 +71,14 @@ def build_app(
     ``admin_token``, when given, guards the admin routes; ``peer_stats`` reads the peer
     transport's counters for ``/metrics``; ``cluster_secret`` goes into the tickets given to
     requests bearing the admin token (never when no token is configured: then anyone could
-    read it).
+    read it). ``limits`` bounds time and connections (:mod:`aspen.http.limits`, applied by
+    ``serve``).
     """
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, admin_middleware],
+        middlewares=[limits_middleware, metrics_middleware, error_middleware, admin_middleware],
         client_max_size=max_body_bytes,
     )
+    app[LIMITS] = limits
     app[SERVICE] = service
     app[ADMIN_TOKEN] = admin_token or None
     app[CLUSTER_SECRET] = cluster_secret if admin_token else None
@@ -91,6 +98,7 @@ class HttpServer:
     host: str
     port: int
     tls: bool = False
+    listener: asyncio.base_events.Server | None = None
 
     @property
     def url(self) -> str:
@@ -98,6 +106,8 @@ class HttpServer:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     async def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
         await self.runner.cleanup()
 
 
@@ -110,19 +120,31 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
 ) -> HttpServer:
     """Start serving ``app`` on ``host:port`` (0: any free port) and report the bound port;
-    over TLS with ``ssl_context``."""
+    over TLS with ``ssl_context``.
+
+    Connections are accepted through :class:`GuardedServer` (header timeout, connection cap);
+    idle keep-alive connections close after the app's ``idle_timeout``.
+    """
+    limits = app.get(LIMITS, HttpLimits())
+    # After a 408/413 the rest of the body is read and dropped for at most LINGER seconds (so the
+    # client sees the answer rather than a reset), then the connection is closed.
+    handler_args = {
+        **RUNNER_OPTIONS,
+        "keepalive_timeout": limits.idle_timeout,
+        "lingering_time": LINGER_SECONDS,
+    }
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=shutdown_timeout, **RUNNER_OPTIONS
+        app, handle_signals=False, shutdown_timeout=shutdown_timeout, **handler_args
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    assert runner.server is not None
+    guard = GuardedServer(runner.server, limits, **handler_args)
     try:
-        await site.start()
+        listener = await asyncio.get_running_loop().create_server(
+            guard, host, port, reuse_address=True, backlog=128, ssl=ssl_context
+        )
     except BaseException:
         await runner.cleanup()
         raise
-    bound = port
-    for address in runner.addresses:
-        bound = address[1]
-        break
-    return HttpServer(runner, host, bound, ssl_context is not None)
+    bound = listener.sockets[0].getsockname()[1] if listener.sockets else port
+    return HttpServer(runner, host, bound, ssl_context is not None, listener)

@@ -98,6 +98,13 @@ async def trigger_snapshot(request: web.Request) -> web.Response:
     return json_response({"index": index})
 
 
+async def snapshot(request: web.Request) -> web.Response:
+    """``GET /snapshot``: a consistent snapshot file of this node's state machine."""
+    v.query(request, ())
+    data = await _service(request).snapshot_file()
+    return web.Response(body=data, content_type="application/octet-stream")
+
+
 async def leader(request: web.Request) -> web.Response:
     """``GET /leader``: who leads, as this node knows it; 503 when it knows of none."""
     v.query(request, ())
@@ -214,6 +221,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/change-membership", change_membership)
     app.router.add_post("/transfer-leadership", transfer_leadership)
     app.router.add_post("/trigger-snapshot", trigger_snapshot)
+    app.router.add_get("/snapshot", snapshot)
     app.router.add_get("/leader", leader)
     app.router.add_get("/raft-metrics", raft_metrics)
     app.router.add_get("/node-info", node_info)

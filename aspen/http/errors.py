@@ -55,6 +55,7 @@ _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     414: "uri_too_long",
     415: "unsupported_media_type",
@@ -153,7 +154,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _http_exception(request, e)
     except RequestError as e:
         extra: dict[str, Any] = {"field": e.field} if e.field else {}
-        return error_response(e.status, str(e), e.code, **extra)
+        response = error_response(e.status, str(e), e.code, **extra)
+        if e.status in (408, 413):
+            response.force_close()  # the unread rest of the body must not be parsed as a request
+        return response
     except NotLeaderError as e:
         return not_leader_response(request, e)
     except ServiceError as e:

@@ -18,6 +18,7 @@ from aspen.http.keys import METRICS, SERVICE
 from aspen.node.service import CasResult, Consistency, NodeService, ReadResult, ScanResult
 
 KV_QUERY = ("consistency",)
+KEY_ROUTE = r"/kv/{key:[\s\S]+}"
 SCAN_QUERY = ("prefix", "limit", "consistency", "start_after")
 
 
@@ -162,6 +163,7 @@ def add_routes(app: web.Application) -> None:
     # a key named "cas" is still readable and writable with GET/PUT/DELETE /kv/cas.
     app.router.add_post("/kv/cas", cas)
     app.router.add_post("/kv/set-multi", set_multi)
-    app.router.add_get("/kv/{key:.+}", get_key)
-    app.router.add_put("/kv/{key:.+}", put_key)
-    app.router.add_delete("/kv/{key:.+}", delete_key)
+    # Any key the write path accepts, newlines included (``.`` would stop at a newline).
+    app.router.add_get(KEY_ROUTE, get_key)
+    app.router.add_put(KEY_ROUTE, put_key)
+    app.router.add_delete(KEY_ROUTE, delete_key)

@@ -74,6 +74,14 @@ class RaftCollector:
         ("applied", "aspen_raft_applied_index", "Highest log index applied to the state machine."),
         ("last_log_index", "aspen_raft_last_log_index", "Index of the last log entry."),
         ("snapshot_index", "aspen_raft_snapshot_index", "Index of the latest snapshot."),
+        (
+            "storage_stalled",
+            "aspen_storage_stalled",
+            "1 while the map or disk is too full to "
+            "store entries (the node refuses them and retries).",
+        ),
+        ("map_used_bytes", "aspen_storage_map_used_bytes", "Live pages of the LMDB map."),
+        ("map_size_bytes", "aspen_storage_map_size_bytes", "Size of the LMDB map."),
     )
 
     def __init__(self, service: NodeService) -> None:

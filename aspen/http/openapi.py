@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 description of the HTTP API, served at ``GET /openapi.json``.
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /openapi.json``.
 
 Kept as Python data beside the handlers (not a JSON file) so it ships with the package and
 can be checked against the routes; ``tests/http/test_openapi.py`` fuzzes the app against it
@@ -23,6 +23,8 @@ _ADDRESS_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$"
 _ERROR_TEXT = {
     400: "Bad input: malformed JSON, wrong types, unknown fields, limits exceeded",
     401: "Admin endpoint without the admin token (Authorization: Bearer ...), or a wrong one",
+    408: "The request body did not arrive in time (the connection is closed)",
+    415: "Unsupported Content-Encoding",
     404: "No such endpoint",
     409: (
         "Conflicts with the cluster's state (change in flight, already initialized, a learner"
@@ -38,6 +40,13 @@ _ERROR_TEXT = {
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null (OpenAPI 3.1 is JSON Schema 2020-12: no ``nullable``)."""
+    if isinstance(schema.get("type"), str):
+        return {**schema, "type": [schema["type"], "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -56,7 +65,7 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {"200": _json(ok)}
-    for status in sorted({400, *errors}):
+    for status in sorted({400, *errors, *(_BODY_ERRORS if 413 in errors else ())}):
         schema = _ref("NotLeader") if status == 421 else _ref("Error")
         out[str(status)] = _json(schema, _ERROR_TEXT[status])
     return out
@@ -66,6 +75,8 @@ def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
+_BODY_ERRORS = (408, 415)
+"""Any endpoint that reads a body may answer these (see ``aspen.http.validation.read_body``)."""
 _WRITE_ERRORS = (413, 421, 503, 504, 507)
 _READ_ERRORS = (421, 503, 504)
 _ADMIN_ERRORS = (401, 409, 413, 421, 503, 504, 507)
@@ -87,16 +98,22 @@ _SCHEMAS: dict[str, Any] = {
     "Key": {
         "type": "string",
         "minLength": 1,
-        "maxLength": MAX_KEY_BYTES,
-        "description": f"Non-empty; at most {MAX_KEY_BYTES} bytes in UTF-8.",
+        "maxLength": MAX_KEY_BYTES // 4,
+        "pattern": "^[^\\u0000]",
+        "description": (
+            f"Non-empty; at most {MAX_KEY_BYTES} bytes in UTF-8 (so any {MAX_KEY_BYTES // 4} "
+            "characters); keys starting with U+0000 are reserved for Aspen."
+        ),
     },
     "Value": {
         "type": "string",
-        "maxLength": MAX_VALUE_BYTES,
-        "description": f"At most {MAX_VALUE_BYTES} bytes in UTF-8.",
+        "maxLength": MAX_VALUE_BYTES // 4,
+        "description": (
+            f"At most {MAX_VALUE_BYTES} bytes in UTF-8 (so any {MAX_VALUE_BYTES // 4} characters)."
+        ),
     },
     "NodeId": {"type": "integer", "minimum": 1, "maximum": MAX_NODE_ID},
-    "HostPort": {"type": "string", "pattern": _ADDRESS_PATTERN, "example": "127.0.0.1:8080"},
+    "HostPort": {"type": "string", "pattern": _ADDRESS_PATTERN, "examples": ["127.0.0.1:8080"]},
     "Address": _obj({"raft": _ref("HostPort"), "http": _ref("HostPort")}),
     "Index": {"type": "integer", "minimum": 0, "description": "The Raft log index."},
     "Error": {
@@ -109,9 +126,9 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"type": "string"},
             "code": {"type": "string", "enum": ["not_leader"]},
-            "leader_id": {"type": "integer", "nullable": True},
-            "leader": {**_ref("Address"), "nullable": True},
-            "location": {"type": "string", "nullable": True},
+            "leader_id": _nullable({"type": "integer"}),
+            "leader": _nullable(_ref("Address")),
+            "location": _nullable(_STR),
         },
         "required": ["error", "code", "leader_id", "leader", "location"],
     },
@@ -123,7 +140,7 @@ _SCHEMAS: dict[str, Any] = {
     "CasBody": _obj(
         {
             "key": _ref("Key"),
-            "expected": {**_ref("Value"), "nullable": True},
+            "expected": _nullable(_ref("Value")),
             "new": _ref("Value"),
         }
     ),
@@ -131,7 +148,7 @@ _SCHEMAS: dict[str, Any] = {
         {
             "op": {"type": "string", "enum": ["cas"]},
             "key": _ref("Key"),
-            "expected": {**_ref("Value"), "nullable": True},
+            "expected": _nullable(_ref("Value")),
             "new": _ref("Value"),
         }
     ),
@@ -140,13 +157,14 @@ _SCHEMAS: dict[str, Any] = {
         "minProperties": 1,
         "maxProperties": MAX_MULTI_KEYS,
         "additionalProperties": _ref("Value"),
-        "description": f"At most {MAX_MULTI_KEYS} keys, written atomically.",
+        "propertyNames": _ref("Key"),
+        "description": f"At most {MAX_MULTI_KEYS} keys (each a Key), written atomically.",
     },
     "SetMultiOp": _obj({"op": {"type": "string", "enum": ["set-multi"]}, "items": _ref("Items")}),
     "ReadResult": _obj(
         {
             "key": {"type": "string"},
-            "value": {"type": "string", "nullable": True},
+            "value": _nullable(_STR),
             "found": {"type": "boolean"},
             "index": _ref("Index"),
         }
@@ -155,7 +173,7 @@ _SCHEMAS: dict[str, Any] = {
         {
             "key": {"type": "string"},
             "ok": {"type": "boolean"},
-            "current": {"type": "string", "nullable": True},
+            "current": _nullable(_STR),
             "index": _ref("Index"),
         }
     ),
@@ -167,7 +185,7 @@ _SCHEMAS: dict[str, Any] = {
             "joint": {"type": "boolean"},
             "members": {
                 "type": "object",
-                "additionalProperties": {**_ref("Address"), "nullable": True},
+                "additionalProperties": _nullable(_ref("Address")),
             },
         }
     ),
@@ -201,7 +219,7 @@ _WRITE_RESULT = {
         "index": _ref("Index"),
         "existed": {"type": "boolean"},
         "ok": {"type": "boolean"},
-        "current": {"type": "string", "nullable": True},
+        "current": _nullable(_STR),
         "count": {"type": "integer"},
     },
     "required": ["op", "index"],
@@ -422,6 +440,18 @@ _PATHS: dict[str, Any] = {
             requestBody=_body(_obj({}), required=False),
         )
     },
+    "/snapshot": {
+        "get": _op(
+            "A consistent snapshot file of this node's state machine (aspen snapshot save)",
+            {
+                "200": {
+                    "description": "The snapshot file",
+                    "content": {"application/octet-stream": {"schema": _STR}},
+                },
+                "400": _json(_ref("Error"), _ERROR_TEXT[400]),
+            },
+        )
+    },
     "/leader": {
         "get": _op(
             "The leader this node knows of (503 when none)",
@@ -429,8 +459,8 @@ _PATHS: dict[str, Any] = {
                 _obj(
                     {
                         "leader_id": {"type": "integer"},
-                        "http": {"type": "string", "nullable": True},
-                        "raft": {"type": "string", "nullable": True},
+                        "http": _nullable(_STR),
+                        "raft": _nullable(_STR),
                         "is_self": {"type": "boolean"},
                     }
                 ),
@@ -489,7 +519,7 @@ _PATHS: dict[str, Any] = {
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     """The API description; ``server_url`` fills ``servers`` when given."""
     doc: dict[str, Any] = {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Aspen node HTTP API",
             "version": "1",

@@ -8,15 +8,18 @@ checked by the functions below. Nothing here touches the node.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from aspen.config import MAX_NODE_ID, parse_host_port
 from aspen.http.errors import RequestError
+from aspen.http.limits import LIMITS, HttpLimits
 from aspen.kv.commands import MAX_KEY_BYTES, MAX_MULTI_KEYS, MAX_VALUE_BYTES
 from aspen.node.service import Consistency, PeerAddress
 
@@ -90,9 +93,51 @@ class TransferBody(_Body):
 # --- bodies -------------------------------------------------------------------------------------
 
 
+ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+"""Content-Encodings of a request body that the server decodes; any other is a 415."""
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, decoded, within the app's size and time limits (413 / 408 / 415 / 400).
+
+    A client that is too slow is cut off: the 408 closes the connection, since the rest of its
+    body would otherwise be read as the next request.
+    """
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ENCODINGS:
+        raise RequestError(
+            f"unsupported Content-Encoding {encoding[:40]!r} (use gzip, deflate or none)",
+            status=415,
+            code="unsupported_media_type",
+        )
+    declared = request.content_length
+    if declared is not None and declared > request.client_max_size:
+        raise RequestError(
+            f"request body too large: {declared} bytes declared, the limit is "
+            f"{request.client_max_size}",
+            status=413,
+            code="payload_too_large",
+        )
+    limits = request.app.get(LIMITS, HttpLimits())
+    try:
+        return await asyncio.wait_for(request.read(), limits.body_timeout)
+    except TimeoutError:
+        raise RequestError(
+            f"request body not received within {limits.body_timeout:g} s",
+            status=408,
+            code="request_timeout",
+        ) from None
+    except HttpProcessingError as e:
+        raise RequestError(f"request body cannot be decoded ({e.message})") from None
+    except web.RequestPayloadError as e:  # a Content-Encoding that does not decode, a bad chunk
+        cause = e.__cause__ if isinstance(e.__cause__, HttpProcessingError) else e
+        reason = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
+        raise RequestError(f"request body cannot be decoded ({reason.strip()})") from None
+
+
 async def read_json(request: web.Request, *, optional: bool = False) -> object:
     """The request body as JSON; an empty body is an error unless ``optional`` (then ``{}``)."""
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         if optional:
             return {}
@@ -108,6 +153,8 @@ async def read_json(request: web.Request, *, optional: bool = False) -> object:
         return msgspec.json.decode(text)
     except msgspec.DecodeError as e:
         raise RequestError(f"malformed JSON: {e}", code="malformed_json") from None
+    except RecursionError:
+        raise RequestError("malformed JSON: nested too deeply", code="malformed_json") from None
 
 
 def convert(data: object, kind: type[T], what: str = "body") -> T:

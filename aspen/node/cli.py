@@ -1,4 +1,6 @@
-"""``aspen-node``: run one Aspen node (see ``aspen.config`` for every setting)."""
+"""``aspen-node``: run one Aspen node (see ``aspen.config`` for every setting), or one of the
+offline data tools (``aspen-node snapshot restore``, ``aspen-node verify``: see
+``aspen.node.tools``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ from aspen.config import exit_on_config_error, load_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from aspen.node import tools
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in tools.TOOLS:
+        return tools.main(args)
     with exit_on_config_error("aspen-node"):
         config = load_config(argv)
     logging.basicConfig(

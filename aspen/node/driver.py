@@ -40,13 +40,16 @@ from aspen.raft.errors import (
     RaftError,
 )
 from aspen.raft.messages import (
+    AppendEntries,
     ConfChange,
     ConfState,
     Entry,
     EntryKind,
+    InstallSnapshot,
     Message,
 )
 from aspen.raft.ready import Ready, Role
+from aspen.storage.errors import StorageFullError
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,9 @@ class RaftDriver:
         leader_address: Callable[[int], Any] = lambda _id: None,
         on_applied: Callable[[Sequence[Entry]], None] = lambda _entries: None,
         snapshot_threshold: int = 10_000,
+        snapshot_bytes: int | None = None,
+        rebuild: Callable[[], RawNode] | None = None,
+        full_backoff: tuple[float, float] = (0.2, 5.0),
     ) -> None:
         self.node = node
         self._storage = storage
@@ -84,6 +90,17 @@ class RaftDriver:
         self._leader_address = leader_address
         self._on_applied = on_applied
         self._snapshot_threshold = snapshot_threshold
+        self._snapshot_bytes = snapshot_bytes
+        self._bytes_since_snapshot = 0
+        self._rebuild = rebuild
+        self._full_backoff = full_backoff
+        self._full_strikes = 0
+        self._refuse_entries_until = 0.0
+        self.storage_writes = 0
+        """Counts the writes that changed what storage holds (for ``AspenService._space``)."""
+        self.stalled: str | None = None
+        """Why the last Ready that carried entries could not be written (the map or disk is
+        full); None once one could. See ``_recover_from_full``."""
         self._snapshot_task: asyncio.Task[int] | None = None
         self._role_changed = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="aspen-storage")
@@ -136,10 +153,19 @@ class RaftDriver:
         A message no correct peer sends is rejected by the core (``PeerProtocolError``), counted
         there (:meth:`rejected_messages`) and logged here: the node goes on. An
         ``InvariantViolation`` is the node's OWN state breaking Raft: it is not a RaftError, is
-        never dropped, and stops the node (the process exits non-zero).
+        never dropped, and stops the node (the process exits non-zero). While storage is stalled
+        (a full map), entries and snapshots are dropped as if lost: the leader sends them later.
         """
         if self.fatal is not None:
             return  # stopping: a core past a broken invariant must not act on anything more
+        if (
+            self.stalled is not None
+            and (
+                (isinstance(msg, AppendEntries) and msg.entries) or isinstance(msg, InstallSnapshot)
+            )
+            and asyncio.get_running_loop().time() < self._refuse_entries_until
+        ):
+            return  # no room to store them now: as if lost, so the leader sends them later
         try:
             self.node.step(msg)
         except PeerProtocolError as e:
@@ -186,6 +212,12 @@ class RaftDriver:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._role_changed.wait(), timeout)
 
+    def request_snapshot(self) -> None:
+        """Snapshot and compact in the background, unless one is already running."""
+        if self._snapshot_task is None or self._snapshot_task.done():
+            self._snapshot_task = asyncio.create_task(self.snapshot_now(), name="raft-snapshot")
+            self._snapshot_task.add_done_callback(_log_failure)
+
     async def snapshot_now(self) -> int:
         """Snapshot the state machine as applied now and compact the log below it."""
         loop = asyncio.get_running_loop()
@@ -196,7 +228,10 @@ class RaftDriver:
             await loop.run_in_executor(
                 self._executor, self._storage.create_snapshot, index, conf_state, image
             )
+            self.storage_writes += 1
             await loop.run_in_executor(self._executor, self._storage.compact, index)
+            self.storage_writes += 1
+        self._bytes_since_snapshot = 0
         return index
 
     def transport_stats(self) -> dict[str, Any]:
@@ -318,8 +353,39 @@ class RaftDriver:
             self._wake.clear()
             while self.node.has_ready():
                 rd = self.node.ready()
-                await self._handle(rd)
+                try:
+                    await self._handle(rd)
+                except StorageFullError as e:
+                    if self._rebuild is None:
+                        raise
+                    self._recover_from_full(e)
+                    continue
                 self.node.advance(rd)
+
+    def _recover_from_full(self, e: StorageFullError) -> None:
+        """A Ready could not be written because the map or the disk is full: do what a restart
+        would do, without the exit (were a full map fatal, it would stop every replica at once,
+        since all apply the same entries, and again at every restart).
+
+        The Ready is dropped un-advanced, and the core is rebuilt from what storage holds: like
+        after a crash, whatever the Ready promised was never sent (its persisted messages), so
+        the leader just sends the entries again. For a growing while the node refuses entries
+        and snapshots (``step``), and compacts its log to make room; a node that is leader
+        loses its leadership, and with it the writes in flight (their outcome is unknown).
+        """
+        self._full_strikes += 1
+        base, most = self._full_backoff
+        backoff = min(most, base * 2 ** min(self._full_strikes - 1, 30))
+        if self.stalled is None:
+            log.error("storage full, refusing entries for %.1f s: %s", backoff, e)
+        self.stalled = str(e)
+        self._refuse_entries_until = asyncio.get_running_loop().time() + backoff
+        self._fail_reads(UnavailableError("storage full: the node reloaded its Raft state"))
+        assert self._rebuild is not None
+        self.node = self._rebuild()
+        self.storage_writes += 1
+        self._role_changed.set()
+        self.request_snapshot()
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
@@ -343,15 +409,7 @@ class RaftDriver:
         results: list[CommandResult | None] = []
         if rd.hard_state or rd.entries or rd.snapshot or rd.committed_entries or conf_state:
             # Heartbeat-only and read-only Readies skip the disk: nothing in them must be durable.
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                self._storage.write_ready,
-                rd.hard_state,
-                rd.entries,
-                rd.snapshot,
-                rd.committed_entries,
-                conf_state,
-            )
+            results = await self._write_ready(rd, conf_state)
         for m in rd.persisted_messages:
             self._transport.send(m)
         if rd.snapshot is not None:
@@ -366,6 +424,7 @@ class RaftDriver:
                         UnavailableError(f"entry {e.index} was replaced by another leader's")
                     )
         if rd.committed_entries:
+            self._bytes_since_snapshot += sum(len(e.data) for e in rd.committed_entries)
             self._applied_to(rd.committed_entries[-1].index)
             self._on_applied(rd.committed_entries)
         for rs in rd.read_states:
@@ -374,13 +433,34 @@ class RaftDriver:
                 fut.set_result(rs.index)
         self._maybe_snapshot()
 
+    async def _write_ready(
+        self, rd: Ready, conf_state: ConfState | None
+    ) -> list[CommandResult | None]:
+        """Steps 2 and 4 of ``rd`` in one storage write (``StorageFullError``: see
+        ``_recover_from_full``)."""
+        results = await asyncio.get_running_loop().run_in_executor(
+            self._executor,
+            self._storage.write_ready,
+            rd.hard_state,
+            rd.entries,
+            rd.snapshot,
+            rd.committed_entries,
+            conf_state,
+        )
+        self.storage_writes += 1
+        if self.stalled is not None and (rd.entries or rd.snapshot or rd.committed_entries):
+            log.warning("storage has room again: accepting entries")
+            self.stalled = None
+            self._full_strikes = 0
+        return results
+
     def _maybe_snapshot(self) -> None:
         behind = self.applied - (self._storage.first_index() - 1)
-        if behind >= self._snapshot_threshold and (
-            self._snapshot_task is None or self._snapshot_task.done()
-        ):
-            self._snapshot_task = asyncio.create_task(self.snapshot_now(), name="raft-snapshot")
-            self._snapshot_task.add_done_callback(_log_failure)
+        by_bytes = self._snapshot_bytes is not None and (
+            self._bytes_since_snapshot >= self._snapshot_bytes
+        )
+        if behind >= self._snapshot_threshold or by_bytes:
+            self.request_snapshot()
 
     def _applied_to(self, index: int) -> None:
         self.applied = max(self.applied, index)

@@ -18,6 +18,7 @@ from aspen.kv.commands import CommandResult, decode
 from aspen.kv.state_machine import MemoryKV
 from aspen.raft.messages import ConfState, Entry, EntryKind, HardState, Snapshot
 from aspen.raft.storage import MemoryStorage
+from aspen.storage.space import UNLIMITED, MapUsage
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,9 @@ class MemoryNodeStorage:
 
     def used_fraction(self) -> float:
         return 0.0
+
+    def usage(self) -> MapUsage:
+        return UNLIMITED
 
     def close(self) -> None:
         pass

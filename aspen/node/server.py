@@ -19,6 +19,7 @@ from typing import Any
 from aspen.client import AsyncClient, Outcome
 from aspen.config import NodeConfig
 from aspen.http.app import build_app, serve
+from aspen.http.limits import HttpLimits
 from aspen.node.driver import RaftDriver
 from aspen.node.kv_service import AspenService
 from aspen.node.peers import PEER_KEY_PREFIX, AddressBook, split_host_port
@@ -82,6 +83,12 @@ class Node:
         )
         rng = random.Random(int.from_bytes(os.urandom(8), "big"))
         self.raw = RawNode(raft_config, self.storage.raft_view, rng)
+
+        def rebuild() -> RawNode:
+            """The core as a restart would build it from storage (after a full map)."""
+            applied_now = dataclasses.replace(raft_config, applied=self.storage.applied_index())
+            return RawNode(applied_now, self.storage.raft_view, rng)
+
         raft_host, raft_port = split_host_port(config.raft_addr)
         self.transport = PeerTransport(
             config.node_id,
@@ -112,6 +119,8 @@ class Node:
             leader_address=self._leader_address,
             on_applied=self._on_applied,
             snapshot_threshold=config.snapshot_threshold,
+            snapshot_bytes=config.map_size // 8,
+            rebuild=rebuild,
         )
         self.service = AspenService(
             node_id=config.node_id,
@@ -191,11 +200,19 @@ class Node:
         self._reload_peers()
         await self.transport.start()
         self.driver.start()
+        c = self.config
+        limits = HttpLimits(
+            header_timeout=c.http_header_timeout_ms / 1000,
+            body_timeout=c.http_body_timeout_ms / 1000,
+            idle_timeout=c.http_idle_timeout_ms / 1000,
+            max_connections=c.http_max_connections,
+        )
         app = build_app(
             self.service,
-            admin_token=self.config.admin_token or None,
+            admin_token=c.admin_token or None,
             peer_stats=lambda: self.transport.stats,
-            cluster_secret=self.config.cluster_secret or None,
+            cluster_secret=c.cluster_secret or None,
+            limits=limits,
         )
         host, port = split_host_port(self.config.http_addr)
         ssl_context = None

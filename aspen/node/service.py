@@ -219,6 +219,11 @@ class NodeService(Protocol):
         """Snapshot the state machine now and compact the log; returns the snapshot index."""
         ...
 
+    async def snapshot_file(self) -> bytes:
+        """A consistent image of the state machine as applied now, as a snapshot file
+        (:class:`aspen.storage.snapfile.SnapshotFile`): what ``aspen snapshot save`` keeps."""
+        ...
+
     def leader(self) -> tuple[int, PeerAddress | None]:
         """The leader this node knows of (0, None when unknown)."""
         ...

@@ -10,6 +10,7 @@ from aspen.errors import AspenError
 from aspen.kv.commands import CommandResult
 from aspen.raft.messages import ConfState, Entry, HardState, Snapshot
 from aspen.raft.storage import Storage
+from aspen.storage.space import MapUsage
 
 
 class StorageOpenError(AspenError):
@@ -54,6 +55,10 @@ class NodeStorage(Protocol):
     def size_bytes(self) -> int: ...
 
     def used_fraction(self) -> float: ...
+
+    def usage(self) -> MapUsage:
+        """The map's live pages now (see :mod:`aspen.storage.space`)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -231,6 +231,10 @@ def handle_snapshot_response(r: Raft, m: InstallSnapshotResponse) -> None:
         send_append(r, m.frm)
         return
     if m.reject:
+        # The follower lost the stream (it restarted, or could not store the snapshot): start
+        # over, with the newest snapshot if one was taken since (it may be the one that fits).
+        if maybe_send_snapshot(r, m.frm, pr):
+            return
         sender.restart()
     else:
         sender.ack(m.offset)

@@ -7,7 +7,10 @@ Named databases in one environment:
               (term, vote, commit: 3 x u64), b"log_start" (index, term of the entry just before
               the first one in ``log``: the last snapshot's, or the last compacted one), and
               b"snapshot_meta" (msgpack [index, term, conf state]) of the image in ``snapshot``
-``snapshot``  b"image" -> the last snapshot's state-machine image
+``snapshot``  the last snapshot's state-machine image, in chunks: b"image/" + u32 chunk number
+              -> at most ``IMAGE_CHUNK`` bytes (an older data dir may hold it whole under
+              b"image"). One value of many MiB needs as many contiguous free pages, which a
+              map fragmented by compaction may not have although it has room (see ``space``)
 ``kv``        the state machine, keyed as below
 ``applied``   b"index" (u64): the last applied entry; b"conf_state": the membership it produced
 
@@ -43,6 +46,9 @@ META_HARD_STATE = b"hard_state"
 META_LOG_START = b"log_start"
 META_SNAPSHOT = b"snapshot_meta"
 SNAPSHOT_IMAGE = b"image"
+"""The whole image in one value (what format 1 wrote first; still read)."""
+IMAGE_PREFIX = b"image/"
+IMAGE_CHUNK = 2000
 APPLIED_INDEX = b"index"
 APPLIED_CONF = b"conf_state"
 
@@ -139,6 +145,14 @@ def read_snapshot_meta(b: bytes | None) -> SnapshotMeta:
         return SnapshotMeta()
     index, term, conf = msgpack.unpackb(b)
     return SnapshotMeta(index, term, _conf_from(conf))
+
+
+def image_chunks(image: bytes) -> list[tuple[bytes, bytes]]:
+    """The ``snapshot`` records holding ``image`` (none for an empty one)."""
+    return [
+        (IMAGE_PREFIX + u32(n), image[at : at + IMAGE_CHUNK])
+        for n, at in enumerate(range(0, len(image), IMAGE_CHUNK))
+    ]
 
 
 # --- state-machine keys ------------------------------------------------------------------------

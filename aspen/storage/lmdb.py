@@ -39,7 +39,8 @@ from aspen.raft.errors import Compacted, InvariantViolation, StorageError, Unava
 from aspen.raft.messages import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 from aspen.storage import layout as L
 from aspen.storage.datadir import FsyncMode, lock_dir, open_env
-from aspen.storage.errors import translate
+from aspen.storage.errors import StorageFullError, translate
+from aspen.storage.space import Headroom, MapUsage
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,10 @@ class LmdbStorage:
             raise
         self._log, self._meta, self._snap, self._kv, self._applied = self._dbs
         self._closed = False
+        self.floor_bytes = Headroom.for_map(map_size).reserve_bytes // 4
+        """A Ready that adds entries or applies them must leave this much of the map free, so
+        that what frees space (hard-state updates, compaction, installing a smaller snapshot)
+        can always commit: a map filled to the last page could never be emptied again."""
 
     def close(self) -> None:
         """Close the environment and release the directory; idempotent."""
@@ -270,7 +275,7 @@ class LmdbStorage:
         meta = L.read_snapshot_meta(txn.get(L.META_SNAPSHOT, db=self._meta))
         if meta.index == 0:
             return Snapshot()
-        return Snapshot(meta, txn.get(L.SNAPSHOT_IMAGE, default=b"", db=self._snap))
+        return Snapshot(meta, read_image(txn, self._snap))
 
     # --- write side: MemoryStorage's, one transaction each --------------------------------------
 
@@ -298,6 +303,7 @@ class LmdbStorage:
 
     def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
         """Record a state-machine image at ``index`` (which must be applied, hence in the log)."""
+        self._release_freed("create snapshot")
         with self._writing("create snapshot") as txn:
             current = self._snapshot(txn)
             if index <= current.meta.index:
@@ -312,6 +318,12 @@ class LmdbStorage:
             snap = Snapshot(SnapshotMeta(index, term, conf_state), data)
             self._put_snapshot(txn, snap)
             return snap
+
+    def _release_freed(self, what: str) -> None:
+        """Commit a tiny transaction: LMDB reuses the pages a transaction freed only once a
+        LATER one has committed, and a snapshot may need all the room there is."""
+        with self._writing(what) as txn:
+            txn.put(L.META_FORMAT, L.u32(L.FORMAT_VERSION), db=self._meta)
 
     def compact(self, index: int) -> None:
         """Discard entries up to and including ``index`` (must be covered by a snapshot)."""
@@ -387,7 +399,9 @@ class LmdbStorage:
 
     def _put_snapshot(self, txn: lmdb.Transaction[bytes], snap: Snapshot) -> None:
         txn.put(L.META_SNAPSHOT, L.snapshot_meta_value(snap.meta), db=self._meta)
-        txn.put(L.SNAPSHOT_IMAGE, snap.data, db=self._snap)
+        txn.drop(self._snap, delete=False)  # the previous image, whole or in chunks
+        # in key order, appended: pages are filled, not split half-empty
+        txn.cursor(db=self._snap).putmulti(L.image_chunks(snap.data), append=True)
 
     # --- the node's writes ---------------------------------------------------------------------
 
@@ -439,7 +453,20 @@ class LmdbStorage:
             results = self._apply(txn, committed, commands.decode)
             if conf_state is not None:
                 txn.put(L.APPLIED_CONF, L.conf_state_value(conf_state), db=self._applied)
+            if entries or committed:
+                self._keep_floor(txn, "write ready")
             return results
+
+    def _keep_floor(self, txn: lmdb.Transaction[bytes], what: str) -> None:
+        """Refuse (roll back) a transaction that would leave less than ``floor_bytes`` free."""
+        psize = int(self._env.stat()["psize"])
+        used = (3 + sum(_pages(txn.stat(db)) for db in self._dbs)) * psize
+        free = int(self._env.info()["map_size"]) - used
+        if free < self.floor_bytes:
+            raise StorageFullError(
+                f"{what}: LMDB map is full ({free >> 10} KiB would be left, "
+                f"{self.floor_bytes >> 10} KiB are kept for compaction)"
+            )
 
     def restore(self, snapshot: Snapshot) -> bool:
         """Replace the state machine, applied index and membership with ``snapshot``'s, in ONE
@@ -575,14 +602,21 @@ class LmdbStorage:
         info = self._env.info()
         return int((info["last_pgno"] + 1) * self._env.stat()["psize"])
 
-    def used_fraction(self) -> float:
-        """Share of the map held by live pages (pages freed by compaction count as free)."""
+    def usage(self) -> MapUsage:
+        """Live pages of the map, per database, from ONE read transaction (see ``space``)."""
         with self._reading("read stats") as txn:
             main = self._env.stat()
-            pages = 2 + _pages(main)  # two meta pages, the main db (which names the others)
-            for db in self._dbs:
-                pages += _pages(txn.stat(db))
-        return pages * main["psize"] / self._env.info()["map_size"]
+            psize = int(main["psize"])
+            per_db = [_pages(txn.stat(db)) * psize for db in self._dbs]
+            map_bytes = int(self._env.info()["map_size"])
+        log_b, _meta, snap_b, kv_b, _applied = per_db
+        # two meta pages, the main db (which names the others), then every named db
+        used = (2 + _pages(main)) * psize + sum(per_db)
+        return MapUsage(map_bytes, used, kv_b, log_bytes=log_b, snapshot_bytes=snap_b)
+
+    def used_fraction(self) -> float:
+        """Share of the map held by live pages (pages freed by compaction count as free)."""
+        return self.usage().fraction
 
     def flush(self) -> None:
         """Force everything committed onto the disk (useful with ``fsync="never"``)."""
@@ -590,6 +624,17 @@ class LmdbStorage:
             self._env.sync(True)
         except lmdb.Error as e:
             raise translate(e, "sync") from None
+
+
+def read_image(txn: lmdb.Transaction[bytes], db: lmdb._Database) -> bytes:
+    """The snapshot image: its chunks in order (or the whole value an older version wrote)."""
+    whole = txn.get(L.SNAPSHOT_IMAGE, db=db)
+    if whole is not None:
+        return whole
+    cur = txn.cursor(db=db)
+    if not cur.set_range(L.IMAGE_PREFIX):
+        return b""
+    return b"".join(v for k, v in cur.iternext() if k.startswith(L.IMAGE_PREFIX))
 
 
 def _pages(stat: Any) -> int:

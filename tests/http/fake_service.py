@@ -233,6 +233,14 @@ class FakeService:
         await self._enter("trigger_snapshot")
         return self.index
 
+    async def snapshot_file(self) -> bytes:
+        await self._enter("snapshot_file")
+        from aspen.kv.state_machine import encode_snapshot
+        from aspen.storage.snapfile import SnapshotFile
+
+        image = encode_snapshot(self.index, sorted(self.data.items()))
+        return SnapshotFile(self.index, "fake", 1, image).encode()
+
     def leader(self) -> tuple[int, PeerAddress | None]:
         return self.leader_id, self.leader_address
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -232,3 +233,37 @@ async def test_an_invariant_violation_while_stepping_stops_the_node() -> None:
         assert isinstance(fatal, InvariantViolation)
         with pytest.raises(UnknownOutcomeError):
             await waiting  # what waited on the node is failed, not left hanging
+
+
+async def test_a_full_storage_stalls_a_follower_without_killing_it_and_it_catches_up() -> None:
+    from aspen.storage.errors import StorageFullError
+
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        follower = next(d for i, d in net.drivers.items() if d is not leader)
+        store = stores[follower.node.id]
+        real_write = store.write_ready
+        full = True
+
+        def write_ready(*args: Any) -> list[CommandResult | None]:
+            if full:
+                raise StorageFullError("write ready: LMDB map is full")
+            return real_write(*args)
+
+        store.write_ready = write_ready  # type: ignore[method-assign]
+        config = RaftConfig(id=follower.node.id, election_tick=10)
+        follower._rebuild = lambda: RawNode(  # what the node wires in (see aspen.node.server)
+            dataclasses.replace(config, applied=store.applied_index()),
+            store.raft_view,
+            random.Random(7),
+        )
+        for i in range(5):  # the other two still form a quorum
+            await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
+        await eventually(lambda: follower.stalled is not None)
+        assert follower.fatal is None
+        assert store.get("k4") is None
+        full = False
+        await eventually(lambda: store.get("k4") == "v")
+        assert follower.stalled is None and follower.fatal is None

@@ -220,3 +220,25 @@ def test_snapshot_sizes(size: int) -> None:
         node.step(InstallSnapshot(1, 1, 2, meta, off, piece, off + CHUNK >= size))
     rd = node.ready()
     assert rd.snapshot == Snapshot(meta, data)
+
+
+def test_a_rejected_stream_restarts_with_the_newest_snapshot() -> None:
+    # A follower that could not store a snapshot (no room) drops the stream and rejects the next
+    # chunk: the leader starts over with the snapshot it holds NOW. A newer one may be the one
+    # that fits (a smaller state); resending the old one could fail forever.
+    net = lagging_follower_net(max_inflight_snapshot_chunks=2)
+    net.recover()
+    net.ignore(InstallSnapshotResponse)
+    net.elapse(1)
+    first = net.storages[1].snapshot().meta.index
+    assert net.nodes[1].status().progress[3].state == "snapshot"
+    net.isolate(3)
+    net.propose(1, b"later")
+    net.snapshot(1)
+    newer = net.storages[1].snapshot().meta.index
+    assert newer > first
+    leader = net.nodes[1]
+    leader.step(InstallSnapshotResponse(leader.term, 3, 1, first, CHUNK, reject=True))
+    restarted = [m for m in outbox(leader, net.storages[1]) if isinstance(m, InstallSnapshot)]
+    assert restarted and restarted[0].offset == 0
+    assert {m.meta.index for m in restarted} == {newer}
