@@ -181,6 +181,9 @@ class EtcdDB:
     """etcd as a lab database (see the module docstring for what it cannot do)."""
 
     name = "etcd"
+    peer_links = "direct"
+    runtimes: tuple[str, ...] = ("local",)
+    unsupported_faults: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -244,7 +247,9 @@ class EtcdDB:
         ctx.runtime.start(node_id, NodeCommand(cmd.argv, {**cmd.env, **(env or {})}))
 
     async def setup(self, ctx: RunContext) -> None:
-        if ctx.net is not None:
+        from lab.net import Network
+
+        if isinstance(ctx.net, Network):
             raise ValueError("etcd peer links cannot go through per-link proxies (ctx.net)")
         for node in ctx.nodes:
             self.start_node(ctx, node)
