@@ -55,8 +55,8 @@ class TinyKVClient:
             return Completion("ok") if ok else Completion("info", error=f"http {r.status}")
         if inv.f == "cas":
             expected, new = inv.value
-            body = {"expected": None if expected is None else str(expected), "new": str(new)}
-            async with self.session.post(f"{self.base}/cas/{key}", json=body) as r:
+            cas = {"expected": None if expected is None else str(expected), "new": str(new)}
+            async with self.session.post(f"{self.base}/cas/{key}", json=cas) as r:
                 status = r.status
             if status == 409:
                 return Completion("fail", error="cas mismatch")
@@ -104,10 +104,13 @@ class TinyKV:
     async def status(self, ctx: RunContext, node_id: int) -> NodeStatus | None:
         address = ctx.runtime.endpoint(node_id, "http").address
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as s:
-                async with s.get(f"http://{address}/status") as r:
-                    if r.status != 200:
-                        return None
+            timeout = aiohttp.ClientTimeout(total=1.0)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as s,
+                s.get(f"http://{address}/status") as r,
+            ):
+                if r.status != 200:
+                    return None
         except (TimeoutError, aiohttp.ClientError):
             return None
         return NodeStatus(node_id, "leader", term=1, leader=node_id, commit=0, applied=0,
