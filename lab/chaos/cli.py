@@ -74,7 +74,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stale-reads",
         action="store_true",
-        help="UNSAFE: clients read local state (consistency=stale)",
+        help="UNSAFE: clients read local state (Aspen: consistency=stale; etcd: serializable)",
     )
     parser.add_argument("--store", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
