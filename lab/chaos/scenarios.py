@@ -45,7 +45,9 @@ class Scenario:
     workload: str = "register"
     timing: Timing = field(default_factory=Timing)
     needs_network: bool = True
-    """Whether peer links must go through Toxiproxy for this scenario's faults."""
+    """Whether peer links must go through Toxiproxy for this scenario's faults (for a db
+    whose peers take per-link addresses; a direct db's links are faulted in namespaces only
+    when a fault acts on links, see `lab.test.make_runtime`)."""
 
     def build(self) -> dict[str, Nemesis]:
         return {n.name: n for n in self.nemeses()}
