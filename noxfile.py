@@ -69,9 +69,14 @@ def lock(session: nox.Session) -> None:
         )  # fmt: skip
 
 
-SYSTEM_TOOLS = {"chromium": ("chromium", "fonts-dejavu-core")}
+SYSTEM_TOOLS = {
+    "chromium": ("chromium", "fonts-dejavu-core"),
+    "etcd": ("etcd-server",),
+    "nft": ("nftables",),
+}
 """Debian packages the suite drives, by the command that shows they are there: headless
-Chromium renders run reports in a browser test."""
+Chromium renders run reports in a browser test; etcd (cut by nftables in per-node network
+namespaces) is the system the lab judges beside Aspen."""
 
 
 def ensure_system_tools(session: nox.Session) -> None:
@@ -205,9 +210,25 @@ def chaos(session: nox.Session) -> None:
     """Chaos runs against a local Aspen cluster; `-- --scenario partition --seed 7` for one.
 
     Without arguments: every scenario at CI size. Exits non-zero when any verdict is not valid.
+    `-- --db etcd` runs them against a 3-node etcd (installing Debian's `etcd-server` with
+    apt-get when `etcd` is not on PATH); `-- --db adapter.toml` against your own system.
     """
     install(session, "lab")
+    if _db_arg(session.posargs) == "etcd" and shutil.which("etcd") is None:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", "etcd-server", external=True, env=env)
     session.run("aspen-lab", "chaos", *session.posargs, **LONG_RUN)
+
+
+def _db_arg(args: list[str]) -> str | None:
+    """The value of ``--db`` (``--db X`` or ``--db=X``) among the session's arguments."""
+    for i, arg in enumerate(args):
+        if arg == "--db" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--db="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 @nox.session(name="docker-build", python=PYTHON, default=False)

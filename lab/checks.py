@@ -11,49 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.checker import KVModel, SetModel, Verdict, check, write_html
-from lab.history import History, Op, read_jsonl
-from lab.runner import FINAL_PROCESS_BASE
+from lab.checker import Verdict
+from lab.history import History, read_jsonl
 from lab.stats import summarize
+from lab.workloads.checkers import Checker, is_final_read
 
 if TYPE_CHECKING:
     from lab.runner import RunOutcome
     from lab.test import LabTest
 
-
-def _linearizable(history: History, run_dir: Path, timeout: float) -> tuple[str, dict[str, Any]]:
-    result = check(KVModel(), history, timeout=timeout)
-    if result.verdict is Verdict.INVALID:
-        write_html(result, run_dir / "counterexample.html")
-    return str(result.verdict), result.to_json()
-
-
-def is_final_read(op: Op) -> bool:
-    """Whether ``op`` belongs to the reads after the heal (not to the workload proper)."""
-    return isinstance(op.process, int) and op.process >= FINAL_PROCESS_BASE
-
-
-def _set(history: History, timeout: float) -> tuple[str, dict[str, Any]]:
-    """Check each node's final read on its own: a write lost on any one node is a loss."""
-    body = [op for op in history.events if not is_final_read(op)]
-    nodes = sorted({op.node for op in history.events if is_final_read(op) and op.node})
-    per_node: dict[str, Any] = {}
-    verdicts = []
-    for node in nodes:
-        finals = [op for op in history.events if is_final_read(op) and op.node == node]
-        result = check(SetModel(), History(events=body + finals), timeout=timeout)
-        verdicts.append(result.verdict)
-        per_node[node] = result.to_json()
-    if not nodes:
-        return str(Verdict.UNKNOWN), {"reason": "no final reads were recorded"}
-    verdict = (
-        Verdict.INVALID
-        if Verdict.INVALID in verdicts
-        else Verdict.UNKNOWN
-        if Verdict.UNKNOWN in verdicts
-        else Verdict.VALID
-    )
-    return str(verdict), {"per_node": per_node}
+__all__ = ["check_run", "is_final_read"]
 
 
 def check_run(
@@ -66,27 +33,26 @@ def check_run(
     checker_timeout: float = 60.0,
     interrupted: str | None = None,
     checked: bool = True,
+    checker: Checker | None = None,
 ) -> dict[str, Any]:
     """``results.json`` for a run. ``interrupted`` names the signal that stopped it early:
     such a run is never valid, and ``checked=False`` (a second signal) skips the checkers,
-    whose verdicts then say ``unknown``."""
+    whose verdicts then say ``unknown``. ``checker`` is the one the run's workload supplies
+    (default: the test's workload's)."""
     verdicts: dict[str, str] = {}
     checkers: dict[str, Any] = {}
     errors = [error] if error else []
     history_path = run_dir / "history.jsonl"
     history = read_jsonl(history_path) if history_path.exists() else History(events=[])
-    model = test.the_scenario.workload
+    checker = checker or test.workload().checker
     try:
         if not checked:
-            verdicts["linearizable" if model == "register" else "set"] = str(Verdict.UNKNOWN)
-        elif model == "register":
-            verdicts["linearizable"], checkers["linearizable"] = _linearizable(
-                history, run_dir, checker_timeout
-            )
+            verdicts[checker.name] = str(Verdict.UNKNOWN)
         else:
-            verdicts["set"], checkers["set"] = _set(history, checker_timeout)
+            result = checker.check(history, run_dir, checker_timeout)
+            verdicts[checker.name], checkers[checker.name] = str(result.verdict), result.detail
     except Exception as e:  # a checker that crashes must say unknown, never pass
-        verdicts["linearizable" if model == "register" else "set"] = str(Verdict.UNKNOWN)
+        verdicts[checker.name] = str(Verdict.UNKNOWN)
         errors.append(f"checker crashed: {e!r}")
     if outcome is None or (interrupted and outcome.recovery_seconds is None):
         verdicts["recovery"] = str(Verdict.UNKNOWN)  # not waited for: says nothing
@@ -97,6 +63,7 @@ def check_run(
         all(v == str(Verdict.VALID) for v in verdicts.values()) and not errors and not interrupted
     )
     return {
+        "db": test.db,
         "scenario": test.scenario,
         "seed": test.seed,
         "nodes": test.nodes,
@@ -120,7 +87,17 @@ def check_run(
             {"fault": w.fault, "start": w.start, "end": w.end, "seed": w.seed}
             for w in outcome.windows
         ],
+        "skipped_faults": _skipped(test),
         "errors": errors,
         "wall_seconds": round(wall_seconds, 3),
         **summarize(history.events, None if interrupted else test.duration),
     }
+
+
+def _skipped(test: LabTest) -> list[dict[str, str]]:
+    """The scenario's faults this run left out, and why (`lab.chaos.support`)."""
+    try:
+        plan = test.fault_plan()
+    except ValueError as e:
+        return [{"fault": "*", "reason": str(e)}]
+    return [{"fault": s.fault, "reason": s.reason} for s in plan.skipped]

@@ -12,7 +12,7 @@ from lab.runtime.base import Runtime
 
 if TYPE_CHECKING:
     from lab.db.base import DB
-    from lab.net import Network
+    from lab.net import Links
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class RunContext:
     recorder: Recorder
     node_options: NodeOptions = NodeOptions()
     db: DB | None = None
-    net: Network | None = None
+    net: Links | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("lab"))
     notes: dict[str, Any] = field(default_factory=dict)
     """Things parts learn during a run that end up in results.json (recovery time, ...)."""

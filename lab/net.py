@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lab.chaos.partition import Link
 from lab.toxiproxy.control import ToxiproxyControl
@@ -29,6 +29,33 @@ class ToxiproxyPlacement:
     """The listen address of the proxy for link (src, dst), as the server binds it."""
     advertise_host: str | None = None
     """The host nodes use to reach the proxies; None: the host part of each listen address."""
+
+
+class Links(Protocol):
+    """Faults on directed peer links, whatever enforces them: `Network` (Toxiproxy, one proxy
+    per link) or `lab.runtime.netns.NamespaceNetwork` (nftables in per-node namespaces)."""
+
+    def links(self) -> list[Link]: ...
+
+    def setup(self, upstream: Callable[[int], str]) -> None: ...
+
+    def peer_address(self, src: int, dst: int) -> str: ...
+
+    def add_toxic(
+        self,
+        links: Iterable[Link],
+        name: str,
+        type: str,
+        attributes: Mapping[str, int],
+        *,
+        toxicity: float = 1.0,
+    ) -> None: ...
+
+    def remove_toxic(self, links: Iterable[Link], name: str) -> None: ...
+
+    def heal(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def proxy_name(src: int, dst: int) -> str:

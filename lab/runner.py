@@ -23,8 +23,8 @@ from lab.context import RunContext
 from lab.db.base import Client, NodeStatus
 from lab.interrupt import StopRequest
 from lab.workloads.base import Completion, Invocation, Workload
+from lab.workloads.checkers import FINAL_PROCESS_BASE
 
-FINAL_PROCESS_BASE = 1_000_000
 """Final reads are recorded with process ids from here on, so checkers can tell them apart."""
 
 

@@ -1,6 +1,11 @@
 """A lab test is a record of parts; ``run_test`` runs one and writes its run directory.
 
-Everything needed to rerun a test is in its ``config.json``: the scenario, seed, node count,
+As in Jepsen, the parts are separate: the *db* (``--db``: Aspen, etcd, or an adapter of your
+own, see `lab.db.registry`) runs the system on a *runtime*; the scenario's *workload* brings its
+generator and its checker (`lab.workloads.WORKLOADS`); the scenario's *nemeses* inject faults,
+less those this runtime and db cannot inject honestly (`lab.chaos.support`).
+
+Everything needed to rerun a test is in its ``config.json``: the db, scenario, seed, node count,
 duration, runtime and node options, and the exact command line.
 """
 
@@ -20,15 +25,17 @@ from typing import Any
 
 from lab.chaos.scenarios import SCENARIOS, Scenario
 from lab.chaos.schedule import build_schedule
+from lab.chaos.support import FaultPlan, needs_links, plan_faults
 from lab.context import NodeOptions, RunContext
 from lab.db.base import DB
+from lab.db.registry import load_db
 from lab.interrupt import StopRequest
 from lab.net import attach_network
 from lab.recorder import Recorder
 from lab.runner import Phases, RunOutcome, run_workload
 from lab.runtime.base import Runtime
 from lab.store import DEFAULT_ROOT, new_run_dir, write_json
-from lab.workloads import RegisterWorkload, SetWorkload, Workload
+from lab.workloads import WORKLOADS, Workload, WorkloadParams
 
 log = logging.getLogger("lab")
 
@@ -49,6 +56,8 @@ class LabTest:
     recovery_timeout: float = 30.0
     faults: tuple[str, ...] = ()
     """Only these of the scenario's nemeses (by name); empty = all of them."""
+    db: str = "aspen"
+    """The system under test: ``aspen``, ``etcd``, ``module:Class`` or an adapter ``.toml``."""
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -58,14 +67,21 @@ class LabTest:
             raise ValueError("nodes must be >= 1")
         if self.duration <= 0:
             raise ValueError("duration must be > 0")
-        unknown = set(self.faults) - set(self.the_scenario.build())
-        if unknown:
-            raise ValueError(f"scenario {self.scenario!r} has no faults {sorted(unknown)}")
-        from lab.chaos.ip import runtime_problem
+        db = load_db(self.db)
+        if self.runtime not in db.runtimes:
+            raise ValueError(
+                f"{db.name} runs on the {', '.join(db.runtimes)} runtime, not {self.runtime}"
+            )
+        self.fault_plan(db)  # raises on faults that cannot run
 
-        problem = runtime_problem(self.the_scenario, self.runtime)
-        if problem:
-            raise ValueError(problem)
+    def fault_plan(self, db: DB | None = None) -> FaultPlan:
+        """The scenario's faults this run injects, and those left out with why."""
+        db = db or load_db(self.db)
+        return plan_faults(self.the_scenario, self.faults, self.runtime, db, self.nodes)
+
+    def workload(self) -> Workload:
+        """The scenario's workload: its generator, final reads and checker."""
+        return WORKLOADS[self.the_scenario.workload](WorkloadParams(self.seed, self.keys))
 
     @property
     def the_scenario(self) -> Scenario:
@@ -81,6 +97,8 @@ class LabTest:
             "--concurrency", str(self.concurrency),
             "--runtime", self.runtime,
         ]  # fmt: skip
+        if self.db != LabTest.db:
+            args += ["--db", self.db]
         if self.rate:
             args += ["--rate", f"{self.rate:g}"]
         if self.keys != LabTest.keys:
@@ -105,7 +123,12 @@ def _config_json(test: LabTest, run_id: str) -> dict[str, Any]:
 
 
 def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
+    """The test's runtime; locally, per-node namespaces when a direct db's links are faulted."""
     node_ids = list(range(1, test.nodes + 1))
+    if test.runtime == "local" and _namespaced(test):
+        from lab.runtime.netns import NetnsRuntime
+
+        return NetnsRuntime(run_dir, node_ids, run_id)
     if test.runtime == "local":
         from lab.runtime.local import LocalRuntime
 
@@ -118,10 +141,17 @@ def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
     raise ValueError(f"unknown runtime {test.runtime!r} (local, docker)")
 
 
-def make_db(test: LabTest) -> DB:
-    from lab.db.aspen import AspenDB
+def _namespaced(test: LabTest) -> bool:
+    """Whether the run faults the peer links of a db whose peers talk directly."""
+    db = load_db(test.db)
+    nemeses = test.the_scenario.build()
+    return db.peer_links == "direct" and any(
+        needs_links(nemeses[name]) for name in test.fault_plan(db).run
+    )
 
-    return AspenDB()
+
+def make_db(test: LabTest) -> DB:
+    return load_db(test.db)
 
 
 async def _run(
@@ -130,16 +160,9 @@ async def _run(
     scenario = test.the_scenario
     db = ctx.the_db
     await db.setup(ctx)
-    workload: Workload = (
-        RegisterWorkload(seed=test.seed, keys=test.keys)
-        if scenario.workload == "register"
-        else SetWorkload(seed=test.seed)
-    )
-    nemeses = {
-        name: nem
-        for name, nem in scenario.build().items()
-        if name in test.faults or not test.faults
-    }
+    workload = test.workload()
+    plan = test.fault_plan(db)
+    nemeses = {name: nem for name, nem in scenario.build().items() if name in plan.run}
     windows = build_schedule(test.seed, test.duration, list(nemeses), scenario.timing)
     phases = Phases(
         duration=test.duration,
@@ -188,7 +211,10 @@ def run_test(
             log=log,
         )
         with contextlib.ExitStack() as stack:
-            if test.the_scenario.needs_network:
+            network = getattr(runtime, "network", None)  # per-node namespaces (NetnsRuntime)
+            if network is not None:
+                ctx.net = network
+            elif test.the_scenario.needs_network and ctx.the_db.peer_links == "proxied":
                 ctx.net = attach_network(stack, runtime, ctx.nodes)
             try:
                 outcome = asyncio.run(_run(test, ctx, progress, stop))

@@ -22,7 +22,21 @@ from lab.store import DEFAULT_ROOT
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from lab.chaos.support import support_table
+
     parser.description = __doc__.split("\n\n")[0] if __doc__ else None
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "which db and runtime run which faults of each scenario (a fault that cannot be "
+        "injected honestly is left out, and the run says so):\n" + support_table()
+    )
+    parser.add_argument(
+        "--db",
+        default="aspen",
+        metavar="DB",
+        help="system under test: aspen, etcd (Debian's etcd-server, local runtime), "
+        "module:Class, file.py:Class or an adapter .toml (docs/byo-db.md); default aspen",
+    )
     parser.add_argument(
         "--scenario",
         action="append",
@@ -57,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stale-reads",
         action="store_true",
-        help="UNSAFE: clients read local state (consistency=stale)",
+        help="UNSAFE: clients read local state (Aspen: consistency=stale; etcd: serializable)",
     )
     parser.add_argument("--store", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -103,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
+    from lab.db.registry import DBSpecError
     from lab.test import LabTest, run_test
 
     logging.basicConfig(
@@ -112,35 +127,46 @@ def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
     logging.getLogger("lab.toxiproxy").setLevel(logging.ERROR)
     seed = args.seed if args.seed is not None else int(time.time()) % 100_000
     scenarios = args.scenario or DEFAULT_MATRIX
-    from lab.chaos.ip import runtime_problem
-
-    problems = [p for n in scenarios if (p := runtime_problem(SCENARIOS[n], args.runtime))]
-    if problems:
-        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
-        return 2
     if args.toxiproxy_image:
         os.environ["ASPEN_TOXIPROXY_IMAGE"] = args.toxiproxy_image  # read by DockerRuntime
     options = NodeOptions(fsync=args.fsync, stale_reads=args.stale_reads)
     failures = 0
     lines = []
     reruns = []
+    tests = []
     for name in scenarios:
+        try:
+            tests.append(
+                LabTest(
+                    scenario=name,
+                    seed=seed,
+                    nodes=args.nodes,
+                    duration=args.duration,
+                    concurrency=args.concurrency,
+                    rate=args.rate,
+                    runtime=args.runtime,
+                    node_options=options,
+                    store=args.store,
+                    keys=args.keys,
+                    faults=tuple(args.fault),
+                    db=args.db,
+                )
+            )
+        except ValueError as e:  # unknown db, a fault that cannot run: nothing has started
+            if args.scenario or isinstance(e, DBSpecError):
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            print(f"    left out scenario {name}: {e}", flush=True)  # the default matrix
+    for test in tests:
+        name = test.scenario
         if stop.requested:
             break
-        test = LabTest(
-            scenario=name,
-            seed=seed,
-            nodes=args.nodes,
-            duration=args.duration,
-            concurrency=args.concurrency,
-            rate=args.rate,
-            runtime=args.runtime,
-            node_options=options,
-            store=args.store,
-            keys=args.keys,
-            faults=tuple(args.fault),
+        for skipped in test.fault_plan().skipped:
+            print(f"    left out {skipped.fault}: {skipped.reason}", flush=True)
+        print(
+            f"--- {name} ({args.db}): seed {seed}, {args.nodes} nodes, {args.duration:g}s",
+            flush=True,
         )
-        print(f"--- {name}: seed {seed}, {args.nodes} nodes, {args.duration:g}s", flush=True)
         progress = _progress(name, args.duration, args.quiet)
         try:
             run_dir, results = run_test(test, progress, stop)
@@ -154,11 +180,27 @@ def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
         print(line, flush=True)
         for err in results["errors"]:
             print(f"    error: {err}", flush=True)
+        for text in _counterexamples(results):
+            print(f"    counterexample: {text}", flush=True)
         if not results["valid"]:
             failures += 1
     print("\n".join(["", "=== summary", *lines]), flush=True)
     print("\n".join(["rerun with:", *(f"  {r}" for r in reruns)]), flush=True)
     return 1 if failures else 0
+
+
+def _counterexamples(results: dict[str, Any], limit: int = 3) -> list[str]:
+    """What each invalid checker found (the operation no order can explain), for the terminal;
+    the full account is in counterexample.html."""
+    found = []
+    for name, detail in results.get("checkers", {}).items():
+        if results["verdicts"].get(name) != "invalid" or not isinstance(detail, dict):
+            continue
+        cases = detail.get("invalid") or [
+            case for per in detail.get("per_node", {}).values() for case in per.get("invalid", [])
+        ]
+        found += [f"{name}: {case.get('message')}" for case in cases[:limit]]
+    return found
 
 
 def _report(run_dir: Path, store: Path) -> None:

@@ -16,7 +16,7 @@ from lab.chaos import partition as part
 from lab.chaos.ip import LossNemesis
 from lab.chaos.partition import Grudge, Link
 from lab.context import RunContext
-from lab.net import Network
+from lab.net import Links
 
 PARTITION_KINDS = (
     "halves",
@@ -28,9 +28,9 @@ PARTITION_KINDS = (
 )
 
 
-def _net(ctx: RunContext) -> Network:
+def _net(ctx: RunContext) -> Links:
     if ctx.net is None:
-        raise RuntimeError("this nemesis needs the run's links behind Toxiproxy")
+        raise RuntimeError("this nemesis needs the run's peer links under the lab's control")
     return ctx.net
 
 

@@ -101,6 +101,9 @@ class AspenClient:
 
 class AspenDB:
     name = "aspen"
+    peer_links = "proxied"
+    runtimes: tuple[str, ...] = ("local", "docker")
+    unsupported_faults: Mapping[str, str] = {}
 
     def __init__(
         self,

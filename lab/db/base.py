@@ -53,7 +53,19 @@ class Client(Protocol):
 
 
 class DB(Protocol):
+    """One system under test, as the lab drives it (Jepsen's *db*): how to start one node of it
+    on a runtime (the runtime kills, pauses and wipes the process), form the cluster, find the
+    leader and the members, change membership, and make clients. See docs/byo-db.md."""
+
     name: str
+    peer_links: str
+    """``proxied``: nodes take per-link peer addresses from ``ctx.net`` (one Toxiproxy proxy
+    per directed link); ``direct``: nodes reach each other at their own addresses, so network
+    faults need per-node namespaces (`lab.runtime.netns`)."""
+    runtimes: tuple[str, ...]
+    """The runtimes that can run this db's nodes."""
+    unsupported_faults: Mapping[str, str]
+    """Faults (by nemesis name) this db cannot take part in, with why."""
 
     async def setup(self, ctx: RunContext) -> None:
         """Start every node and form the cluster; returns once a leader serves writes."""

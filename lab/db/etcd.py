@@ -181,6 +181,9 @@ class EtcdDB:
     """etcd as a lab database (see the module docstring for what it cannot do)."""
 
     name = "etcd"
+    peer_links = "direct"
+    runtimes: tuple[str, ...] = ("local",)
+    unsupported_faults: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -244,7 +247,9 @@ class EtcdDB:
         ctx.runtime.start(node_id, NodeCommand(cmd.argv, {**cmd.env, **(env or {})}))
 
     async def setup(self, ctx: RunContext) -> None:
-        if ctx.net is not None:
+        from lab.net import Network
+
+        if isinstance(ctx.net, Network):
             raise ValueError("etcd peer links cannot go through per-link proxies (ctx.net)")
         for node in ctx.nodes:
             self.start_node(ctx, node)
@@ -355,29 +360,35 @@ class EtcdDB:
                 return str(m["ID"])
         raise RuntimeError(f"node {node_id} is not an etcd member")
 
+    async def _reconfigure(self, ctx: RunContext, path: str, body: Mapping[str, Any]) -> None:
+        """A member change, retried while etcd refuses it: it reconfigures only once every
+        member has been connected for 5 s ("unhealthy cluster"), e.g. just after a restart."""
+        for _attempt in range(80):
+            try:
+                await self._any(ctx, path, body)
+                return
+            except RuntimeError as e:
+                if "unhealthy cluster" not in str(e):
+                    raise
+                await asyncio.sleep(0.25)
+        raise RuntimeError(f"{path}: the cluster stayed unhealthy for 20 s")
+
     async def remove_member(self, ctx: RunContext, node_id: int) -> None:
+        """Remove the member (etcd then stops the removed node's process by itself)."""
         member = await self._member_id(ctx, node_id)
-        await self._any(ctx, "/v3/cluster/member/remove", {"ID": member})
+        await self._reconfigure(ctx, "/v3/cluster/member/remove", {"ID": member})
 
     async def add_learner(self, ctx: RunContext, node_id: int) -> None:
         """Add ``node_id`` as a learner and start it joining the current members."""
         members = (await self._any(ctx, "/v3/cluster/member/list", {})).get("members", [])
         current = [n for m in members if (n := self._node_of(m)) is not None]
         body = {"peerURLs": [self.peer_url(ctx, node_id)], "isLearner": True}
-        for _attempt in range(60):
-            try:
-                await self._any(ctx, "/v3/cluster/member/add", body)
-                break
-            except RuntimeError as e:
-                # etcd refuses reconfiguration until every member has been connected for 5 s
-                if "unhealthy cluster" not in str(e):
-                    raise
-                await asyncio.sleep(0.25)
-        else:
-            raise RuntimeError(f"adding node {node_id}: the cluster stayed unhealthy")
+        await self._reconfigure(ctx, "/v3/cluster/member/add", body)
         self._joining[node_id] = current
         with contextlib.suppress(Exception):
             ctx.runtime.stop(node_id, grace=1.0)
+        # a removed member's data says it was removed: it must join as a new member, empty
+        ctx.runtime.wipe(node_id)
         self.start_node(ctx, node_id)
 
     async def promote(self, ctx: RunContext, node_ids: Sequence[int]) -> None:

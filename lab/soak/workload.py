@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from lab.workloads.base import Invocation, OpStream, Workload
+from lab.workloads.checkers import Checker
 
 
 @dataclass(slots=True)
@@ -37,6 +38,10 @@ class PrefixedWorkload:
     @property
     def model(self) -> str:
         return self.inner.model
+
+    @property
+    def checker(self) -> Checker:
+        return self.inner.checker
 
     @property
     def final_reads_local(self) -> bool:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from lab.workloads.checkers import Checker
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,11 @@ class Workload(Protocol):
     @property
     def model(self) -> str:
         """The checker model the history is checked against (``kv``, ``set``)."""
+        ...
+
+    @property
+    def checker(self) -> Checker:
+        """What the history of this workload must satisfy (the workload's own checker)."""
         ...
 
     def stream(self, slot: int) -> OpStream: ...

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lab.workloads.base import Invocation, slot_rng
+from lab.workloads.checkers import LinearizableChecker
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,10 @@ class RegisterWorkload:
     name: str = "register"
     model: str = "kv"
     final_reads_local: bool = False
+
+    @property
+    def checker(self) -> LinearizableChecker:
+        return LinearizableChecker()
 
     def stream(self, slot: int) -> RegisterStream:
         return RegisterStream(self.seed, slot, self.keys, self.mix)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.workloads.base import Invocation
+from lab.workloads.checkers import SetChecker
 
 SET_KEY = "set"
 
@@ -33,6 +34,10 @@ class SetWorkload:
     model: str = "set"
     final_reads_local: bool = True
     """Every node is read from its own state: a write lost on any one node shows."""
+
+    @property
+    def checker(self) -> SetChecker:
+        return SetChecker()
 
     def stream(self, slot: int) -> SetStream:
         return SetStream(slot)
