@@ -38,7 +38,7 @@ def test_summary_counts_throughput_and_latency() -> None:
         "read": {"ok": 0, "fail": 0, "info": 1},
     }
     assert r["ops"]["total"] == {"ok": 1, "fail": 1, "info": 1}
-    assert r["throughput"] == {"ok_per_s": 0.5, "all_per_s": 1.5}
+    assert r["throughput"] == {"ok_per_s": 0.5, "all_per_s": 1.5, "span_seconds": 0.104}
     assert r["latency_ms"]["ok"]["count"] == 1
     assert abs(r["latency_ms"]["ok"]["p50"] - 10.0) < 0.05
     assert abs(r["latency_ms"]["all"]["max"] - 100.0) < 0.1
@@ -48,3 +48,9 @@ def test_empty_history_summarizes_to_zeros() -> None:
     r = summarize([], duration_s=1.0)
     assert r["ops"]["total"] == {"ok": 0, "fail": 0, "info": 0}
     assert r["latency_ms"]["ok"]["p99"] == 0.0
+
+
+def test_a_run_cut_short_is_divided_by_the_time_its_operations_covered() -> None:
+    r = summarize(HISTORY, duration_s=None)
+    assert r["throughput"]["span_seconds"] == 0.104
+    assert r["throughput"]["ok_per_s"] == round(1 / 0.104, 2)
