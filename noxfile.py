@@ -82,15 +82,20 @@ namespaces) is the system the lab judges beside Aspen."""
 def ensure_system_tools(session: nox.Session) -> None:
     """apt-get what is missing (as root on Debian); elsewhere the tests that need it skip."""
     missing = [p for tool, pkgs in SYSTEM_TOOLS.items() if shutil.which(tool) is None for p in pkgs]
-    if not missing:
+    apt_install(session, missing, "their tests will skip")
+
+
+def apt_install(session: nox.Session, packages: list[str], otherwise: str) -> None:
+    """apt-get ``packages`` (as root on Debian); elsewhere warn and say what follows."""
+    if not packages:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        session.warn(f"not installing {missing}: needs root and apt-get; their tests will skip")
+        session.warn(f"not installing {packages}: needs root and apt-get; {otherwise}")
         return
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run("apt-get", "update", "-qq", external=True, env=env)
     session.run(
-        "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
+        "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages,
         external=True, env=env,
     )  # fmt: skip
 
@@ -298,17 +303,7 @@ def ensure_go(session: nox.Session) -> None:
     """apt-get Go and the Go libraries the shared build scripts need (the real Toxiproxy, the
     Porcupine oracle), as root on Debian; else warn, and what needs them skips."""
     missing = [p for p in GO_PACKAGES if not Path(f"/usr/share/doc/{p}").exists()]
-    if not missing:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        session.warn(f"not installing {missing}: needs root and apt-get; no real Toxiproxy")
-        return
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "update", "-qq", external=True, env=env)
-    session.run(
-        "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
-        external=True, env=env,
-    )  # fmt: skip
+    apt_install(session, missing, "what needs Go (the real Toxiproxy, the oracle) skips")
 
 
 @nox.session(name="proxy-bench", python=PYTHON, default=False)
