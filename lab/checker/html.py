@@ -76,7 +76,9 @@ def render_partition_svg(p: PartitionResult, *, max_ops: int = MAX_OPS) -> str:
     width = right + 20
     height = _TOP + _LANE * len(processes) + 10
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        # Scaled to its frame (the viewBox keeps the proportions): the whole failing window,
+        # culprit included, is on screen in a report's frame of any width, never scrolled off.
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" data-width="{width}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="10">',
         '<defs><linearGradient id="fade" x1="0" x2="1" y1="0" y2="0">'
         '<stop offset="0" stop-color="white" stop-opacity="0"/>'
