@@ -77,6 +77,15 @@ def tick_labels(svg: str) -> list[str]:
 def test_latency_ticks_are_plain_numbers_and_ops_axes_start_at_zero() -> None:
     run = run_with("passed")
     run["workloads"]["A"]["timeline"] = [900, 1100] * 5
+    run["workloads"]["A"]["ramp"] = {
+        "p99_bound_ms": 50,
+        "steps": [
+            {"rate": r, "throughput": r, "latency_ms": {"p50": r / 100, "p99": r / 10},
+             "error_rate": 0.0, "passed": r <= 500}
+            for r in (100, 300, 500, 700)
+        ],
+        "knee_rate": 500,
+    }  # fmt: skip
     html = render(run)
     labels = [t for svg in re.findall(r"<svg.*?</svg>", html, re.S) for t in tick_labels(svg)]
     assert labels and not [t for t in labels if "e+" in t or "e-" in t or "^" in t], labels
