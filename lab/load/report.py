@@ -1,13 +1,16 @@
 """``report.html`` of a load run: one self-contained page (inline SVG charts, no scripts).
 
-It shows throughput and p50/p95/p99/p99.9/max per workload, the gates against a baseline (with
-a warning when the baseline came from another machine), any ramp's steps and knee, and charts:
-throughput, latency percentiles, and operations per second over time.
+It looks like the chaos run report (the same stylesheet, ``lab/report/templates/_style.css``)
+and opens with the same status banner (`load_status`). It shows throughput and
+p50/p95/p99/p99.9/max per workload, the gates against a baseline (with a warning when the
+baseline came from another machine), any ramp's steps and knee, and charts: throughput
+(from 0), latency percentiles (log, in plain numbers), and operations per second over time.
 """
 
 from __future__ import annotations
 
 import io
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,31 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from lab.report.plots import _log_y as plain_log_y
+
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 PERCENTILES = ("p50", "p95", "p99", "p99.9", "max")
+
+
+def load_status(results: dict[str, Any]) -> tuple[str, str]:
+    """The banner's status and the line that explains it.
+
+    ``unknown`` when the run hit an error, ``interrupted`` when a signal cut it short (its gates,
+    over a partial run, prove nothing), else ``invalid`` when a gate failed and ``valid`` when
+    they all passed or, with no baseline, none were checked.
+    """
+    if results.get("error"):
+        return "unknown", f"The run failed: {results['error']}. It proves nothing either way."
+    if results.get("interrupted"):
+        return "interrupted", "Interrupted (Ctrl-C): the numbers cover what ran; no verdict."
+    g = results.get("gates")
+    if not g:
+        return "valid", "no baseline: no gates were checked"
+    failed = [x for x in g.get("results", []) if not x.get("passed")]
+    if failed or not g.get("passed", True):
+        named = ", ".join(f"{x['workload']} {x['gate']}" for x in failed)
+        return "invalid", f"{len(failed)} gate(s) failed against the baseline: {named}."
+    return "valid", f"Every gate ({len(g.get('results', []))}) passed against the baseline."
 
 
 def _svg(fig: Any) -> str:
@@ -34,6 +60,7 @@ def throughput_chart(workloads: dict[str, Any]) -> str:
     names = list(workloads)
     ax.bar(names, [w["throughput"] for w in workloads.values()], color="#3b75af")
     ax.set_ylabel("ok ops/s")
+    ax.set_ylim(bottom=0)
     ax.grid(axis="y", alpha=0.3)
     return _svg(fig)
 
@@ -46,6 +73,7 @@ def latency_chart(workloads: dict[str, Any]) -> str:
         ax.bar(xs, [max(w["latency_ms"][p], 1e-3) for p in PERCENTILES], width, label=name)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(PERCENTILES))], list(PERCENTILES))
     ax.set_yscale("log")
+    plain_log_y(ax)
     ax.set_ylabel("latency (ms, log)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -59,6 +87,7 @@ def timeline_chart(workloads: dict[str, Any]) -> str:
         ax.plot(range(len(series)), series, label=name, linewidth=1.2)
     ax.set_xlabel("second of the workload")
     ax.set_ylabel("completions/s")
+    ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _svg(fig)
@@ -74,8 +103,9 @@ def ramp_chart(name: str, ramp: dict[str, Any]) -> str:
     if ramp.get("knee_rate"):
         ax.axvline(ramp["knee_rate"], color="#17692f", linestyle=":", label="knee")
     ax.set_xlabel(f"target rate (ops/s), workload {name}")
-    ax.set_ylabel("latency (ms)")
+    ax.set_ylabel("latency (ms, log)")
     ax.set_yscale("log")
+    plain_log_y(ax)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _svg(fig)
@@ -114,8 +144,13 @@ def render(results: dict[str, Any]) -> str:
         autoescape=True, undefined=jinja2.ChainableUndefined, keep_trailing_newline=True
     )
     template = env.from_string(TEMPLATE.read_text())
+    status, why = load_status(results)
+    style = resources.files("lab.report").joinpath("templates/_style.css").read_text()
     return template.render(
         r=results,
+        status=status,
+        why=why,
+        style=style,
         g=results.get("gates"),
         charts=charts,
         fmt_gate=_fmt_gate,
