@@ -192,9 +192,9 @@ def _time_axes(ax: Axes, run: RunData, *, label: bool = True, lane: bool = False
     ax.set_xlim(0, math.ceil(run.span))
     if label:
         ax.set_xlabel("seconds since the workload started")
-    _shade(ax, run.windows, run.span)
+    shade(ax, run.windows, run.span)
     if lane and run.windows:
-        _fault_lane(ax, run)
+        fault_lane(ax, run.windows, math.ceil(run.span))
     end = run.workload_seconds
     if end is not None and end < run.span:
         # After this: healing, waiting for recovery, final reads.
@@ -206,7 +206,7 @@ def _fault_color(windows: Sequence[FaultWindow], fault: str) -> str:
     return FAULT_COLORS[names.index(fault) % len(FAULT_COLORS)]
 
 
-def _shade(ax: Axes, windows: Sequence[FaultWindow], span: float) -> None:
+def shade(ax: Axes, windows: Sequence[FaultWindow], span: float) -> None:
     """Shade each fault window (labels live in the lane, never on the data)."""
     for w in windows:
         end = w.end if w.end is not None else span
@@ -254,31 +254,39 @@ def lane_rows(windows: Sequence[FaultWindow], span: float, axes_width_in: float)
 
 
 def _lane_inches(run: RunData) -> float:
-    """The height the fault lane adds above a time plot (none without faults)."""
-    if not run.windows:
+    return lane_inches(run.windows, math.ceil(run.span))
+
+
+def lane_inches(
+    windows: Sequence[FaultWindow], span: float, axes_width_in: float = _AXES_WIDTH_IN
+) -> float:
+    """The height the fault lane adds above a time plot whose axes are ``axes_width_in``
+    wide (none without faults)."""
+    if not windows:
         return 0.0
-    rows = lane_rows(run.windows, math.ceil(run.span), _AXES_WIDTH_IN)
+    rows = lane_rows(windows, span, axes_width_in)
     return (max(rows) + 1) * _LANE_ROW_IN + _LANE_GAP_IN
 
 
-def _fault_lane(ax: Axes, run: RunData) -> None:
+def fault_lane(ax: Axes, windows: Sequence[FaultWindow], span: float) -> None:
     """Each fault as a bar in its row above ``ax``, its number at its start (SVG id
-    ``fault-label-<n>``, so a browser test can measure that no two overlap)."""
+    ``fault-label-<n>``, so a browser test can measure that no two overlap). ``windows`` and
+    ``span`` are in the x-axis' units (``span``: where its limit ends); call after the margins
+    leave `lane_inches` for it."""
     fig = ax.get_figure()
     assert isinstance(fig, Figure)
     height_in = ax.get_position().height * fig.get_size_inches()[1]
     width_in = ax.get_position().width * fig.get_size_inches()[0]
-    span = math.ceil(run.span)
-    rows = lane_rows(run.windows, span, width_in)
+    rows = lane_rows(windows, span, width_in)
     n_rows = max(rows) + 1
     lane = ax.inset_axes(
         (0.0, 1 + _LANE_GAP_IN / height_in, 1.0, n_rows * _LANE_ROW_IN / height_in), sharex=ax
     )
     lane.set_ylim(n_rows - 0.5, -0.5)
     lane.set_axis_off()
-    for i, (w, row) in enumerate(zip(run.windows, rows, strict=True)):
+    for i, (w, row) in enumerate(zip(windows, rows, strict=True)):
         end = w.end if w.end is not None else span
-        color = _fault_color(run.windows, w.fault)
+        color = _fault_color(windows, w.fault)
         lane.broken_barh([(w.start, max(end - w.start, 0.0))], (row - 0.38, 0.76), color=color,
                          alpha=0.3, lw=0)  # fmt: skip
         text = lane.text(w.start, row, f" {i + 1}", ha="left", va="center", fontsize=8,

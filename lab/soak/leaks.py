@@ -1,10 +1,10 @@
 """Leak and drift detection over a soak run's resource and latency series.
 
 Each check is a pass/fail with the number it was judged on, so a report can show *why*:
-RSS slope (MB/hour, least-squares fit after warm-up, within process lifetimes when nodes are
+RSS slope (MiB/hour, least-squares fit after warm-up, within process lifetimes when nodes are
 restarted), open-fd and thread growth (robust: the median of the last tenth against the median
 of the first tenth after warm-up, so one spike does not count as growth), p99 drift (last window
-against the first), data-dir growth (MB/hour) and data-dir size against the live data it holds
+against the first), data-dir growth (MiB/hour) and data-dir size against the live data it holds
 (compaction must keep the files bounded). Slopes must also add up to real growth over the time
 analysed, and a drift to real milliseconds: a soak of minutes can only catch gross leaks, and
 says so instead of failing on a process settling in.
@@ -15,7 +15,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
+
+MIB: Final = float(1 << 20)
+"""Sizes and slopes are binary, as on the soak's page: MiB, MiB/hour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,9 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    rss_mb_per_hour: float = 50.0
+    """The limits, sizes in MiB (they were MB: the round numbers stayed, about 5% looser)."""
+
+    rss_mib_per_hour: float = 50.0
     """A fitted RSS slope above this (with a fit that explains the data) is a leak."""
     min_r2: float = 0.3
     """Below this the RSS series is noise around a level, not a trend."""
@@ -93,14 +98,14 @@ class Thresholds:
     """Below this much live data the ratio is dominated by fixed overheads: only the absolute
     size is judged (``max_small_data_bytes``)."""
     max_small_data_bytes: int = 256 << 20
-    min_rss_growth_mb: float = 16.0
+    min_rss_growth_mib: float = 16.0
     """A slope is a leak only if it also adds up to this much growth over the analysed span:
     a short soak's extrapolated slope (a process settling in) must not fail it."""
-    data_mb_per_hour: float = 10.0
-    """A fitted data-dir slope above this (with growth of at least ``min_data_growth_mb``)
-    means compaction is not keeping up: the default rate writes ~25 MB/hour of log without
+    data_mib_per_hour: float = 10.0
+    """A fitted data-dir slope above this (with growth of at least ``min_data_growth_mib``)
+    means compaction is not keeping up: the default rate writes ~24 MiB/hour of log without
     it."""
-    min_data_growth_mb: float = 8.0
+    min_data_growth_mib: float = 8.0
 
 
 def _after(series: Sequence[tuple[float, float]], warmup_s: float) -> list[tuple[float, float]]:
@@ -147,61 +152,61 @@ def rss_check(
 def rss_segments_check(
     node: str, segments: Sequence[Sequence[tuple[float, float]]], th: Thresholds, note: str = ""
 ) -> Check:
-    """RSS slope within process lifetimes (`pooled_fit`), in MB/hour.
+    """RSS slope within process lifetimes (`pooled_fit`), in MiB/hour.
 
-    A leak is a slope above ``rss_mb_per_hour`` that explains the data (r2 >= ``min_r2``) and
-    adds up to at least ``min_rss_growth_mb`` over the analysed time: a soak of minutes can
+    A leak is a slope above ``rss_mib_per_hour`` that explains the data (r2 >= ``min_r2``) and
+    adds up to at least ``min_rss_growth_mib`` over the analysed time: a soak of minutes can
     only catch a gross leak, and says so in the detail.
     """
     fit, _ = pooled_fit(segments)
     used = [seg for seg in segments if len(seg) >= 2]
     span = sum(seg[-1][0] - seg[0][0] for seg in used)
-    mb_per_hour = fit.slope * 3600 / 1e6
-    growth_mb = fit.slope * span / 1e6
+    mib_per_hour = fit.slope * 3600 / MIB
+    growth_mib = fit.slope * span / MIB
     leaking = (
-        mb_per_hour > th.rss_mb_per_hour
+        mib_per_hour > th.rss_mib_per_hour
         and fit.r2 >= th.min_r2
-        and growth_mb >= th.min_rss_growth_mb
+        and growth_mib >= th.min_rss_growth_mib
     )
     lifetimes = f" in {len(used)} process lifetimes" if len(used) > 1 else ""
     return Check(
         "rss_slope",
         node,
-        round(mb_per_hour, 3),
-        th.rss_mb_per_hour,
+        round(mib_per_hour, 3),
+        th.rss_mib_per_hour,
         not leaking,
-        "MB/hour",
+        "MiB/hour",
         f"least-squares over {sum(len(s) for s in used)} samples{lifetimes}"
-        f"{' ' + note if note else ''}, r2={fit.r2:.2f}, fitted growth {growth_mb:.1f} MB "
-        f"over {span:.0f} s (a leak needs >= {th.min_rss_growth_mb:g} MB)",
+        f"{' ' + note if note else ''}, r2={fit.r2:.2f}, fitted growth {growth_mib:.1f} MiB "
+        f"over {span:.0f} s (a leak needs >= {th.min_rss_growth_mib:g} MiB)",
     )
 
 
 def data_growth_check(
     node: str, series: Sequence[tuple[float, float]], warmup_s: float, th: Thresholds
 ) -> Check:
-    """Data-dir slope (``series`` is (seconds, bytes)) after warm-up, in MB/hour: with
+    """Data-dir slope (``series`` is (seconds, bytes)) after warm-up, in MiB/hour: with
     compaction working the directory levels off; without it, it grows with every write."""
     pts = _after(series, warmup_s)
     fit = linear_fit([t for t, _ in pts], [v for _, v in pts])
     span = pts[-1][0] - pts[0][0] if len(pts) >= 2 else 0.0
-    mb_per_hour = fit.slope * 3600 / 1e6
-    growth_mb = fit.slope * span / 1e6
+    mib_per_hour = fit.slope * 3600 / MIB
+    growth_mib = fit.slope * span / MIB
     growing = (
-        mb_per_hour > th.data_mb_per_hour
+        mib_per_hour > th.data_mib_per_hour
         and fit.r2 >= th.min_r2
-        and growth_mb >= th.min_data_growth_mb
+        and growth_mib >= th.min_data_growth_mib
     )
     return Check(
         "data_dir_growth",
         node,
-        round(mb_per_hour, 3),
-        th.data_mb_per_hour,
+        round(mib_per_hour, 3),
+        th.data_mib_per_hour,
         not growing,
-        "MB/hour",
+        "MiB/hour",
         f"least-squares over {len(pts)} samples after {warmup_s:g}s warm-up, r2={fit.r2:.2f}, "
-        f"fitted growth {growth_mb:.2f} MB over {span:.0f} s "
-        f"(growth needs >= {th.min_data_growth_mb:g} MB)",
+        f"fitted growth {growth_mib:.2f} MiB over {span:.0f} s "
+        f"(growth needs >= {th.min_data_growth_mib:g} MiB)",
     )
 
 

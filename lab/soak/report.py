@@ -1,13 +1,17 @@
-"""A soak's ``report.html``: one self-contained page (inline SVG and CSS, no scripts, no CDN).
+"""A soak's ``report.html``: one self-contained page (inline SVG and CSS, no CDN; one small
+script only measures the laid-out fault-lane numbers, as the run report's does).
 
 Top to bottom: the soak's status and its two verdicts (windows, leaks); headline numbers; the
 leak checks with the numbers they were judged on; resource timelines over the whole soak (RSS
-with its fitted slopes, fds, threads, data directory, CPU); latency and throughput per window;
+with its fitted slopes, fds, threads, data directory, CPU; the faults shaded and numbered,
+with a key under each plot); latency and throughput per window;
 the windows table (verdict, operations, throughput, p99, recovery, each linked to its
 directory or report); the parameters and the command to rerun; errors; files.
 
 Everything comes from the soak directory: ``results.json`` for numbers and verdicts,
-``resources.jsonl`` for the timelines, so the page can be redrawn at any time.
+``resources.jsonl`` for the timelines, so the page can be redrawn at any time. Sizes are
+binary throughout (MiB, MiB/hour); checks in a results.json written before that (MB/hour) are
+converted as the page draws them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,19 @@ CHECK_PLOTS: Final = {
 }
 
 
+def _binary(check: dict[str, Any]) -> dict[str, Any]:
+    """A check as the page shows it: an older results.json's MB/hour converted to MiB/hour."""
+    if check.get("unit") != "MB/hour":
+        return check
+    to_mib = 1e6 / (1 << 20)
+    return {
+        **check,
+        "value": check["value"] * to_mib,
+        "threshold": check["threshold"] * to_mib,
+        "unit": "MiB/hour",
+    }
+
+
 def _result(check: dict[str, Any]) -> str:
     """A check's result as `Check.result` says it (results.json before it said so: derived)."""
     if check.get("result"):
@@ -60,7 +77,7 @@ def environment() -> jinja2.Environment:
 
 
 def fmt_value(value: Any, unit: str) -> str:
-    """A check's number with its unit: ``12.3 MB/hour``, ``1.2 x``, ``3.1 MiB``."""
+    """A check's number with its unit: ``12.3 MiB/hour``, ``1.2 x``, ``3.1 MiB``."""
     if unit == "bytes":
         return fmt_bytes(value)
     x = float(value)
@@ -103,7 +120,7 @@ def build_context(
     windows = results.get("windows") or []
     leaks = results.get("leaks") or {}
     checks = [
-        {**c, "plot": CHECK_PLOTS.get(c["name"], ""), "result": _result(c)}
+        {**_binary(c), "plot": CHECK_PLOTS.get(c["name"], ""), "result": _result(c)}
         for c in leaks.get("checks") or []
     ]
     ops = (results.get("ops") or {}).get("total") or {}

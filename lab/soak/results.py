@@ -6,10 +6,10 @@ from synthetic parts. The soak is valid when every window is valid and every lea
 
 Leak checks, per node unless said otherwise (thresholds in `lab.soak.leaks.Thresholds`):
 
-- ``rss_slope``: RSS growth within process lifetimes (MB/hour), after the soak's warm-up and
+- ``rss_slope``: RSS growth within process lifetimes (MiB/hour), after the soak's warm-up and
   each restarted process's own warm-up;
 - ``fd_growth`` and ``thread_growth``: in the node's longest process lifetime;
-- ``data_dir_growth``: the data directory's slope (MB/hour): compaction must level it off;
+- ``data_dir_growth``: the data directory's slope (MiB/hour): compaction must level it off;
 - ``data_dir_size`` / ``data_dir_ratio``: the directory against the live data it holds;
 - ``p99_drift`` (soak-wide): the median steady-state window p99 of the last hour over the
   first (soaks shorter than two hours: the last quarter of the windows over the first quarter;
@@ -89,7 +89,7 @@ def leak_checks(
             checks.append(_growth(node, ns, metric, name, limit, unit, warmup_s, restart_warmup_s))
         data = [(t, v) for t, v in ns.points("data_bytes")]
         if len([p for p in data if p[0] >= warmup_s]) < 2:
-            checks.append(_no_data("data_dir_growth", node, th.data_mb_per_hour, "MB/hour"))
+            checks.append(_no_data("data_dir_growth", node, th.data_mib_per_hour, "MiB/hour"))
         else:
             checks.append(data_growth_check(node, data, warmup_s, th))
         if data:
@@ -116,14 +116,14 @@ def _rss(
 ) -> tuple[Check, dict[str, Any]]:
     segs = ns.segments("rss_bytes", warmup_s=warmup_s, restart_warmup_s=restart_warmup_s)
     if sum(len(s) for s in segs if len(s) >= 2) < 2:
-        return _no_data("rss_slope", node, th.rss_mb_per_hour, "MB/hour"), {"segments": []}
+        return _no_data("rss_slope", node, th.rss_mib_per_hour, "MiB/hour"), {"segments": []}
     note = f"after {warmup_s:g}s warm-up"
     if ns.restarts:
         note += f" ({ns.restarts} restarts, {restart_warmup_s:g}s skipped after each)"
     check = rss_segments_check(node, segs, th, note)
     fit, intercepts = pooled_fit(segs)
     return check, {
-        "slope_mb_per_hour": check.value,
+        "slope_mib_per_hour": check.value,
         "r2": round(fit.r2, 4),
         "restarts": ns.restarts,
         "segments": [

@@ -43,10 +43,10 @@ def test_report_of_a_truncated_load_run_exits_2(
 def test_report_of_a_soak_keeps_the_soak_layout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.soak.synth import MB, resource_rows, window, write_soak_dir
+    from tests.soak.synth import MIB, resource_rows, window, write_soak_dir
 
     soak = tmp_path / "soak" / "20260101T000000"
     write_soak_dir(soak, [window(i, p99_ms=20) for i in range(3)],
-                   resource_rows(200, rss=lambda n, t: 50 * MB))  # fmt: skip
+                   resource_rows(200, rss=lambda n, t: 50 * MIB))  # fmt: skip
     assert main(["report", str(soak)]) == 0
     assert 'id="soak-status"' in (soak / "report.html").read_text()

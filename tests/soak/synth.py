@@ -13,7 +13,7 @@ from lab.soak.window import WindowResult, encode_hdr
 from lab.stats import histogram
 from lab.store import write_json
 
-MB = 1e6
+MIB = float(1 << 20)
 
 CONFIG: dict[str, Any] = {
     "scenario": "mixed",
@@ -44,6 +44,7 @@ def window(
     errors: Sequence[str] = (),
     interrupted: bool = False,
     ok: int = 5000,
+    faults: Sequence[dict[str, Any]] | None = None,
 ) -> WindowResult:
     verdicts = verdicts or {"linearizable": "valid", "recovery": "valid"}
     valid = all(v == "valid" for v in verdicts.values()) and not errors and not interrupted
@@ -55,7 +56,9 @@ def window(
         start_s=index * length_s if start_s is None else start_s,
         length_s=length_s,
         wall_s=length_s + 1.5,
-        faults=[{"fault": "partition-halves", "start": 12.0, "end": 30.0}],
+        faults=[{"fault": "partition-halves", "start": 12.0, "end": 30.0}]
+        if faults is None
+        else list(faults),
         interrupted=interrupted,
         valid=valid,
         verdicts=verdicts,
@@ -82,10 +85,10 @@ def resource_rows(
     *,
     nodes: Sequence[str] = ("n1", "n2", "n3"),
     step: float = 5.0,
-    rss: Metric = lambda _n, _t: 50 * MB,
+    rss: Metric = lambda _n, _t: 50 * MIB,
     fds: Metric = lambda _n, _t: 25,
     threads: Metric = lambda _n, _t: 6,
-    data: Metric = lambda _n, _t: 2 * MB,
+    data: Metric = lambda _n, _t: 2 * MIB,
     pid: Callable[[str, float], int | None] = lambda _n, _t: 100,
 ) -> list[dict[str, Any]]:
     rows = []

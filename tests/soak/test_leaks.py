@@ -21,7 +21,7 @@ from lab.soak.leaks import (
 )
 
 TH = Thresholds()
-MB = 1e6
+MIB = float(1 << 20)
 
 
 def series(f, seconds: int = 3600, step: int = 10) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
@@ -36,25 +36,25 @@ def test_fit_recovers_an_exact_line(slope: float, intercept: float) -> None:
 
 
 def test_flat_rss_passes() -> None:
-    check = rss_check("n1", series(lambda t: 80 * MB), 60, TH)
+    check = rss_check("n1", series(lambda t: 80 * MIB), 60, TH)
     assert check.passed and check.value == 0
 
 
 def test_leaking_rss_fails_with_its_slope() -> None:
-    # 100 MB/hour
-    check = rss_check("n1", series(lambda t: 80 * MB + t * 100 * MB / 3600), 60, TH)
+    # 100 MiB/hour
+    check = rss_check("n1", series(lambda t: 80 * MIB + t * 100 * MIB / 3600), 60, TH)
     assert not check.passed
     assert check.value == pytest.approx(100, rel=0.01)
 
 
 def test_noisy_flat_rss_passes() -> None:
     rng = random.Random(1)
-    check = rss_check("n1", series(lambda t: 80 * MB + rng.uniform(-20, 20) * MB), 60, TH)
+    check = rss_check("n1", series(lambda t: 80 * MIB + rng.uniform(-20, 20) * MIB), 60, TH)
     assert check.passed
 
 
 def test_a_warmup_ramp_is_not_a_leak() -> None:
-    ramp = series(lambda t: (20 + min(t, 900) / 900 * 300) * MB)  # grows, then flat
+    ramp = series(lambda t: (20 + min(t, 900) / 900 * 300) * MIB)  # grows, then flat
     assert not rss_check("n1", ramp, 0, TH).passed
     assert rss_check("n1", ramp, 900, TH).passed
 
@@ -80,25 +80,25 @@ def test_p99_drift() -> None:
 
 
 def test_data_size_against_live_data() -> None:
-    assert data_size_check("n1", 50 * MB, 10 * MB, TH).passed
-    assert not data_size_check("n1", 500 * MB, 10 * MB, TH).passed
-    small = data_size_check("n1", 10 * MB, 1000, TH)
+    assert data_size_check("n1", 50 * MIB, 10 * MIB, TH).passed
+    assert not data_size_check("n1", 500 * MIB, 10 * MIB, TH).passed
+    small = data_size_check("n1", 10 * MIB, 1000, TH)
     assert small.passed and small.name == "data_dir_size"
 
 
 def test_pooled_fit_sees_growth_within_lifetimes_not_across_restarts() -> None:
-    # A saw: every process starts at 50 MB and stays flat; restarts look like drops.
-    flat = [[(t + 600.0 * k, 50 * MB) for t in range(0, 600, 10)] for k in range(6)]
+    # A saw: every process starts at 50 MiB and stays flat; restarts look like drops.
+    flat = [[(t + 600.0 * k, 50 * MIB) for t in range(0, 600, 10)] for k in range(6)]
     fit, intercepts = pooled_fit(flat)
     assert fit.slope == pytest.approx(0)
-    assert intercepts == pytest.approx([50 * MB] * 6)
-    # Each process leaks 200 MB/hour, restarted every 10 minutes: one line through all of it
+    assert intercepts == pytest.approx([50 * MIB] * 6)
+    # Each process leaks 200 MiB/hour, restarted every 10 minutes: one line through all of it
     # would see almost nothing; the pooled fit sees the leak.
     leak = [
-        [(t + 600.0 * k, (40 + 10 * k) * MB + t * 200 * MB / 3600) for t in range(0, 600, 10)]
+        [(t + 600.0 * k, (40 + 10 * k) * MIB + t * 200 * MIB / 3600) for t in range(0, 600, 10)]
         for k in range(6)
     ]
-    assert pooled_fit(leak)[0].slope * 3600 / MB == pytest.approx(200)
+    assert pooled_fit(leak)[0].slope * 3600 / MIB == pytest.approx(200)
     assert pooled_fit(leak)[0].r2 == pytest.approx(1)
     flat_all = [p for seg in leak for p in seg]
     plain = linear_fit([t for t, _ in flat_all], [v for _, v in flat_all])
@@ -118,7 +118,8 @@ def test_pooled_fit_of_one_segment_is_the_plain_fit() -> None:
 
 def test_a_leak_across_restarts_fails_the_lifetime_check() -> None:
     leak = [
-        [(t + 900.0 * k, 40 * MB + t * 300 * MB / 3600) for t in range(0, 900, 5)] for k in range(4)
+        [(t + 900.0 * k, 40 * MIB + t * 300 * MIB / 3600) for t in range(0, 900, 5)]
+        for k in range(4)
     ]
     check = rss_segments_check("n2", leak, TH, "after 60s warm-up")
     assert not check.passed and check.value == pytest.approx(300, rel=0.01)
@@ -126,22 +127,22 @@ def test_a_leak_across_restarts_fails_the_lifetime_check() -> None:
 
 
 def test_a_short_soak_cannot_call_a_settling_process_a_leak() -> None:
-    # 3 MB in 90 s is 120 MB/hour with a clean fit, but only 3 MB of growth: not a leak.
-    settling = series(lambda t: 48 * MB + t * 3 * MB / 90, seconds=90, step=1)
+    # 3 MiB in 90 s is 120 MiB/hour with a clean fit, but only 3 MiB of growth: not a leak.
+    settling = series(lambda t: 48 * MIB + t * 3 * MIB / 90, seconds=90, step=1)
     check = rss_check("n1", settling, 0, TH)
-    assert check.value > TH.rss_mb_per_hour
+    assert check.value > TH.rss_mib_per_hour
     assert check.passed
-    assert "fitted growth 3.0 MB" in check.detail
+    assert "fitted growth 3.0 MiB" in check.detail
 
 
 def test_data_dir_growth() -> None:
-    level = series(lambda t: (2 + min(t, 300) / 300) * MB, seconds=7200)
+    level = series(lambda t: (2 + min(t, 300) / 300) * MIB, seconds=7200)
     assert data_growth_check("n1", level, 600, TH).passed
-    # No compaction: 25 MB/hour for two hours.
-    growing = series(lambda t: 2 * MB + t * 25 * MB / 3600, seconds=7200)
+    # No compaction: 25 MiB/hour for two hours.
+    growing = series(lambda t: 2 * MIB + t * 25 * MIB / 3600, seconds=7200)
     check = data_growth_check("n1", growing, 600, TH)
     assert not check.passed and check.value == pytest.approx(25, rel=0.01)
-    # The same slope over two minutes is 0.8 MB: not enough to judge it growth.
+    # The same slope over two minutes is 0.8 MiB: not enough to judge it growth.
     assert data_growth_check("n1", growing[:12], 0, TH).passed
 
 
@@ -153,5 +154,5 @@ def test_a_value_over_its_limit_is_never_a_plain_pass() -> None:
     short = p99_drift_check(20.1, 43.3, TH, span_s=120)
     assert short.result == "not judged" and "not judged" in short.detail
     assert short.to_json()["result"] == "not judged"
-    noisy = Check("rss_slope", "n1", 71.5, 50.0, True, "MB/hour", "r2=0.05")
+    noisy = Check("rss_slope", "n1", 71.5, 50.0, True, "MiB/hour", "r2=0.05")
     assert noisy.result == "not judged"

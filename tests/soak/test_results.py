@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lab.soak.results import default_warmup
-from tests.soak.synth import MB, resource_rows, results_of, window
+from tests.soak.synth import MIB, resource_rows, results_of, window
 
 NODES = ("n1", "n2", "n3")
 NODE_CHECKS = ("rss_slope", "fd_growth", "thread_growth", "data_dir_growth", "data_dir_size")
@@ -34,7 +34,7 @@ def test_a_clean_soak_is_valid_with_every_check_present() -> None:
     assert res["latency_ms"]["ok"]["p99"] == pytest.approx(20, rel=0.01)
     assert res["recovery_seconds"] == pytest.approx(0.34)
     assert res["windows_checked"] == res["windows_planned"] == 10
-    flat = {"first": 50 * MB, "last": 50 * MB, "max": 50 * MB}
+    flat = {"first": 50 * MIB, "last": 50 * MIB, "max": 50 * MIB}
     assert res["resources"]["n1"]["rss_bytes"] == flat
     # Order: by check, then node; the soak-wide drift last.
     names = [c["name"] for c in res["leaks"]["checks"]]
@@ -43,7 +43,7 @@ def test_a_clean_soak_is_valid_with_every_check_present() -> None:
 
 def test_an_rss_leak_fails_its_node_only() -> None:
     def rss(node: str, t: float) -> float:
-        return 50 * MB + (t * 400 * MB / 3600 if node == "n2" else 0)
+        return 50 * MIB + (t * 400 * MIB / 3600 if node == "n2" else 0)
 
     res = results_of([window(i) for i in range(120)], resource_rows(7200, step=10, rss=rss))
     got = checks(res)
@@ -53,7 +53,7 @@ def test_an_rss_leak_fails_its_node_only() -> None:
     assert res["verdicts"] == {"windows": "valid", "leaks": "invalid"}
     assert not res["valid"]
     fit = res["leaks"]["fits"]["rss"]["n2"]
-    assert fit["slope_mb_per_hour"] == got["rss_slope", "n2"]["value"]
+    assert fit["slope_mib_per_hour"] == got["rss_slope", "n2"]["value"]
     (seg,) = fit["segments"]
     assert seg["t0"] == 60.0  # the warm-up is skipped
 
@@ -64,8 +64,8 @@ def test_restarts_are_not_leaks_but_a_leak_between_restarts_is() -> None:
 
     def saw(node: str, t: float) -> float:
         age = t % 900
-        start = 12 * MB if age < 5 else 50 * MB  # a starting process is small
-        return start + (age * 300 * MB / 3600 if node == "n3" else 0)
+        start = 12 * MIB if age < 5 else 50 * MIB  # a starting process is small
+        return start + (age * 300 * MIB / 3600 if node == "n3" else 0)
 
     res = results_of([window(i) for i in range(120)], resource_rows(7200, step=5, rss=saw, pid=pid))
     got = checks(res)
@@ -97,12 +97,12 @@ def test_fd_and_thread_growth() -> None:
 def test_data_dir_without_compaction() -> None:
     res = results_of(
         [window(i) for i in range(120)],
-        resource_rows(7200, step=10, data=lambda n, t: 2 * MB + t * 30 * MB / 3600),
+        resource_rows(7200, step=10, data=lambda n, t: 2 * MIB + t * 30 * MIB / 3600),
     )
     got = checks(res)
     assert not got["data_dir_growth", "n1"]["passed"]
     assert got["data_dir_growth", "n1"]["value"] == pytest.approx(30, rel=0.01)
-    assert got["data_dir_size", "n1"]["passed"]  # 62 MB is still small in absolute terms
+    assert got["data_dir_size", "n1"]["passed"]  # 62 MiB is still small in absolute terms
 
 
 @pytest.mark.parametrize(
