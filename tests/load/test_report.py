@@ -70,8 +70,10 @@ def test_the_page_uses_the_chaos_reports_stylesheet() -> None:
 
 
 def tick_labels(svg: str) -> list[str]:
-    """Matplotlib draws text as paths and leaves each string in a comment before it."""
-    return re.findall(r"<!-- (.*?) -->", svg)
+    """The strings of an SVG: as comments before their paths (text drawn as paths, this
+    report's default) or as ``<text>`` (``svg.fonttype`` none, if another figure set it)."""
+    texts = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)]
+    return re.findall(r"<!-- (.*?) -->", svg) + [t.strip() for t in texts]
 
 
 def test_latency_ticks_are_plain_numbers_and_ops_axes_start_at_zero() -> None:
