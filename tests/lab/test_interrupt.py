@@ -82,16 +82,36 @@ def _wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyp
 def test_a_signalled_chaos_run_leaves_nothing_running_and_writes_its_report(
     tmp_path: Path, signals: tuple[str, ...]
 ) -> None:
+    signal_a_chaos_run(tmp_path, signals)
+
+
+def signal_a_chaos_run(
+    tmp_path: Path,
+    signals: tuple[str, ...],
+    *extra: str,
+    startup_s: float = 90,
+    cwd: Path | None = None,
+) -> Path:
+    """Start ``aspen-lab chaos`` (with ``extra`` arguments), send ``signals`` mid-workload,
+    and check what it left: no process of the run, results marked interrupted, a report.
+    Returns the run directory (callers check what else their runtime might leave)."""
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "lab.cli", "chaos", "--scenario", "partition",
-           "--duration", "120", "--seed", "3", "--quiet", "--store", str(store)]  # fmt: skip
+           "--duration", "120", "--seed", "3", "--quiet", "--store", str(store),
+           *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # this tree's lab, whatever is installed
     proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd, cwd=cwd or tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         history = lambda: next(store.glob("partition/2*/history.jsonl"), None)  # noqa: E731
-        _wait_for(lambda: (h := history()) is not None and h.stat().st_size > 2000, 90, "ops")
+
+        def started() -> bool:
+            if proc.poll() is not None:  # it ended before any signal: say why, do not wait
+                raise AssertionError(f"chaos exited {proc.returncode}:\n{proc.stdout.read()}")
+            return (h := history()) is not None and h.stat().st_size > 2000
+
+        _wait_for(started, startup_s, "ops")
         assert len(_lab_processes(str(store))) >= 3  # the nodes are up
         for i, name in enumerate(signals):
             if i:
@@ -115,3 +135,4 @@ def test_a_signalled_chaos_run_leaves_nothing_running_and_writes_its_report(
     html = (run_dir / "report.html").read_text()
     assert 'data-status="interrupted"' in html and "Stopped early by " + signals[0] in html
     assert "did not recover" not in html
+    return run_dir
