@@ -270,25 +270,29 @@ class _RampTally:
 
 @contextlib.contextmanager
 def interruptible(stop: asyncio.Event, main: asyncio.Task[Any]) -> Iterator[None]:
-    """First Ctrl-C: set ``stop`` (phases end, results are written). Second: cancel."""
+    """First Ctrl-C or SIGTERM: set ``stop`` (phases end, results are written). Second:
+    cancel."""
     loop = asyncio.get_running_loop()
 
-    def on_sigint() -> None:
+    def on_signal() -> None:
         if stop.is_set():
             main.cancel()
         else:
             print("\nstopping (Ctrl-C again to abort) ...", file=sys.stderr, flush=True)
             stop.set()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, no signals
-        yield
-        return
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM: timeout, CI runners, docker stop
+        try:
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
     try:
         yield
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def run_load(

@@ -58,3 +58,15 @@ async def test_first_ctrl_c_sets_stop_and_the_second_cancels() -> None:
 
     assert await body() == "cancelled"
     assert stop.is_set()
+
+
+async def test_sigterm_stops_a_load_run_as_ctrl_c_does() -> None:
+    stop = asyncio.Event()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    with interruptible(stop, main_task):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            pytest.skip("no loop signal handler here (not the main thread)")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(stop.wait(), 5.0)
+    assert stop.is_set()
