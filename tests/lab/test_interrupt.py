@@ -112,16 +112,21 @@ def signal_a_chaos_run(
             return (h := history()) is not None and h.stat().st_size > 2000
 
         _wait_for(started, startup_s, "ops")
-        assert len(_lab_processes(str(store))) >= 3  # the nodes are up
+        if "docker" not in extra:
+            assert len(_lab_processes(str(store))) >= 3  # the nodes are up
         for i, name in enumerate(signals):
             if i:
                 time.sleep(0.2)  # the second lands mid-cleanup, as a double Ctrl-C does
             proc.send_signal(getattr(signal, name))
         out, _ = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # the test failed mid-way: let the lab clean up, then insist
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     text = out.decode()
     assert proc.returncode == {"SIGTERM": 143, "SIGINT": 130}[signals[0]], text
     assert _lab_processes(str(store)) == [], "processes left running"
