@@ -100,33 +100,36 @@ def signal_a_chaos_run(
            "--duration", "120", "--seed", "3", "--quiet", "--store", str(store),
            *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # this tree's lab, whatever is installed
-    proc = subprocess.Popen(
+    # As a context manager, Popen closes its pipe whatever happens (an unclosed one would
+    # surface as a ResourceWarning in some later test).
+    with subprocess.Popen(
         cmd, cwd=cwd or tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        history = lambda: next(store.glob("partition/2*/history.jsonl"), None)  # noqa: E731
+    ) as proc:
+        try:
+            history = lambda: next(store.glob("partition/2*/history.jsonl"), None)  # noqa: E731
 
-        def started() -> bool:
-            if proc.poll() is not None:  # it ended before any signal: say why, do not wait
-                raise AssertionError(f"chaos exited {proc.returncode}:\n{proc.stdout.read()}")
-            return (h := history()) is not None and h.stat().st_size > 2000
+            def started() -> bool:
+                if proc.poll() is not None:  # it ended before any signal: say why, do not wait
+                    said = proc.stdout.read().decode() if proc.stdout else ""
+                    raise AssertionError(f"chaos exited {proc.returncode}:\n{said}")
+                return (h := history()) is not None and h.stat().st_size > 2000
 
-        _wait_for(started, startup_s, "ops")
-        if "docker" not in extra:
-            assert len(_lab_processes(str(store))) >= 3  # the nodes are up
-        for i, name in enumerate(signals):
-            if i:
-                time.sleep(0.2)  # the second lands mid-cleanup, as a double Ctrl-C does
-            proc.send_signal(getattr(signal, name))
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:  # the test failed mid-way: let the lab clean up, then insist
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(180)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _wait_for(started, startup_s, "ops")
+            if "docker" not in extra:
+                assert len(_lab_processes(str(store))) >= 3  # the nodes are up
+            for i, name in enumerate(signals):
+                if i:
+                    time.sleep(0.2)  # the second lands mid-cleanup, as a double Ctrl-C does
+                proc.send_signal(getattr(signal, name))
+            out, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:  # the test failed mid-way: let the lab clean up, then insist
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.communicate(timeout=180)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
     text = out.decode()
     assert proc.returncode == {"SIGTERM": 143, "SIGINT": 130}[signals[0]], text
     assert _lab_processes(str(store)) == [], "processes left running"
