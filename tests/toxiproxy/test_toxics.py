@@ -24,6 +24,10 @@ from tests.toxiproxy.helpers import (
 
 Dial = Callable[[ProxyInfo | str], socket.socket]
 
+TIMER_SLACK = 0.005
+"""Event-loop timers may fire up to a clock tick early (uvloop's are millisecond-grained): a
+200 ms latency toxic was measured at 199.7 ms end to end."""
+
 
 def test_passes_data_through(proxy: ProxyInfo, dial: Dial) -> None:
     sock = dial(proxy)
@@ -240,7 +244,7 @@ def test_toxic_added_to_an_open_connection(
     sock = dial(proxy)
     round_trip(sock, b"fast")
     control.latency(proxy.name, 200)
-    assert round_trip(sock, b"slow") >= 0.2
+    assert round_trip(sock, b"slow") >= 0.2 - TIMER_SLACK
 
 
 async def test_toxic_updated_on_an_open_connection(
@@ -248,11 +252,11 @@ async def test_toxic_updated_on_an_open_connection(
 ) -> None:
     name = control.latency(proxy.name, 20)
     sock = dial(proxy)
-    assert round_trip(sock, b"a") >= 0.02
+    assert round_trip(sock, b"a") >= 0.02 - TIMER_SLACK
     path = f"/proxies/{proxy.name}/toxics/{name}"
     reply = await RawApi(server.url).call("PATCH", path, {"attributes": {"latency": 250}})
     assert reply.status == 200
-    assert round_trip(sock, b"b") >= 0.25
+    assert round_trip(sock, b"b") >= 0.25 - TIMER_SLACK
 
 
 def test_control_update_reaches_open_connections(
