@@ -42,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(host: str, port: int, stop: asyncio.Event | None = None) -> int:
-    """Run the server until ``stop`` is set (or SIGTERM / cancellation)."""
+    """Run the server until ``stop`` is set (or SIGINT / SIGTERM / cancellation)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # Both signals just set ``stop``: the server then closes every proxy and connection the
+    # same way, rather than racing a KeyboardInterrupt through the loop (which, on uvloop,
+    # sometimes left the process running).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not main
+            loop.add_signal_handler(sig, stop.set)
     server = ToxiproxyServer(host, port)
     try:
         await server.start()
