@@ -123,9 +123,10 @@ def ensure_image(
             else:
                 revision = git_revision(project_root)
                 context = Path(tmp) / "context"
-                _build_node(client, src, context, base_ref, digest, revision, force, log)
+                deps_key = _stage_key(src, base_id)
+                _build_node(client, src, context, base_ref, digest, revision, deps_key, force, log)
                 _prune(client, keep=KEEP_NODE_IMAGES, current=tag, log=log)
-                _prune_untagged(client, deps_key=_stage_key(src, base_id), log=log)
+                _prune_untagged(client, deps_key=deps_key, log=log)
             client.api.tag(tag, NODE_REPO, "latest")
             return tag
     except (docker.errors.DockerException, requests.RequestException) as e:
@@ -327,10 +328,12 @@ def _build_node(
     base_ref: str,
     digest: str,
     revision: str,
+    deps_key: str,
     refresh: bool,
     log: Log,
 ) -> None:
-    """Build ``aspen-node:<digest>`` from the snapshot ``src``, in the build context ``context``."""
+    """Build ``aspen-node:<digest>`` from the snapshot ``src``, in the build context ``context``;
+    ``deps_key`` labels its dependency stage (see `_prune_untagged`)."""
     tag = f"{NODE_REPO}:{digest}"
     log(f"building {tag} on {base_ref}")
     context.mkdir()
@@ -341,7 +344,7 @@ def _build_node(
     log(f"wheelhouse built in {time.monotonic() - started:.0f} s")
     buildargs = {
         "BASE": base_ref,
-        "DEPS_KEY": _stage_key(src, _image_id(client, base_ref) or base_ref),
+        "DEPS_KEY": deps_key,
         "VERSION": project_version(src),
         "REVISION": revision,
         "CONTENT_HASH": digest,

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from lab.interrupt import StopRequest, stop_on_signals
+from tests.toxiproxy.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,14 +70,6 @@ def _lab_processes(marker: str) -> list[psutil.Process]:
     return found
 
 
-def _wait_for(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout:.0f} s")
-        time.sleep(0.1)
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGINT", "SIGINT")])
 def test_a_signalled_chaos_run_leaves_nothing_running_and_writes_its_report(
@@ -114,7 +107,7 @@ def signal_a_chaos_run(
                     raise AssertionError(f"chaos exited {proc.returncode}:\n{said}")
                 return (h := history()) is not None and h.stat().st_size > 2000
 
-            _wait_for(started, startup_s, "ops")
+            wait_until(started, startup_s, "the workload's first operations")
             if "docker" not in extra:
                 assert len(_lab_processes(str(store))) >= 3  # the nodes are up
             for i, name in enumerate(signals):
