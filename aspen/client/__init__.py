@@ -14,8 +14,10 @@ from aspen.client.outcome import (
     Outcome,
     OutcomeUnknown,
     Result,
+    SendWatch,
     outcome_of_exception,
     outcome_of_status,
+    send_tracing,
 )
 from aspen.client.sync import Client
 
@@ -30,6 +32,8 @@ __all__ = [
     "OutcomeUnknown",
     "Result",
     "ScanReply",
+    "SendWatch",
     "outcome_of_exception",
     "outcome_of_status",
+    "send_tracing",
 ]

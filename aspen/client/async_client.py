@@ -41,8 +41,10 @@ from aspen.client.outcome import (
     TRANSPORT_ERRORS,
     Outcome,
     Result,
+    SendWatch,
     outcome_of_exception,
     outcome_of_status,
+    send_tracing,
 )
 from aspen.node.service import Consistency, PeerAddress
 
@@ -153,7 +155,10 @@ class AsyncClient:
                 ssl=self._ssl if self._ssl is not None else True,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._client_timeout, raise_for_status=False
+                connector=connector,
+                timeout=self._client_timeout,
+                raise_for_status=False,
+                trace_configs=[send_tracing()],
             )
         return self._session
 
@@ -195,13 +200,19 @@ class AsyncClient:
         url: str,
         payload: bytes | None,
         timeout: aiohttp.ClientTimeout | None = None,
+        watch: SendWatch | None = None,
     ) -> tuple[int, Any]:
         data: Any = payload
         if payload is not None and len(payload) > _LARGE_BODY:
             data = io.BytesIO(payload)
         session = self._get_session()
         async with session.request(
-            method, url, data=data, headers=self._headers, timeout=timeout or self._client_timeout
+            method,
+            url,
+            data=data,
+            headers=self._headers,
+            timeout=timeout or self._client_timeout,
+            trace_request_ctx=watch,
         ) as resp:
             raw = await resp.read()
             status = resp.status
@@ -245,10 +256,11 @@ class AsyncClient:
             else:
                 base = self._node_url()
             redirect = None
+            watch = SendWatch()
             try:
-                status, reply = await self._send(method, base + path, payload)
+                status, reply = await self._send(method, base + path, payload, watch=watch)
             except TRANSPORT_ERRORS as e:
-                outcome = outcome_of_exception(e)
+                outcome = outcome_of_exception(e, watch)
                 error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 result = Result(outcome, error=error, endpoint=base, attempts=attempt)
                 self._unreachable(base)

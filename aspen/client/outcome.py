@@ -14,6 +14,7 @@ what happened                                 outcome     why
 504 unknown outcome, 500, other 5xx           UNKNOWN     may have been applied
 connection refused / DNS / connect timeout    FAIL        the request was never sent
 timeout or connection lost after connecting   UNKNOWN     the request may have arrived
+any error after an attempt sent its headers   UNKNOWN     (see :class:`SendWatch`)
 ============================================  ==========  ====================================
 """
 
@@ -100,19 +101,54 @@ def outcome_of_status(status: int) -> Outcome:
     return Outcome.UNKNOWN
 
 
-def was_sent(exc: BaseException) -> bool:
-    """False only if ``exc`` proves the request never left: the connection was not made.
+class SendWatch:
+    """Whether any attempt of one request put its headers on the wire.
+
+    aiohttp resends an idempotent request (GET, HEAD, PUT, DELETE) once, on a new connection,
+    when the connection of the first attempt broke, and raises what the resend raised. So a PUT
+    the server received and applied before it crashed can end in "connection refused" from the
+    resend: judged by the exception alone it was never sent. Pass a fresh watch as
+    ``trace_request_ctx`` of each request on a session made with :func:`send_tracing`, and give
+    it to :func:`was_sent`.
+    """
+
+    __slots__ = ("headers_sent",)
+
+    def __init__(self) -> None:
+        self.headers_sent = False
+
+
+async def _on_headers_sent(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    watch = context.trace_request_ctx
+    if isinstance(watch, SendWatch):
+        watch.headers_sent = True
+
+
+def send_tracing() -> aiohttp.TraceConfig:
+    """A trace config that marks the :class:`SendWatch` passed with a request when it is sent."""
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(_on_headers_sent)
+    return config
+
+
+def was_sent(exc: BaseException, watch: SendWatch | None = None) -> bool:
+    """False only if the request surely never left: no attempt sent it (``watch``) and ``exc``
+    proves the connection was not made.
 
     aiohttp raises ``ClientConnectorError`` (refused, unreachable, DNS, TLS handshake) and
     ``ConnectionTimeoutError`` (pool wait or connect timed out) before writing a byte; every
     other error (a read timeout, a reset, a disconnect) may come after the server got it all.
     """
+    if watch is not None and watch.headers_sent:
+        return True
     not_sent = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
     return not isinstance(exc, not_sent)
 
 
-def outcome_of_exception(exc: BaseException) -> Outcome:
-    return Outcome.UNKNOWN if was_sent(exc) else Outcome.FAIL
+def outcome_of_exception(exc: BaseException, watch: SendWatch | None = None) -> Outcome:
+    return Outcome.UNKNOWN if was_sent(exc, watch) else Outcome.FAIL
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)

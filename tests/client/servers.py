@@ -14,13 +14,15 @@ from aspen.http import build_app
 from aspen.http.app import RUNNER_OPTIONS
 from tests.http.fake_service import FakeService
 
-Mode = Literal["hang", "close", "reset", "respond"]
+Mode = Literal["hang", "close", "reset", "crash", "respond"]
 
 
 class RawServer:
     """A TCP server that reads one whole HTTP request, then: ``hang`` (never answers),
     ``close`` (FIN), ``reset`` (RST), or ``respond`` with fixed bytes. ``requests`` counts the
-    requests it received in full; ``posts`` those that were POSTs (writes)."""
+    requests it received in full; ``posts`` those that were POSTs (writes). ``crash`` is a
+    server that dies with the request in hand: it stops listening, then closes the connection,
+    so a client's resend is refused."""
 
     def __init__(self, mode: Mode, response: bytes = b"") -> None:
         self.mode = mode
@@ -54,6 +56,10 @@ class RawServer:
                     await self._stop.wait()
                     break
                 if self.mode == "close":
+                    break
+                if self.mode == "crash":
+                    assert self._server is not None
+                    self._server.close()
                     break
                 if self.mode == "reset":
                     writer.transport.abort()

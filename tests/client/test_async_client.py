@@ -133,6 +133,18 @@ async def test_write_whose_connection_drops_is_unknown(mode: str) -> None:
 
 
 @async_test
+async def test_write_resent_by_aiohttp_and_refused_is_unknown() -> None:
+    """aiohttp resends an idempotent request (DELETE) on a new connection when the first one
+    broke. The server took the first one and died, so the resend is refused: the error alone
+    says "never sent", but the first attempt arrived and may have been applied."""
+    async with RawServer("crash") as server, AsyncClient([server.url], **FAST) as client:
+        r = await client.request("DELETE", "/peers/2", endpoint=server.url)
+        assert server.lines == ["DELETE /peers/2 HTTP/1.1"]
+        assert "ClientConnectorError" in (r.error or "")  # what the refused resend raised
+        assert r.outcome is Outcome.UNKNOWN, r
+
+
+@async_test
 async def test_read_whose_connection_drops_is_retried() -> None:
     async with RawServer("close") as server, AsyncClient([server.url], max_attempts=2, **FAST) as c:
         r = await c.get("k", consistency="stale")

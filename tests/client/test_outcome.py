@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from aspen.client import OperationFailed, Outcome, OutcomeUnknown, Result
-from aspen.client.outcome import outcome_of_exception, outcome_of_status, was_sent
+from aspen.client.outcome import SendWatch, outcome_of_exception, outcome_of_status, was_sent
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,14 @@ class _Key:
 def test_exception(exc: BaseException, outcome: Outcome) -> None:
     assert outcome_of_exception(exc) is outcome
     assert was_sent(exc) is (outcome is Outcome.UNKNOWN)
+
+
+def test_an_error_after_any_attempt_sent_the_request_is_unknown() -> None:
+    refused = aiohttp.ClientConnectorError(_Key(), OSError(111, "refused"))  # type: ignore[arg-type]
+    watch = SendWatch()
+    assert outcome_of_exception(refused, watch) is Outcome.FAIL
+    watch.headers_sent = True  # an earlier attempt went out; the resend was refused
+    assert outcome_of_exception(refused, watch) is Outcome.UNKNOWN
 
 
 def test_unwrap() -> None:

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from lab.db.registry import load_db
+from lab.workloads.base import Invocation
+from tests.client.servers import RawServer
+from tests.http.support import async_test
 from tests.lab._etcd_util import chaos
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "tinykv"
@@ -45,6 +49,21 @@ def test_adapter_class_by_path_runs_pause(tmp_path: Path) -> None:
     assert run.code == 0, run.output
     assert run.results["verdicts"] == {"linearizable": "valid", "recovery": "valid"}
     assert {f["fault"] for f in run.results["faults"]} <= {"pause", "pause-leader"}
+
+
+@async_test
+async def test_example_client_calls_an_add_the_server_took_before_dying_info() -> None:
+    """The server reads the PUT and dies; aiohttp resends it and the resend is refused. The
+    add may have been applied, so it is ``info``, never ``fail``."""
+    adapter = sys.modules[type(load_db(f"{EXAMPLE / 'adapter.py'}:TinyKV")).__module__]
+    async with RawServer("crash") as server:
+        client = adapter.TinyKVClient(server.url.removeprefix("http://"), timeout=2.0)
+        try:
+            done = await client.invoke(Invocation("add", "set", 7))
+        finally:
+            await client.close()
+    assert server.lines == ["PUT /kv/set/7 HTTP/1.1"]
+    assert done.type == "info", done
 
 
 def test_a_db_the_lab_cannot_load_exits_2_before_anything_starts(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
+from aspen.client.outcome import SendWatch, send_tracing, was_sent
 from lab.context import RunContext
 from lab.db.base import NodeStatus
 from lab.runtime.base import NodeCommand
@@ -27,36 +28,43 @@ SERVER = Path(__file__).with_name("tinykv.py")
 class TinyKVClient:
     def __init__(self, address: str, timeout: float) -> None:
         self.base = f"http://{address}"
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout), trace_configs=[send_tracing()]
+        )
 
     async def invoke(self, inv: Invocation) -> Completion:
+        # aiohttp resends a PUT once when its connection broke, and a refused resend looks
+        # like a request that never left: the watch knows whether any attempt was sent.
+        watch = SendWatch()
         try:
-            return await self._invoke(inv)
-        except aiohttp.ClientConnectorError as e:  # refused: the request never arrived
-            return Completion("fail", error=f"connect: {e}")
-        except (TimeoutError, aiohttp.ClientError) as e:  # it may have been applied
-            return Completion("fail" if inv.f == "read" else "info", error=type(e).__name__)
+            return await self._invoke(inv, watch)
+        except (TimeoutError, aiohttp.ClientError) as e:
+            if inv.f == "read" or not was_sent(e, watch):  # surely not applied
+                return Completion("fail", error=f"{type(e).__name__}: {e}")
+            return Completion("info", error=type(e).__name__)  # it may have been applied
 
-    async def _invoke(self, inv: Invocation) -> Completion:
+    async def _invoke(self, inv: Invocation, watch: SendWatch) -> Completion:
         key = inv.key or ""
         if inv.f == "read" and key == SET_KEY:
-            async with self.session.get(f"{self.base}/keys/{SET_KEY}/") as r:
+            url = f"{self.base}/keys/{SET_KEY}/"
+            async with self.session.get(url, trace_request_ctx=watch) as r:
                 keys = await r.json()
             return Completion("ok", sorted(int(k.rsplit("/", 1)[1]) for k in keys))
         if inv.f == "read":
-            async with self.session.get(f"{self.base}/kv/{key}") as r:
+            async with self.session.get(f"{self.base}/kv/{key}", trace_request_ctx=watch) as r:
                 value = (await r.json())["value"]
             return Completion("ok", None if value is None else int(value))
         if inv.f in ("write", "add"):
-            path = key if inv.f == "write" else f"{SET_KEY}/{inv.value}"
+            url = f"{self.base}/kv/{key if inv.f == 'write' else f'{SET_KEY}/{inv.value}'}"
             body = str(inv.value) if inv.f == "write" else "1"
-            async with self.session.put(f"{self.base}/kv/{path}", data=body) as r:
+            async with self.session.put(url, data=body, trace_request_ctx=watch) as r:
                 ok = r.status == 200
             return Completion("ok") if ok else Completion("info", error=f"http {r.status}")
         if inv.f == "cas":
             expected, new = inv.value
             cas = {"expected": None if expected is None else str(expected), "new": str(new)}
-            async with self.session.post(f"{self.base}/cas/{key}", json=cas) as r:
+            url = f"{self.base}/cas/{key}"
+            async with self.session.post(url, json=cas, trace_request_ctx=watch) as r:
                 status = r.status
             if status == 409:
                 return Completion("fail", error="cas mismatch")
