@@ -290,7 +290,7 @@ async def test_a_cluster_forms_in_containers(
 
         on_host = [await asyncio.to_thread(rt.sample, 1) for _ in range(2)][-1]
         with monkeypatch.context() as m:  # as with a remote engine: no /proc, no mountpoint
-            m.setattr(rt, "_host_process", lambda _node, _info: None)
+            m.setattr(rt._sampler, "_host_process", lambda _node, _info: None)
             by_exec = await asyncio.to_thread(rt.sample, 1)
         for s in (on_host, by_exec):
             assert s is not None
