@@ -23,7 +23,7 @@ from aspen.wire import Challenge, FrameDecoder, Hello, encode
 from lab.db.aspen import node_argv
 from lab.runtime.base import NodeCommand
 from lab.runtime.local import LocalRuntime
-from tests.integration.cluster import eventually
+from tests.waiting import eventually
 
 SECRET = "adversarial-test-secret-0123456789"
 TOKEN = "adversarial-admin-token"

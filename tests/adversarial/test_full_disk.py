@@ -21,7 +21,8 @@ import pytest
 from lab.context import NodeOptions, RunContext
 from lab.db.aspen import AspenDB
 from lab.runtime.base import NodeState
-from tests.integration.cluster import cluster, eventually, leader_of
+from tests.integration.cluster import cluster, leader_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

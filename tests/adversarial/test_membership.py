@@ -19,7 +19,8 @@ import pytest
 from aspen.client import AsyncClient, Outcome
 from lab.context import RunContext
 from lab.db.aspen import AspenDB
-from tests.integration.cluster import client_for, cluster, eventually, leader_of
+from tests.integration.cluster import client_for, cluster, leader_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

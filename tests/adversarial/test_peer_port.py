@@ -36,7 +36,7 @@ from tests.adversarial._peer_port_util import (
     node_argv_for,
     peer_cluster,
 )
-from tests.integration.cluster import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

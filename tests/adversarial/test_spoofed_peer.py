@@ -26,7 +26,8 @@ from aspen.raft.messages import (
 from lab.context import RunContext
 from lab.db.aspen import AspenDB
 from tests.adversarial._raw_peer import RawPeer
-from tests.integration.cluster import client_for, cluster, eventually, leader_of
+from tests.integration.cluster import client_for, cluster, leader_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

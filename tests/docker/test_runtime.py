@@ -47,7 +47,7 @@ from lab.runtime.docker import (
     proxy_port,
 )
 from lab.toxiproxy.control import ToxiproxyControl
-from tests.integration.cluster import eventually
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT = 1200  # a cold image build comes first

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from aspen.client import AsyncClient, Outcome
 from lab.context import NodeOptions, RunContext
 from lab.db.aspen import AspenDB
 from lab.recorder import Recorder
 from lab.runtime.local import LocalRuntime
-
-
-async def eventually(
-    cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll ``cond`` (sync or async) until it returns something truthy; return that."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = cond()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout:.0f} s")
-        await asyncio.sleep(0.05)
+from tests.waiting import eventually
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from aspen.client import AsyncClient, Outcome
-from tests.integration.cluster import client_for, cluster, eventually, leader_of, stale_get
+from tests.integration.cluster import client_for, cluster, leader_of, stale_get
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

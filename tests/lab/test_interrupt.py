@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from lab.interrupt import StopRequest, stop_on_signals
-from tests.toxiproxy.helpers import wait_until
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 

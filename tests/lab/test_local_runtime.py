@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -13,6 +12,7 @@ import pytest
 
 from lab.runtime.base import NodeCommand, NodeState
 from lab.runtime.local import LocalRuntime, gc_processes
+from tests.waiting import wait_until
 
 # A child that writes a heartbeat line every 10 ms: a paused child stops writing.
 CHILD = NodeCommand(
@@ -23,14 +23,6 @@ CHILD = NodeCommand(
     ],
     env={"PYTHONUNBUFFERED": "1"},
 )
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -54,7 +46,7 @@ def test_start_kill_restart(runtime: LocalRuntime) -> None:
     assert runtime.state(1) is NodeState.NEW
     runtime.start(1, CHILD)
     assert runtime.state(1) is NodeState.RUNNING
-    wait_for(lambda: beats(runtime, 1) > 0)
+    wait_until(lambda: beats(runtime, 1) > 0)
     runtime.kill(1)
     assert runtime.state(1) is NodeState.STOPPED
     assert runtime.exit_code(1) == -9
@@ -64,15 +56,15 @@ def test_start_kill_restart(runtime: LocalRuntime) -> None:
 
 def test_pause_stops_progress_and_resume_continues(runtime: LocalRuntime) -> None:
     runtime.start(1, CHILD)
-    wait_for(lambda: beats(runtime, 1) > 2)
+    wait_until(lambda: beats(runtime, 1) > 2)
     runtime.pause(1)
     assert runtime.state(1) is NodeState.PAUSED
     pid = runtime.pid(1)
     assert pid is not None
-    wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED)
     settled = beats(runtime, 1)
     runtime.resume(1)
-    wait_for(lambda: beats(runtime, 1) > settled + 2)
+    wait_until(lambda: beats(runtime, 1) > settled + 2)
 
 
 def test_stop_terminates_a_paused_node(runtime: LocalRuntime) -> None:
@@ -110,7 +102,7 @@ def test_gc_kills_leftovers_of_a_run(tmp_path: Path) -> None:
     pid = rt.pid(1)
     killed = gc_processes(run_id)
     assert killed == [pid]
-    wait_for(lambda: rt.state(1) is NodeState.STOPPED)
+    wait_until(lambda: rt.state(1) is NodeState.STOPPED)
     rt.close()
 
 
@@ -124,5 +116,5 @@ def test_gc_command_kills_leftovers_and_reports(
     rt.start(1, CHILD)
     assert main(["gc", "--run-id", run_id, "--no-docker"]) == 0
     assert "local processes killed: 1" in capsys.readouterr().out
-    wait_for(lambda: rt.state(1) is NodeState.STOPPED)
+    wait_until(lambda: rt.state(1) is NodeState.STOPPED)
     rt.close()

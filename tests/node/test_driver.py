@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from aspen.node.memstore import MemoryNodeStorage
 from aspen.node.service import NotLeaderError, UnavailableError, UnknownOutcomeError
 from aspen.raft import ConfState, InvariantViolation, Message, RaftConfig, RawNode, Role
 from aspen.raft.messages import AppendEntriesResponse
+from tests.waiting import eventually
 
 
 class LoopbackNetwork:
@@ -41,14 +42,6 @@ class LoopbackNetwork:
         return T()
 
 
-async def eventually(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
-
-
 @contextlib.asynccontextmanager
 async def three_nodes() -> AsyncIterator[tuple[LoopbackNetwork, dict[int, MemoryNodeStorage]]]:
     net = LoopbackNetwork()
@@ -57,7 +50,9 @@ async def three_nodes() -> AsyncIterator[tuple[LoopbackNetwork, dict[int, Memory
         store = MemoryNodeStorage()
         node = RawNode(RaftConfig(id=i, election_tick=10), store.raft_view, random.Random(i))
         node.bootstrap(ConfState(voters=frozenset({1, 2, 3})))
-        driver = RaftDriver(node, store, net.transport(i), tick_seconds=0.005)
+        # 20 ms ticks: a 200 ms election timeout, so a loaded machine's event loop stall (the
+        # ticker then catches up in a burst) does not depose the leader mid-test.
+        driver = RaftDriver(node, store, net.transport(i), tick_seconds=0.02)
         net.drivers[i] = driver
         stores[i] = store
     for d in net.drivers.values():

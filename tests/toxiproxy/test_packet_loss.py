@@ -21,7 +21,8 @@ from lab.toxiproxy.errors import BadRequest
 from lab.toxiproxy.stream import Channel, Chunk, Stub
 from lab.toxiproxy.toxics import PacketLoss, _LossState, decode_toxic
 from tests.toxiproxy.conftest import Server
-from tests.toxiproxy.helpers import EchoServer, RawApi, recv_exactly, wait_until
+from tests.toxiproxy.helpers import EchoServer, RawApi, recv_exactly
+from tests.waiting import wait_until
 
 Dial = Callable[[ProxyInfo | str], socket.socket]
 

@@ -19,8 +19,8 @@ from tests.toxiproxy.helpers import (
     recv_all,
     recv_exactly,
     round_trip,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 Dial = Callable[[ProxyInfo | str], socket.socket]
 
@@ -82,7 +82,7 @@ def test_timeout_zero_black_holes_downstream(
     control.timeout(proxy.name, 0)
     sock = dial(proxy)
     sock.sendall(b"hello")
-    wait_until(lambda: echo.sessions and echo.sessions[0].data == b"hello", message="delivery")
+    wait_until(lambda: echo.sessions and echo.sessions[0].data == b"hello", what="delivery")
     sock.settimeout(0.3)
     with pytest.raises(TimeoutError):
         sock.recv(10)  # the echo came back to the proxy and was dropped
@@ -93,7 +93,7 @@ def test_timeout_zero_black_holes_upstream(
 ) -> None:
     control.timeout(proxy.name, 0, stream="upstream")
     sock = dial(proxy)
-    wait_until(lambda: echo.sessions, message="upstream connection")
+    wait_until(lambda: echo.sessions, what="upstream connection")
     sock.sendall(b"hello")
     sock.settimeout(0.3)
     with pytest.raises(TimeoutError):
@@ -146,7 +146,7 @@ def test_slicer_splits_writes(
     sock = dial(sliced)
     started = time.monotonic()
     sock.sendall(b"s" * 200)
-    wait_until(lambda: sink.sessions and len(sink.sessions[0].data) == 200, message="200 bytes")
+    wait_until(lambda: sink.sessions and len(sink.sessions[0].data) == 200, what="200 bytes")
     assert time.monotonic() - started >= 0.15  # 16 slices of 12-13 bytes, 10 ms apart
     sizes = [len(part) for part in sink.sessions[0].received]
     assert len(sizes) >= 4, sizes  # the server may read a few slices at once
@@ -170,7 +170,7 @@ def test_limit_data_upstream_counts_across_writes(
     assert round_trip(sock, b"abcd") < 1.0
     sock.sendall(b"efgh")
     assert _closed(sock)  # the proxy closed both sides once 6 bytes had gone up
-    wait_until(lambda: echo.sessions[0].closed.is_set(), message="upstream close")
+    wait_until(lambda: echo.sessions[0].closed.is_set(), what="upstream close")
     assert echo.sessions[0].data == b"abcdef"
 
 
@@ -201,7 +201,7 @@ def test_streams_are_independent(
     sock = dial(proxy)
     sock.sendall(b"abcdef")
     assert recv_all(sock) == b"abc"
-    wait_until(lambda: echo.sessions[0].data == b"abcdef", message="full upstream delivery")
+    wait_until(lambda: echo.sessions[0].data == b"abcdef", what="full upstream delivery")
 
 
 def test_disable_closes_connections_and_enable_listens_again(

@@ -6,7 +6,6 @@ import random
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,9 @@ from aspen.tls import peer_contexts
 from aspen.transport import PeerTransport
 from aspen.transport.tcp import backoff_delay
 from aspen.wire import PROTOCOL_VERSION, Hello, encode
+from tests.waiting import eventually
 
 CLUSTER = "test-cluster"
-
-
-async def wait_until(cond: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``cond`` until it is truthy; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.005)
 
 
 class Node:
@@ -99,7 +89,7 @@ async def test_two_transports_exchange_messages() -> None:
             a.t.send(hb(1, 2, n))
         a.t.send(big)
         b.t.send(TimeoutNow(1, 2, 1))
-        await wait_until(lambda: len(b.inbox) == 501 and len(a.inbox) == 1)
+        await eventually(lambda: len(b.inbox) == 501 and len(a.inbox) == 1)
         assert b.inbox[:500] == [hb(1, 2, n) for n in range(500)]
         assert b.inbox[500] == big
         assert a.inbox == [TimeoutNow(1, 2, 1)]
@@ -110,7 +100,7 @@ async def test_two_transports_exchange_messages() -> None:
 async def test_writes_are_batched_per_loop_turn() -> None:
     async with Node(1) as a, Node(2) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
-        await wait_until(lambda: a.t.connected(2))
+        await eventually(lambda: a.t.connected(2))
         writes: list[int] = []
         conn = a.t._peers[2].conn
         assert conn is not None and conn.transport is not None
@@ -124,7 +114,7 @@ async def test_writes_are_batched_per_loop_turn() -> None:
         conn.transport.writelines = spy  # type: ignore[method-assign,assignment]
         for n in range(100):
             a.t.send(hb(1, 2, n))
-        await wait_until(lambda: len(b.inbox) == 100)
+        await eventually(lambda: len(b.inbox) == 100)
         assert writes == [100]
 
 
@@ -135,13 +125,13 @@ async def test_reconnects_after_the_peer_restarts_on_the_same_port() -> None:
         port = b.port
         a.t.set_peer(2, "127.0.0.1", port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        await eventually(lambda: b.inbox == [hb(1, 2, 0)])
         await b.t.close()
-        await wait_until(lambda: 2 in a.unreachable, what="report_unreachable(2)")
+        await eventually(lambda: 2 in a.unreachable, what="report_unreachable(2)")
         async with Node(2, port=port) as b2:
-            await wait_until(lambda: a.t.connected(2), what="reconnect")
+            await eventually(lambda: a.t.connected(2), what="reconnect")
             a.t.send(hb(1, 2, 1))
-            await wait_until(lambda: hb(1, 2, 1) in b2.inbox)
+            await eventually(lambda: hb(1, 2, 1) in b2.inbox)
         assert a.t.stats.reconnects >= 1
         assert a.t.stats.connect_failures >= 1
 
@@ -150,13 +140,13 @@ async def test_queue_is_bounded_and_drops_the_oldest() -> None:
     port = free_port()  # nothing listens here yet
     async with Node(1, queue_size=10) as a:
         a.t.set_peer(2, "127.0.0.1", port)
-        await wait_until(lambda: 2 in a.unreachable)
+        await eventually(lambda: 2 in a.unreachable)
         for n in range(25):
             a.t.send(hb(1, 2, n))
         assert a.t.queue_depth(2) == 10
         assert a.t.stats.dropped == 15
         async with Node(2, port=port) as b:
-            await wait_until(lambda: len(b.inbox) == 10)
+            await eventually(lambda: len(b.inbox) == 10)
             assert b.inbox == [hb(1, 2, n) for n in range(15, 25)]
 
 
@@ -200,7 +190,7 @@ async def test_a_bad_connection_is_closed_and_the_others_keep_working(
     async with Node(1) as a, Node(2, max_frame=4096) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: len(b.inbox) == 1)
+        await eventually(lambda: len(b.inbox) == 1)
         reader, writer = await raw_connection(b.port)
         writer.write(payload)
         assert await closed_by_peer(reader, writer)
@@ -208,7 +198,7 @@ async def test_a_bad_connection_is_closed_and_the_others_keep_working(
         spoofed = "spoof" in request.node.name or "misrouted" in request.node.name
         assert b.t.stats.frames_rejected == (1 if spoofed else 0)
         a.t.send(hb(1, 2, 1))
-        await wait_until(lambda: len(b.inbox) == 2)
+        await eventually(lambda: len(b.inbox) == 2)
         assert b.inbox == [hb(1, 2, 0), hb(1, 2, 1)]
         assert a.t.stats.connect_failures == 0
 
@@ -234,7 +224,7 @@ async def test_a_failing_on_message_does_not_close_the_connection() -> None:
             a.t.set_peer(2, "127.0.0.1", b.port)
             a.t.send(hb(1, 2, 0))
             a.t.send(hb(1, 2, 1))
-            await wait_until(lambda: len(got) == 2)
+            await eventually(lambda: len(got) == 2)
             assert b.stats.decode_errors == 0
 
 
@@ -242,10 +232,10 @@ async def test_address_change_takes_effect() -> None:
     async with Node(1) as a, Node(2) as b_old, Node(2) as b_new:
         a.t.set_peer(2, "127.0.0.1", b_old.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: len(b_old.inbox) == 1)
+        await eventually(lambda: len(b_old.inbox) == 1)
         a.t.set_peer(2, "127.0.0.1", b_new.port)
         a.t.send(hb(1, 2, 1))
-        await wait_until(lambda: len(b_new.inbox) == 1)
+        await eventually(lambda: len(b_new.inbox) == 1)
         assert b_new.inbox == [hb(1, 2, 1)] and b_old.inbox == [hb(1, 2, 0)]
         assert 2 not in a.unreachable  # a deliberate move is not a failure
 
@@ -253,18 +243,18 @@ async def test_address_change_takes_effect() -> None:
 async def test_address_change_interrupts_the_backoff() -> None:
     async with Node(1, backoff_base=30.0, backoff_max=30.0) as a, Node(2) as b:
         a.t.set_peer(2, "127.0.0.1", free_port())
-        await wait_until(lambda: 2 in a.unreachable)  # now sleeping 15-30 s
+        await eventually(lambda: 2 in a.unreachable)  # now sleeping 15-30 s
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: len(b.inbox) == 1, timeout=5)
+        await eventually(lambda: len(b.inbox) == 1, timeout=5)
 
 
 async def test_remove_peer_drops_its_queue_and_connection() -> None:
     async with Node(1) as a, Node(2) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
-        await wait_until(lambda: a.t.connected(2))
+        await eventually(lambda: a.t.connected(2))
         a.t.remove_peer(2)
-        await wait_until(lambda: not a.t._outbound)
+        await eventually(lambda: not a.t._outbound)
         a.t.send(hb(1, 2, 0))
         assert a.t.stats.dropped == 1
         assert a.t.peers() == {}
@@ -281,7 +271,7 @@ async def test_close_leaves_nothing_pending() -> None:
     reader, writer = await raw_connection(b.port)  # an inbound connection without Hello
     a.t.send(hb(1, 2, 0))
     b.t.send(hb(2, 1, 0))
-    await wait_until(lambda: a.inbox and b.inbox and 3 in a.unreachable)
+    await eventually(lambda: a.inbox and b.inbox and 3 in a.unreachable)
     await a.t.close()
     await b.t.close()
     await a.t.close()  # idempotent
@@ -302,7 +292,7 @@ def test_works_on_uvloop() -> None:
             a.t.set_peer(2, "127.0.0.1", b.port)
             for n in range(100):
                 a.t.send(hb(1, 2, n))
-            await wait_until(lambda: len(b.inbox) == 100)
+            await eventually(lambda: len(b.inbox) == 100)
             reader, writer = await raw_connection(b.port)
             writer.write(b"\xff" * 8)
             assert await closed_by_peer(reader, writer)
@@ -337,7 +327,7 @@ async def test_a_peer_that_stops_reading_is_disconnected() -> None:
                 a.t.send(big)  # keep the pipe full until the sender gives up
                 return 2 in a.unreachable
 
-            await wait_until(stalled, what="stalled connection dropped")
+            await eventually(stalled, what="stalled connection dropped")
     finally:
         for w in accepted:
             w.close()
@@ -427,7 +417,7 @@ async def test_peers_that_share_the_secret_talk() -> None:
     async with Node(1, secret=SECRET) as a, Node(2, secret=SECRET) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        await eventually(lambda: b.inbox == [hb(1, 2, 0)])
         assert b.t.stats.handshake_failures == 0
 
 
@@ -436,8 +426,8 @@ async def test_a_dialer_without_the_secret_delivers_nothing(dialer_secret: bytes
     async with Node(1, secret=dialer_secret) as a, Node(2, secret=SECRET, hello_timeout=0.2) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: b.t.stats.handshake_failures >= 2, what="refused handshakes")
-        await wait_until(lambda: 2 in a.unreachable, what="dialer told the peer is unreachable")
+        await eventually(lambda: b.t.stats.handshake_failures >= 2, what="refused handshakes")
+        await eventually(lambda: 2 in a.unreachable, what="dialer told the peer is unreachable")
         # (a dialer without a secret counts itself connected until refused: no check of that)
         assert b.inbox == []
 
@@ -461,7 +451,7 @@ async def test_a_large_frame_before_the_handshake_is_refused_at_its_prefix() -> 
 async def test_connections_beyond_the_cap_are_closed_at_once_and_peers_get_in_later() -> None:
     async with Node(1) as a, Node(2, max_inbound=3, hello_timeout=0.5) as b:
         held = [await raw_connection(b.port) for _ in range(3)]
-        await wait_until(lambda: b.t.stats.inbound_connections == 3)
+        await eventually(lambda: b.t.stats.inbound_connections == 3)
         reader, writer = await raw_connection(b.port)
         assert await closed_by_peer(reader, writer)
         assert b.t.stats.connections_refused == 1
@@ -470,7 +460,7 @@ async def test_connections_beyond_the_cap_are_closed_at_once_and_peers_get_in_la
             assert await closed_by_peer(r, w)
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        await eventually(lambda: b.inbox == [hb(1, 2, 0)])
 
 
 async def test_a_silent_connection_after_the_hello_is_closed_after_the_idle_timeout() -> None:
@@ -485,10 +475,10 @@ async def test_a_quiet_link_between_real_peers_stays_up_on_pings() -> None:
     async with Node(1, idle_timeout=0.2) as a, Node(2, idle_timeout=0.2) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: len(b.inbox) == 1)
+        await eventually(lambda: len(b.inbox) == 1)
         await asyncio.sleep(1.0)  # five idle timeouts with nothing to send
         a.t.send(hb(1, 2, 1))
-        await wait_until(lambda: len(b.inbox) == 2)
+        await eventually(lambda: len(b.inbox) == 2)
         assert b.t.stats.idle_closed == 0 and b.t.stats.inbound_connections == 1
         assert a.t.stats.connect_failures == 0
 
@@ -498,13 +488,13 @@ async def test_an_unparsable_address_closes_only_that_connection(address: str) -
     async with Node(1) as a, Node(2) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: len(b.inbox) == 1)
+        await eventually(lambda: len(b.inbox) == 1)
         reader, writer = await raw_connection(b.port)
         writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3, address)))
         assert await closed_by_peer(reader, writer)
         assert b.t.stats.handshake_failures == 1
         a.t.send(hb(1, 2, 1))
-        await wait_until(lambda: len(b.inbox) == 2)
+        await eventually(lambda: len(b.inbox) == 2)
 
 
 async def test_hellos_the_node_refuses_to_learn_are_counted() -> None:
@@ -517,7 +507,7 @@ async def test_hellos_the_node_refuses_to_learn_are_counted() -> None:
     async with Node(2, on_hello=refuse) as b:
         _reader, writer = await raw_connection(b.port)
         writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 77, "10.9.9.9:1")))
-        await wait_until(lambda: b.t.stats.hellos_ignored == 1)
+        await eventually(lambda: b.t.stats.hellos_ignored == 1)
         assert [h.node_id for h in seen] == [77]
         assert b.t.peers() == {}
         writer.close()
@@ -530,13 +520,13 @@ async def test_partial_frames_over_all_connections_are_bounded() -> None:
         first = await raw_connection(b.port)
         partial = (1 << 20).to_bytes(4, "big") + b"x" * 60_000
         first[1].write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + partial)
-        await wait_until(lambda: b.t._held >= 60_000)
+        await eventually(lambda: b.t._held >= 60_000)
         second = await raw_connection(b.port)
         second[1].write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 4)) + partial)
         assert await closed_by_peer(*second)
         assert b.t.stats.buffer_overflows == 1
         first[1].close()
-        await wait_until(lambda: b.t._held == 0, what="the total released with the connection")
+        await eventually(lambda: b.t._held == 0, what="the total released with the connection")
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl binary to make a cert")
@@ -555,7 +545,7 @@ async def test_peers_talk_over_mutual_tls_and_a_plain_client_gets_nowhere(tmp_pa
     async with Node(1, **tls) as a, Node(2, **tls, hello_timeout=0.5) as b:
         a.t.set_peer(2, "127.0.0.1", b.port)
         a.t.send(hb(1, 2, 0))
-        await wait_until(lambda: b.inbox == [hb(1, 2, 0)])
+        await eventually(lambda: b.inbox == [hb(1, 2, 0)])
         reader, writer = await raw_connection(b.port)
         writer.write(encode(Hello(PROTOCOL_VERSION, CLUSTER, 3)) + encode(hb(3, 2, 1)))
         assert await closed_by_peer(reader, writer)
