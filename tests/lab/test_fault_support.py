@@ -9,7 +9,7 @@ import pytest
 from lab.chaos.scenarios import SCENARIOS
 from lab.chaos.support import plan_faults
 from lab.db.registry import DBSpecError, load_db
-from lab.runtime.netns import UnsupportedLinkFault, check_symmetric, rule_for
+from lab.runtime.nftlinks import UnsupportedLinkFault, check_symmetric, rule_for
 
 
 def test_etcd_partitions_leave_out_only_the_one_way_cuts() -> None:
