@@ -29,8 +29,8 @@ Inside the image, ``$ASPEN_FAKETIME_LIB`` (also the label ``aspen.faketime-lib``
 the PyPI ``libfaketime`` build of ``libfaketime.so.1`` for clock-skew faults, used with
 ``FAKETIME_DONT_FAKE_MONOTONIC=1``.
 
-``python -m lab.runtime.images [--force] [--base IMAGE]`` prints the tag, the time taken and the
-image size.
+``python -m lab.runtime.images [--force] [--base IMAGE] [--etcd]`` prints the tag (with
+``--etcd``, of the etcd image built on the node image), the time taken and the image size.
 """
 
 from __future__ import annotations
@@ -511,10 +511,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--project-root", type=Path, default=Path.cwd(), help="default: the current directory"
     )
+    parser.add_argument(
+        "--etcd",
+        action="store_true",
+        help="also build the etcd image on it (aspen-etcd:<hash>, lab.runtime.etcd_image)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
         tag = ensure_image(args.project_root, base=args.base, force=args.force)
+        if args.etcd:
+            from lab.runtime.etcd_image import ensure_etcd_image
+
+            tag = ensure_etcd_image(args.project_root)
         with docker_client() as client:
             size = client.api.inspect_image(tag)["Size"]
     except ImageBuildError as e:
