@@ -33,7 +33,8 @@ class ToxiproxyPlacement:
 
 class Links(Protocol):
     """Faults on directed peer links, whatever enforces them: `Network` (Toxiproxy, one proxy
-    per link) or `lab.runtime.netns.NamespaceNetwork` (nftables in per-node namespaces)."""
+    per link) or `lab.runtime.nftlinks.NftLinks` (nftables in each node's own namespace or
+    container)."""
 
     def links(self) -> list[Link]: ...
 

@@ -123,7 +123,8 @@ def _config_json(test: LabTest, run_id: str) -> dict[str, Any]:
 
 
 def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
-    """The test's runtime; locally, per-node namespaces when a direct db's links are faulted."""
+    """The test's runtime. A direct db's links are faulted with nftables: locally in per-node
+    namespaces (only when a fault acts on links), in Docker in the node containers."""
     node_ids = list(range(1, test.nodes + 1))
     if test.runtime == "local" and _namespaced(test):
         from lab.runtime.netns import NetnsRuntime
@@ -136,8 +137,13 @@ def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
     if test.runtime == "docker":
         from lab.runtime.docker import DockerRuntime
 
-        runtime: Runtime = DockerRuntime(run_dir, node_ids, run_id)
-        return runtime
+        db = load_db(test.db)
+        image_for = getattr(db, "docker_image", None)  # optional: else the Aspen node image
+        image = image_for(Path.cwd(), log.info) if image_for is not None else None
+        docker = DockerRuntime(run_dir, node_ids, run_id, image=image)
+        if db.peer_links == "direct":
+            docker.use_nftables_links()
+        return docker
     raise ValueError(f"unknown runtime {test.runtime!r} (local, docker)")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lab.chaos.ip import IpNemesis
+from lab.chaos.ip import FirewallNemesis, IpNemesis
 from lab.chaos.nemesis import Nemesis
 from lab.chaos.network import PartitionNemesis, SlowNetworkNemesis, ToxicNemesis
 
@@ -36,7 +36,7 @@ class FaultPlan:
 
 
 def needs_links(nemesis: Nemesis) -> bool:
-    """Whether the fault acts on peer links (Toxiproxy, or namespaces for a direct db)."""
+    """Whether the fault acts on peer links (Toxiproxy, or nftables for a direct db)."""
     return isinstance(nemesis, ToxicNemesis)
 
 
@@ -53,16 +53,20 @@ def fault_problem(nemesis: Nemesis, runtime: str, db: DB, nodes: int = 3) -> str
     it can)."""
     if isinstance(nemesis, IpNemesis) and runtime != "docker":
         return "cuts IP traffic between containers: needs --runtime docker"
+    one_way_ip = isinstance(nemesis, FirewallNemesis) and nemesis.direction != "both"
+    if one_way_ip and db.peer_links == "direct":
+        return (
+            f"cuts one way only: {db.name}'s peers talk over direct TCP connections, so "
+            "dropping a node's packets in one direction kills the replies on its connections "
+            "in the other too"
+        )
     if needs_links(nemesis) and db.peer_links == "direct":
-        if runtime != "local":
-            return (
-                f"{db.name}'s peers talk directly (no per-link proxies); only the local "
-                "runtime's per-node namespaces can fault their links"
-            )
+        # Both runtimes fault direct links with nftables (`lab.runtime.nftlinks`): per-node
+        # namespaces locally, the node containers in Docker; the same things are refused.
         if isinstance(nemesis, SlowNetworkNemesis):
             return (
                 "latency on direct peer links needs netem, which this kernel lacks; "
-                "nftables in the namespaces can drop packets but not delay them"
+                "nftables can drop packets but not delay them"
             )
         if isinstance(nemesis, PartitionNemesis) and _one_way(nemesis, nodes):
             return (
@@ -107,7 +111,7 @@ def plan_faults(
 
 
 def support_table(dbs: Sequence[tuple[str, str]] = (
-    ("aspen", "local"), ("aspen", "docker"), ("etcd", "local"),
+    ("aspen", "local"), ("aspen", "docker"), ("etcd", "local"), ("etcd", "docker"),
 )) -> str:  # fmt: skip
     """Which runtime and db runs what of each scenario (for ``chaos --help`` and the README)."""
     from lab.chaos.scenarios import SCENARIOS

@@ -8,8 +8,12 @@ linearizable unless it asks to be ``serializable``.
 
 What etcd cannot do here: its peers learn each other's addresses from one shared
 ``--initial-cluster``, so peer links cannot go through per-link Toxiproxy proxies (``setup``
-refuses a run with ``ctx.net``), and etcd 3.4 has no way to turn off fsync (``--fsync never``
+refuses a run whose ``ctx.net`` is a Toxiproxy `Network`; its links are faulted with nftables
+instead, `lab.runtime.nftlinks`), and etcd 3.4 has no way to turn off fsync (``--fsync never``
 is refused). A node added by ``add_learner`` joins with ``--initial-cluster-state existing``.
+
+Locally each node runs the host's ``etcd``; under ``--runtime docker`` it runs in a container
+of ``aspen-etcd:<hash>`` (`docker_image`: Debian's etcd on the Aspen node image).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import asyncio
 import base64
 import contextlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -182,7 +187,7 @@ class EtcdDB:
 
     name = "etcd"
     peer_links = "direct"
-    runtimes: tuple[str, ...] = ("local",)
+    runtimes: tuple[str, ...] = ("local", "docker")
     unsupported_faults: Mapping[str, str] = {}
 
     def __init__(
@@ -200,6 +205,12 @@ class EtcdDB:
         self._joining: dict[int, list[int]] = {}
         """Nodes added after setup -> the members they join (``--initial-cluster-state
         existing``)."""
+
+    def docker_image(self, project_root: Path, log: Callable[[str], object]) -> str:
+        """The image the Docker runtime runs etcd's nodes from (built if missing)."""
+        from lab.runtime.etcd_image import ensure_etcd_image
+
+        return ensure_etcd_image(project_root, log=log)
 
     # --- addresses ----------------------------------------------------------------------------
 

@@ -29,8 +29,8 @@ Inside the image, ``$ASPEN_FAKETIME_LIB`` (also the label ``aspen.faketime-lib``
 the PyPI ``libfaketime`` build of ``libfaketime.so.1`` for clock-skew faults, used with
 ``FAKETIME_DONT_FAKE_MONOTONIC=1``.
 
-``python -m lab.runtime.images [--force] [--base IMAGE]`` prints the tag, the time taken and the
-image size.
+``python -m lab.runtime.images [--force] [--base IMAGE] [--etcd]`` prints the tag (with
+``--etcd``, of the etcd image built on the node image), the time taken and the image size.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def ensure_image(
         raise ImageBuildError(f"{project_root} has no docker/Dockerfile")
     try:
         with (
-            _docker() as client,
-            _build_lock(),
+            docker_client() as client,
+            build_lock(),
             tempfile.TemporaryDirectory(prefix="aspen-image-") as tmp,
         ):
             # Hash and build the same bytes, however the tree changes meanwhile.
@@ -118,14 +118,14 @@ def ensure_image(
             base_ref, base_id = _resolve_base(client, src, base, log)
             digest = content_hash(src, base_id=base_id, files=files)
             tag = f"{NODE_REPO}:{digest}"
-            if not force and _image_id(client, tag) is not None:
+            if not force and image_id(client, tag) is not None:
                 log(f"{tag} is up to date (cache hit)")
             else:
                 revision = git_revision(project_root)
                 context = Path(tmp) / "context"
                 deps_key = _stage_key(src, base_id)
                 _build_node(client, src, context, base_ref, digest, revision, deps_key, force, log)
-                _prune(client, keep=KEEP_NODE_IMAGES, current=tag, log=log)
+                prune_tags(client, keep=KEEP_NODE_IMAGES, current=tag, log=log)
                 _prune_untagged(client, deps_key=deps_key, log=log)
             client.api.tag(tag, NODE_REPO, "latest")
             return tag
@@ -187,7 +187,7 @@ def snapshot_sources(project_root: Path, dest: Path) -> list[str]:
 
 
 @contextmanager
-def _docker(timeout: float = BUILD_TIMEOUT) -> Iterator[Any]:
+def docker_client(timeout: float = BUILD_TIMEOUT) -> Iterator[Any]:
     """A Docker client that has answered a ping, closed on exit."""
     try:
         client = docker.client.from_env(timeout=int(timeout))
@@ -203,7 +203,7 @@ def _docker(timeout: float = BUILD_TIMEOUT) -> Iterator[Any]:
         client.close()
 
 
-def _image_id(client: Any, ref: str) -> str | None:
+def image_id(client: Any, ref: str) -> str | None:
     try:
         return str(client.api.inspect_image(ref)["Id"])
     except docker.errors.ImageNotFound:
@@ -211,7 +211,7 @@ def _image_id(client: Any, ref: str) -> str | None:
 
 
 @contextmanager
-def _build_lock() -> Iterator[None]:
+def build_lock() -> Iterator[None]:
     path = Path(tempfile.gettempdir()) / "aspen-images.lock"
     with path.open("a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -244,9 +244,9 @@ def _prune_untagged(client: Any, *, deps_key: str, log: Log) -> None:
         log(f"pruned {freed >> 20} MiB of untagged images")
 
 
-def _prune(client: Any, *, keep: int, current: str, log: Log) -> None:
-    """Untag all but the ``keep`` newest node images and ``current``; ones in use are kept."""
-    found = client.api.images(name=NODE_REPO)
+def prune_tags(client: Any, *, keep: int, current: str, log: Log, repo: str = NODE_REPO) -> None:
+    """Untag all but the ``keep`` newest ``repo`` images and ``current``; ones in use are kept."""
+    found = client.api.images(name=repo)
     found.sort(key=lambda image: image["Created"], reverse=True)
     for image in found[keep:]:
         for ref in image.get("RepoTags") or []:
@@ -267,32 +267,32 @@ def _resolve_base(client: Any, project_root: Path, base: str | None, log: Log) -
     local_base = _run_base_script(script, "--print-tag")
     if wanted == BASE_REPO:
         wanted = local_base
-    image_id = _image_id(client, wanted)
-    if image_id is not None:
-        return wanted, image_id
+    found = image_id(client, wanted)
+    if found is not None:
+        return wanted, found
     if wanted != local_base:
-        image_id = _image_id(client, local_base)
-        if image_id is not None:
+        found = image_id(client, local_base)
+        if found is not None:
             log(f"{wanted} is not here; using {local_base} without trying a pull")
-            return local_base, image_id
+            return local_base, found
         if _try_pull(wanted, log):
-            image_id = _image_id(client, wanted)
-            if image_id is not None:
-                return wanted, image_id
+            found = image_id(client, wanted)
+            if found is not None:
+                return wanted, found
     log(f"building {local_base} with docker/base/build.sh (about a minute)")
     started = time.monotonic()
     built = _run_base_script(script, log=log)
     log(f"built {built} in {time.monotonic() - started:.0f} s")
-    image_id = _image_id(client, built)
-    if image_id is None:
+    found = image_id(client, built)
+    if found is None:
         raise ImageBuildError(f"docker/base/build.sh reported {built}, which does not exist")
-    return built, image_id
+    return built, found
 
 
 def _try_pull(ref: str, log: Log) -> bool:
     log(f"{ref} is not here; trying to pull it (at most {PULL_TIMEOUT:.0f} s)")
     try:
-        with _docker(PULL_TIMEOUT) as client:
+        with docker_client(PULL_TIMEOUT) as client:
             client.images.pull(ref)
     except (docker.errors.DockerException, requests.RequestException, ImageBuildError) as e:
         log(f"cannot pull {ref}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
@@ -350,6 +350,12 @@ def _build_node(
         "CONTENT_HASH": digest,
         "CREATED": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    stream_build(client, context, tag, buildargs, log)
+
+
+def stream_build(client: Any, context: Path, tag: str, buildargs: dict[str, str], log: Log) -> None:
+    """``docker build`` of ``context`` as ``tag``, each step logged as it starts and a line
+    every `HEARTBEAT_S` while one runs; ImageBuildError with the output's tail on failure."""
     started = time.monotonic()
     output: list[str] = []
     heartbeat = _Heartbeat(log, started)
@@ -505,11 +511,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--project-root", type=Path, default=Path.cwd(), help="default: the current directory"
     )
+    parser.add_argument(
+        "--etcd",
+        action="store_true",
+        help="also build the etcd image on it (aspen-etcd:<hash>, lab.runtime.etcd_image)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
         tag = ensure_image(args.project_root, base=args.base, force=args.force)
-        with _docker() as client:
+        if args.etcd:
+            from lab.runtime.etcd_image import ensure_etcd_image
+
+            tag = ensure_etcd_image(args.project_root)
+        with docker_client() as client:
             size = client.api.inspect_image(tag)["Size"]
     except ImageBuildError as e:
         print(f"error: {e}", file=sys.stderr)

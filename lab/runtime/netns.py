@@ -1,28 +1,11 @@
 """Local nodes, each in its own network namespace, so partitions cut real packets.
 
-Why: a system whose peers learn each other's addresses from one shared list (etcd's
-``--initial-cluster``: one advertised peer URL per member) cannot put a proxy on each directed
-link, so Toxiproxy cannot cut "node 1 -> node 2" alone. Here every node gets its own namespace
-and address (``10.213.<subnet>.<10+i>``) on a bridge that lives in a switch namespace of its
-own (so the host's firewall never sees the forwarded traffic); the lab, in the root namespace,
-reaches every node over a veth to that bridge, and is never cut.
-
-`NamespaceNetwork` turns the lab's toxics (`lab.net.Links`) into nftables rules in the
-destination node's namespace, per directed link (src, dst), matching packets from src's
-address only:
-
-- ``timeout`` with timeout 0 (black hole): ``drop``;
-- ``reset_peer`` with timeout 0: TCP from src is answered with a reset (``reject with tcp
-  reset``), everything else dropped;
-- ``reset_peer`` with a toxicity (the flaky network): that share of src's packets is dropped
-  (``numgen random``): packet loss rather than Toxiproxy's per-connection resets;
-- ``bandwidth``: src's packets over ``rate`` KB/s are dropped (``limit rate over``).
-
-What it refuses, by raising `UnsupportedLinkFault` (and what `lab.chaos.support` therefore
-leaves out before a run starts): ``latency`` (nftables cannot delay a packet, and this kernel
-has no ``netem`` qdisc), and a cut that is not symmetric: TCP needs packets both ways, so
-dropping only src -> dst breaks every connection between them in both directions, which is not
-the one-way partition it claims to be.
+Why: a system whose peers talk directly (etcd) cannot put a proxy on each directed link; with
+a namespace and an address (``10.213.<subnet>.<10+i>``) per node, the lab's toxics become
+nftables rules in each destination's namespace (`lab.runtime.nftlinks`, which also says what
+they refuse). The namespaces hang off a bridge that lives in a switch namespace of its own (so
+the host's firewall never sees the forwarded traffic); the lab, in the root namespace, reaches
+every node over a veth to that bridge, and is never cut.
 
 Needs root (``ip netns``); every namespace is deleted by ``close``.
 """
@@ -32,21 +15,12 @@ from __future__ import annotations
 import contextlib
 import random
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from lab.chaos.partition import Link
 from lab.runtime.base import Endpoint, NodeCommand
 from lab.runtime.local import LocalRuntime
-
-TABLE = "lab"
-SUPPORTED_TOXICS = ("timeout", "reset_peer", "bandwidth")
-
-
-class UnsupportedLinkFault(RuntimeError):
-    """A fault the namespaces cannot express honestly (see the module docstring)."""
+from lab.runtime.nftlinks import NftLinks
 
 
 def _ip(*args: str, ns: str | None = None) -> None:
@@ -63,118 +37,6 @@ def _free_subnet() -> int:
     if not choices:
         raise RuntimeError("no free 10.213.x.0/24 subnet for the run's namespaces")
     return random.choice(choices)
-
-
-@dataclass(frozen=True, slots=True)
-class LinkRule:
-    """One toxic on one directed link, as the nft rule that enforces it at ``dst``."""
-
-    src: int
-    dst: int
-    name: str
-    rule: str
-
-
-def rule_for(src_ip: str, type: str, attributes: Mapping[str, int], toxicity: float) -> str:
-    """The nft rule (input chain of the destination) for one toxic from ``src_ip``."""
-    match = f"ip saddr {src_ip}"
-    if type == "timeout" and attributes.get("timeout", 0) == 0:
-        return f"{match} drop"
-    if type == "reset_peer" and toxicity >= 1.0:
-        return f"{match} meta l4proto tcp reject with tcp reset"
-    if type == "reset_peer":
-        return f"{match} numgen random mod 100 < {round(toxicity * 100)} drop"
-    if type == "bandwidth":
-        return f"{match} limit rate over {int(attributes['rate'])} kbytes/second drop"
-    raise UnsupportedLinkFault(
-        f"the {type!r} toxic cannot be enforced with nftables in namespaces "
-        "(latency needs netem, which this kernel lacks)"
-    )
-
-
-def check_symmetric(links: Iterable[Link], type: str) -> None:
-    """Cuts must come in pairs: dropping one direction of TCP breaks both."""
-    cut = set(links)
-    if type in ("timeout", "reset_peer") and any((d, s) not in cut for s, d in cut):
-        raise UnsupportedLinkFault(
-            "a one-way cut cannot be enforced on TCP peers with packet filters: dropping "
-            "src -> dst also kills the replies, so every connection between them breaks"
-        )
-
-
-@dataclass
-class NamespaceNetwork:
-    """The lab's `lab.net.Links` over per-node namespaces: toxics as nftables rules."""
-
-    runtime: NetnsRuntime
-    nodes: list[int]
-    _rules: list[LinkRule] = field(default_factory=list)
-
-    def links(self) -> list[Link]:
-        return [(i, j) for i in self.nodes for j in self.nodes if i != j]
-
-    def setup(self, upstream: Callable[[int], str]) -> None:
-        """Nothing to create: nodes reach each other directly."""
-
-    def peer_address(self, src: int, dst: int) -> str:
-        return self.runtime.endpoint(dst, "raft").address
-
-    def add_toxic(
-        self,
-        links: Iterable[Link],
-        name: str,
-        type: str,
-        attributes: Mapping[str, int],
-        *,
-        toxicity: float = 1.0,
-    ) -> None:
-        links = list(links)
-        check_symmetric(links, type)
-        new = [
-            LinkRule(s, d, name, rule_for(self.runtime.ip(s), type, attributes, toxicity))
-            for s, d in links
-        ]
-        self._rules.extend(new)
-        self._apply({r.dst for r in new})
-
-    def remove_toxic(self, links: Iterable[Link], name: str) -> None:
-        gone = set(links)
-        touched = {r.dst for r in self._rules if r.name == name and (r.src, r.dst) in gone}
-        self._rules = [r for r in self._rules if r.name != name or (r.src, r.dst) not in gone]
-        self._apply(touched)
-
-    def heal(self) -> None:
-        touched = {r.dst for r in self._rules}
-        self._rules.clear()
-        self._apply(touched)
-
-    def describe(self) -> dict[str, Any]:
-        return {f"n{n}": self.runtime.ip(n) for n in self.nodes}
-
-    def close(self) -> None:
-        self.heal()
-
-    def _apply(self, nodes: Iterable[int]) -> None:
-        """Replace each node's ``inet lab`` table with the rules now in force (atomically)."""
-        for node in nodes:
-            rules = [r.rule for r in self._rules if r.dst == node]
-            script = "\n".join(
-                [
-                    f"table inet {TABLE} {{}}",
-                    f"delete table inet {TABLE}",
-                    f"table inet {TABLE} {{",
-                    "  chain input {",
-                    "    type filter hook input priority 0; policy accept;",
-                    *(f"    {r}" for r in rules),
-                    "  }",
-                    "}",
-                    "",
-                ]
-            )
-            argv = ["ip", "netns", "exec", self.runtime.namespace(node), "nft", "-f", "-"]
-            done = subprocess.run(argv, input=script, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"nft in node {node}'s namespace failed: {done.stderr}")
 
 
 class NetnsRuntime(LocalRuntime):
@@ -198,7 +60,7 @@ class NetnsRuntime(LocalRuntime):
         except Exception:
             self._teardown()
             raise
-        self.network = NamespaceNetwork(self, self.node_ids)
+        self.network = NftLinks(self, self.node_ids)
 
     def namespace(self, node_id: int) -> str:
         return f"lab{self._tag}n{node_id}"
@@ -245,6 +107,13 @@ class NetnsRuntime(LocalRuntime):
         )
         super().start(node_id, inside)
         self._nodes[node_id].command = command  # restart() wraps it again
+
+    def nft(self, node_id: int, script: str) -> None:
+        """Load an nft script into the node's namespace."""
+        argv = ["ip", "netns", "exec", self.namespace(node_id), "nft", "-f", "-"]
+        done = subprocess.run(argv, input=script, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"nft in node {node_id}'s namespace failed: {done.stderr}")
 
     def close(self) -> None:
         try:

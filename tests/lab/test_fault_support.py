@@ -9,7 +9,7 @@ import pytest
 from lab.chaos.scenarios import SCENARIOS
 from lab.chaos.support import plan_faults
 from lab.db.registry import DBSpecError, load_db
-from lab.runtime.netns import UnsupportedLinkFault, check_symmetric, rule_for
+from lab.runtime.nftlinks import UnsupportedLinkFault, check_symmetric, rule_for
 
 
 def test_etcd_partitions_leave_out_only_the_one_way_cuts() -> None:
@@ -68,3 +68,20 @@ def test_db_specs(tmp_path: Path) -> None:
         load_db(f"{half}:Half")
     with pytest.raises(DBSpecError, match="not a known db"):
         load_db("nosuchdb")
+
+
+def test_etcd_on_docker_leaves_out_what_it_does_locally_and_one_way_ip_cuts() -> None:
+    etcd = load_db("etcd")
+    assert "docker" in etcd.runtimes
+    for name in ("partition", "flaky-network", "pause", "membership"):
+        local = plan_faults(SCENARIOS[name], (), "local", etcd)
+        docker = plan_faults(SCENARIOS[name], (), "docker", etcd)
+        assert docker == local, name
+    ip = plan_faults(SCENARIOS["partition-ip"], (), "docker", etcd)
+    assert [s.fault for s in ip.skipped] == ["ip-firewall-one-way"]
+    assert "direct TCP" in ip.skipped[0].reason
+    assert set(ip.run) == {"ip-disconnect-leader", "ip-firewall"}
+    aspen = plan_faults(SCENARIOS["partition-ip"], (), "docker", load_db("aspen"))
+    assert not aspen.skipped  # through the proxies, an outgoing cut is one way
+    with pytest.raises(ValueError, match="netem"):
+        plan_faults(SCENARIOS["slow-network"], (), "docker", etcd)

@@ -42,6 +42,7 @@ import docker.types
 from lab.net import ToxiproxyPlacement
 from lab.runtime.base import RUN_LABEL, Endpoint, NodeCommand, NodeState, ResourceSample
 from lab.runtime.docker.engine import inspect, quiet, save_logs
+from lab.runtime.docker.firewall import load_by_exec, load_by_helper, with_rules
 from lab.runtime.docker.layout import (
     DATA_DIR,
     NODE_IMAGE_ENV,
@@ -54,6 +55,7 @@ from lab.runtime.docker.sampling import Sampler
 from lab.runtime.docker.subnets import create_network
 from lab.runtime.docker.toxiproxy import ToxiproxyContainer
 from lab.runtime.images import ensure_image
+from lab.runtime.nftlinks import NftLinks
 from lab.runtime.owner import OWNER_LABEL, RUN_DIR_LABEL, this_owner
 
 log = logging.getLogger("lab.runtime.docker")
@@ -89,6 +91,8 @@ class DockerRuntime:
         self._toxiproxy: ToxiproxyContainer | None = None
         self._toxiproxy_pending = False
         self._closed = False
+        self.network: NftLinks | None = None
+        """Set by `use_nftables_links`: link faults as nftables rules in the containers."""
         (run_dir / "nodes").mkdir(parents=True, exist_ok=True)
         ids = sorted(node_ids)
         if any(not 1 <= n <= 200 for n in ids):
@@ -164,12 +168,14 @@ class DockerRuntime:
                     )
                 }
             )
+            script = self.network.script(node_id) if self.network is not None else None
+            inside = with_rules(command, script)
             created = self.client.api.create_container(
                 self.image,
-                command=list(command.argv),
+                command=list(inside.argv),
                 hostname=f"n{node_id}",
                 name=node.container_name,
-                environment=container_env(command.env),
+                environment=container_env(inside.env),
                 labels={**self.labels, NODE_LABEL: f"n{node_id}"},
                 host_config=host_config,
                 networking_config=networking,
@@ -284,6 +290,27 @@ class DockerRuntime:
         if node.container is None or self.state(node_id) is not NodeState.RUNNING:
             raise RuntimeError(f"node {node_id} is not running")
         return self.exec(node.container, argv, env)
+
+    # --- link faults for a db whose peers talk directly (lab.runtime.nftlinks) ----------------
+
+    def use_nftables_links(self) -> NftLinks:
+        """Fault peer links with nftables in the nodes' containers instead of through proxies
+        (for a db whose peers talk directly, as etcd's do); returns the run's `Links`."""
+        if self.network is None:
+            self.network = NftLinks(self, self.node_ids)
+        return self.network
+
+    def nft(self, node_id: int, script: str) -> None:
+        """Load an nft script into the node's container (see `lab.runtime.docker.firewall`)."""
+        node = self._nodes[node_id]
+        with node.lock:
+            state = self.state(node_id)
+            if node.container is None or state not in (NodeState.RUNNING, NodeState.PAUSED):
+                return  # its next container loads the rules in force before the node starts
+            if state is NodeState.RUNNING:
+                load_by_exec(self, node.container, script)
+            else:
+                load_by_helper(self.client, self.image, node.container, script, self.labels)
 
     # --- IP-level faults (lab.chaos.ip) -------------------------------------------------------
 
