@@ -8,7 +8,8 @@ operations). Prints a table and writes ``bench-results/bench.json``.
 ``--vs etcd`` starts a 3-node etcd beside it and measures it with the same load generator in
 the same run, interleaved (Aspen then etcd at each step, so both see the same background load),
 and prints Aspen/etcd ratios of throughput and p99. Every process started is stopped at the end,
-Ctrl-C included (the first Ctrl-C stops measuring and still writes what was measured).
+Ctrl-C or SIGTERM included (the first stops measuring and still writes what was measured; see
+`lab.interrupt`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lab.interrupt import StopRequest, stop_on_signals
 from lab.load import engine, results
-from lab.load.cli import event_loop_runner, interruptible, make_target
+from lab.load.cli import event_loop_runner, make_target
 from lab.load.cluster import local_cluster
 from lab.load.engine import Phase
 from lab.load.monitor import Monitor
@@ -101,10 +103,22 @@ def verdict(rs: list[dict[str, Any]], clients: int = TARGET_CLIENTS) -> dict[str
     return {"clients": clients, "throughput_ratio_min": 1.0, "p99_ratio_max": 1.0, "met": met}
 
 
-async def _measure(args: argparse.Namespace, workdir: Path, out: dict[str, Any]) -> None:
-    stop = asyncio.Event()
-    main = asyncio.current_task()
-    assert main is not None
+async def _measure(
+    args: argparse.Namespace, workdir: Path, out: dict[str, Any], stop: StopRequest
+) -> None:
+    """Measure every step; a first signal ends the step running and starts no other, a second
+    abandons it. The clusters started are stopped either way (``stack``, outside the work)."""
+    async with contextlib.AsyncExitStack() as stack:
+        await stop.unless_hurried(_steps(args, workdir, out, stop.event(), stack))
+
+
+async def _steps(
+    args: argparse.Namespace,
+    workdir: Path,
+    out: dict[str, Any],
+    stop: asyncio.Event,
+    stack: contextlib.AsyncExitStack,
+) -> None:
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
     space = KeySpace(args.records, args.key_size, args.value_size)
     dbs = ["aspen", *([args.vs] if args.vs else [])]
@@ -113,42 +127,42 @@ async def _measure(args: argparse.Namespace, workdir: Path, out: dict[str, Any])
                  distribution="uniform")
         for op, w in OPS.items()
     }  # fmt: skip
-    with interruptible(stop, main):
-        async with contextlib.AsyncExitStack() as stack:
-            targets: dict[str, Target] = {}
-            monitors: dict[str, tuple[Runtime, list[int]]] = {}
+    targets: dict[str, Target] = {}
+    monitors: dict[str, tuple[Runtime, list[int]]] = {}
+    for db in dbs:
+        if stop.is_set():
+            return
+        print(f"starting a 3-node {db} cluster ...", file=sys.stderr, flush=True)
+        cluster = await stack.enter_async_context(
+            local_cluster(
+                db,
+                workdir,
+                fsync=args.fsync,
+                profile_dir=args.profile_nodes if db == "aspen" else None,
+            )
+        )
+        t = make_target(
+            db, cluster.endpoints, space, args.seed, timeout=5.0, connections=max(levels)
+        )
+        stack.push_async_callback(t.close)
+        await t.start()
+        lp = load_plan(space, args.seed)
+        await engine.run_phase(t, lp, Phase("load", "closed", 120, len(lp), 16), stop=stop)
+        targets[db] = t
+        monitors[db] = (cluster.ctx.runtime, cluster.ctx.nodes)
+    for clients in levels:
+        for op in OPS:
             for db in dbs:
-                print(f"starting a 3-node {db} cluster ...", file=sys.stderr, flush=True)
-                cluster = await stack.enter_async_context(
-                    local_cluster(
-                        db,
-                        workdir,
-                        fsync=args.fsync,
-                        profile_dir=args.profile_nodes if db == "aspen" else None,
-                    )
-                )
-                t = make_target(
-                    db, cluster.endpoints, space, args.seed, timeout=5.0, connections=max(levels)
-                )
-                stack.push_async_callback(t.close)
-                await t.start()
-                lp = load_plan(space, args.seed)
-                await engine.run_phase(t, lp, Phase("load", "closed", 120, len(lp), 16), stop=stop)
-                targets[db] = t
-                monitors[db] = (cluster.ctx.runtime, cluster.ctx.nodes)
-            for clients in levels:
-                for op in OPS:
-                    for db in dbs:
-                        if stop.is_set():
-                            return
-                        phase = Phase(op, "closed", args.duration, args.max_ops, clients)
-                        monitor = Monitor(*monitors[db])
-                        async with monitor.watching():
-                            tally = await engine.run_phase(targets[db], plans[op], phase, stop=stop)
-                        row = _row(db, op, clients, tally.summary())
-                        row["resources"] = monitor.summary()
-                        out["results"].append(row)
-                        print(_line(row), file=sys.stderr, flush=True)
+                if stop.is_set():
+                    return
+                phase = Phase(op, "closed", args.duration, args.max_ops, clients)
+                monitor = Monitor(*monitors[db])
+                async with monitor.watching():
+                    tally = await engine.run_phase(targets[db], plans[op], phase, stop=stop)
+                row = _row(db, op, clients, tally.summary())
+                row["resources"] = monitor.summary()
+                out["results"].append(row)
+                print(_line(row), file=sys.stderr, flush=True)
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -212,18 +226,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interrupted": False,
     }
     code = 0
-    with tempfile.TemporaryDirectory(prefix="aspen-bench-") as tmp:
+    notes = (
+        "stopping: ending the step, writing what was measured ({signal} again to abandon it)",
+        "abandoning the step; still stopping the nodes",
+    )
+    with (
+        stop_on_signals(StopRequest(notes)) as stop,
+        tempfile.TemporaryDirectory(prefix="aspen-bench-") as tmp,
+    ):
         try:
             with event_loop_runner(args.no_uvloop) as runner:
-                runner.run(_measure(args, Path(tmp), out))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            out["interrupted"] = True
-            code = 130
+                runner.run(_measure(args, Path(tmp), out, stop))
         except Exception as e:
             out["error"] = f"{type(e).__name__}: {e}"
             print(f"bench failed: {out['error']}", file=sys.stderr)
             code = 2
-    out["interrupted"] = out["interrupted"] or any(r["interrupted"] for r in out["results"])
+    out["interrupted"] = stop.first or False
     results.finish(out)
     if args.vs:
         out["ratios"] = ratios(out["results"], args.vs)
@@ -233,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out["results"]:
         print_table(out)
     print(f"wrote {args.out}")
-    return 130 if out["interrupted"] and code == 0 else code
+    return stop.exit_code() if stop.requested and code == 0 else code
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@
     aspen-lab load --baseline base.json              # exits 1 when a gate fails
 
 Writes ``results.json`` and ``report.html`` to ``<store>/load/<timestamp>/``. Exit status: 0,
-1 when a gate failed, 2 when the run could not be set up, 130 when interrupted (Ctrl-C: the
-run stops, finished numbers are written).
+1 when a gate failed, 2 when the run could not be set up, 130 or 143 when stopped by SIGINT
+(Ctrl-C) or SIGTERM: the run stops, finished numbers are written (see `lab.interrupt`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from lab.interrupt import StopRequest, stop_on_signals
 from lab.load import engine, gates, report, results
 from lab.load.cluster import DATABASES, local_cluster
 from lab.load.distributions import DISTRIBUTIONS
@@ -268,96 +268,88 @@ class _RampTally:
         return sum(t.error_count for t in self._tallies)
 
 
-@contextlib.contextmanager
-def interruptible(stop: asyncio.Event, main: asyncio.Task[Any]) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: set ``stop`` (phases end, results are written). Second:
-    cancel."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            main.cancel()
-        else:
-            print("\nstopping (Ctrl-C again to abort) ...", file=sys.stderr, flush=True)
-            stop.set()
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM: timeout, CI runners, docker stop
-        try:
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+STOP_NOTES = (
+    "stopping: ending the workload, writing what ran ({signal} again to abandon the operations"
+    " still in flight)",
+    "abandoning the operations in flight; still stopping the nodes",
+)
 
 
 async def run_load(
     args: argparse.Namespace,
     run_dir: Path,
     res: dict[str, Any],
+    stop: StopRequest,
     on_update: Callable[[dict[str, Any]], None] = lambda _r: None,
 ) -> dict[str, Any]:
-    """Set up (or reach) the cluster, load the records, run every workload; fills ``res``."""
-    stop = asyncio.Event()
-    main = asyncio.current_task()
-    assert main is not None
+    """Set up (or reach) the cluster, load the records, run every workload; fills ``res``.
+
+    A first signal (``stop``) ends the phase running and starts no other; a second abandons
+    what is still in flight. The nodes started are stopped either way."""
+    async with contextlib.AsyncExitStack() as stack:
+        await stop.unless_hurried(_load(args, run_dir, res, stop.event(), stack, on_update))
+    res["interrupted"] = stop.first or False
+    return res
+
+
+async def _load(
+    args: argparse.Namespace,
+    run_dir: Path,
+    res: dict[str, Any],
+    stop: asyncio.Event,
+    stack: contextlib.AsyncExitStack,
+    on_update: Callable[[dict[str, Any]], None],
+) -> None:
+    """The part a second signal may cut: what it starts is stopped by ``stack``, outside it."""
     mixes = parse_workloads(args.workloads)
     space = KeySpace(args.records, args.key_size, args.value_size)
     progress = Progress(not args.no_progress)
-    with interruptible(stop, main):
-        async with contextlib.AsyncExitStack() as stack:
-            runtime: Runtime | None = None
-            nodes: list[int] = []
-            if args.endpoints:
-                endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
-            else:
-                cluster = await stack.enter_async_context(
-                    local_cluster(
-                        args.db,
-                        run_dir,
-                        nodes=args.nodes,
-                        fsync=args.fsync,
-                        profile_dir=args.profile_nodes,
-                    )
-                )
-                endpoints = cluster.endpoints
-                runtime, nodes = cluster.ctx.runtime, cluster.ctx.nodes
-            res["target"]["endpoints"] = endpoints
-            connections = max(args.clients, args.max_in_flight)
-            target = make_target(
+    runtime: Runtime | None = None
+    nodes: list[int] = []
+    if args.endpoints:
+        endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    else:
+        cluster = await stack.enter_async_context(
+            local_cluster(
                 args.db,
-                endpoints,
-                space,
-                args.seed,
-                timeout=args.op_timeout,
-                connections=connections,
+                run_dir,
+                nodes=args.nodes,
+                fsync=args.fsync,
+                profile_dir=args.profile_nodes,
             )
-            stack.push_async_callback(target.close)
-            await target.start()
-            with progress.shown():
-                if not args.no_load and not stop.is_set():
-                    lp = load_plan(space, args.seed)
-                    phase = Phase("load", "closed", 600.0, len(lp), args.clients)
-                    tally = Tally(phase)
-                    async with progress.track("load", len(lp), tally, by_ops=True):
-                        await engine.run_phase(target, lp, phase, stop=stop, tally=tally)
-                    res["load_phase"] = tally.summary()
-                    on_update(res)
-                for mix in mixes:
-                    if stop.is_set():
-                        break
-                    monitor = Monitor(runtime, nodes)
-                    async with monitor.watching():
-                        entry = await _workload(target, mix, space, args, stop, progress)
-                    entry["resources"] = monitor.summary()
-                    res["workloads"][mix.name] = entry
-                    on_update(res)
-    res["interrupted"] = stop.is_set()
-    return res
+        )
+        endpoints = cluster.endpoints
+        runtime, nodes = cluster.ctx.runtime, cluster.ctx.nodes
+    res["target"]["endpoints"] = endpoints
+    connections = max(args.clients, args.max_in_flight)
+    target = make_target(
+        args.db,
+        endpoints,
+        space,
+        args.seed,
+        timeout=args.op_timeout,
+        connections=connections,
+    )
+    stack.push_async_callback(target.close)
+    await target.start()
+    with progress.shown():
+        if not args.no_load and not stop.is_set():
+            lp = load_plan(space, args.seed)
+            phase = Phase("load", "closed", 600.0, len(lp), args.clients)
+            tally = Tally(phase)
+            async with progress.track("load", len(lp), tally, by_ops=True):
+                await engine.run_phase(target, lp, phase, stop=stop, tally=tally)
+            res["load_phase"] = tally.summary()
+            on_update(res)
+        for mix in mixes:
+            if stop.is_set():
+                break
+            monitor = Monitor(runtime, nodes)
+            async with monitor.watching():
+                entry = await _workload(target, mix, space, args, stop, progress)
+            entry["resources"] = monitor.summary()
+            res["workloads"][mix.name] = entry
+            on_update(res)
 
 
 def print_summary(res: dict[str, Any]) -> None:
@@ -435,14 +427,14 @@ def run(args: argparse.Namespace) -> int:
         write_json(run_dir / "results.json", r)
 
     error: str | None = None
-    try:
-        with event_loop_runner(args.no_uvloop) as runner:
-            runner.run(run_load(args, run_dir, res, save))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        res["interrupted"] = True
-    except Exception as e:  # setup failures: still write what we have
-        error = f"{type(e).__name__}: {e}"
-        res["error"] = error
+    with stop_on_signals(StopRequest(STOP_NOTES)) as stop:
+        try:
+            with event_loop_runner(args.no_uvloop) as runner:
+                runner.run(run_load(args, run_dir, res, stop, save))
+        except Exception as e:  # setup failures: still write what we have
+            error = f"{type(e).__name__}: {e}"
+            res["error"] = error
+            res["interrupted"] = stop.first or False
     results.finish(res)
     if baseline is not None and res["workloads"]:
         res["gates"] = gates.compare(res, baseline, thresholds)
@@ -462,7 +454,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aspen-lab load: {error}", file=sys.stderr)
         return 2
     if res["interrupted"]:
-        return 130
+        return stop.exit_code()
     if res.get("gates") and not res["gates"]["passed"]:
         return 1
     return 0

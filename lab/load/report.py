@@ -35,8 +35,9 @@ def load_status(results: dict[str, Any]) -> tuple[str, str]:
     """
     if results.get("error"):
         return "unknown", f"The run failed: {results['error']}. It proves nothing either way."
-    if results.get("interrupted"):
-        return "interrupted", "Interrupted (Ctrl-C): the numbers cover what ran; no verdict."
+    if signal := results.get("interrupted"):
+        by = signal if isinstance(signal, str) else "a signal"  # older results: True
+        return "interrupted", f"Stopped early by {by}: the numbers cover what ran; no verdict."
     g = results.get("gates")
     if not g:
         return "valid", "no baseline: no gates were checked"

@@ -2,7 +2,8 @@
 
 Shape (``SCHEMA`` 1)::
 
-    {"schema": 1, "kind": "aspen-load", "started": iso8601, "interrupted": bool,
+    {"schema": 1, "kind": "aspen-load", "started": iso8601,
+     "interrupted": false | the first signal's name ("SIGINT", "SIGTERM"),
      "machine": {"cores", "cpu_model", "python", "platform", "loadavg_start", "loadavg_end"},
      "config": {... the command line's settings ...},
      "target": {"db", "nodes", "fsync", "endpoints"},

@@ -9,8 +9,9 @@ by window, watched for leaks and drift.
 
 Writes ``config.json``, ``results.json`` (rewritten after every window), ``resources.jsonl``,
 ``report.html`` and ``windows/NNNN/`` to ``<store>/soak/<timestamp>/``. Exit status: 0 when
-every window is valid and every leak check passes, 1 otherwise, 130 when interrupted (Ctrl-C)
-with nothing failed in what ran.
+every window is valid and every leak check passes, 1 otherwise, 130 or 143 when stopped by
+SIGINT (Ctrl-C) or SIGTERM with nothing failed in what ran or with its checks abandoned (a
+second signal; see `lab.interrupt`).
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.soak.run import Hooks, run_soak
+    from lab.interrupt import StopRequest, stop_on_signals
+    from lab.soak.run import STOP_NOTES, Hooks, run_soak
 
     root = logging.getLogger()
     if not root.handlers:  # the terminal gets warnings; the soak's lab.log gets it all
@@ -114,19 +116,25 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     display = Display(cfg.duration, enabled=not args.quiet)
-    try:
-        soak_dir, results = run_soak(cfg, Hooks(tick=display.tick, window=display.window))
-    finally:
-        display.close()
+    with stop_on_signals(StopRequest(STOP_NOTES)) as stop:
+        try:
+            soak_dir, results = run_soak(cfg, Hooks(display.tick, display.window), stop)
+        finally:
+            display.close()
     for line in summary(soak_dir, results):
         print(line, flush=True)
     from lab.report.index import write_index
 
     print(f"index: {write_index(args.store).resolve()}", flush=True)
     print(f"rerun with: {cfg.rerun_command()}", flush=True)
-    if not results["valid"] and not (results["interrupted"] and _nothing_failed(results)):
+    # Stopped early, with nothing found wrong in what ran or with the checks abandoned (a
+    # second signal: no verdict either way), a soak exits as the signal says.
+    stopped = results["interrupted"] and (_nothing_failed(results) or stop.hurried)
+    if not results["valid"] and not stopped:
         return 1
-    return 130 if results["interrupted"] else 0
+    if results["interrupted"]:
+        return stop.exit_code() if stop.requested else 130  # stopped by a hook: as Ctrl-C
+    return 0
 
 
 def _nothing_failed(results: dict[str, Any]) -> bool:

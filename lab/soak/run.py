@@ -6,11 +6,12 @@ heal, recovery check, final reads, all recorded in ``windows/NNNN/history.jsonl`
 next window runs, a worker process checks the finished one (`lab.soak.window.check_window`);
 only its `WindowResult` comes back. One sampler watches the nodes across the whole soak
 (``resources.jsonl``). After every checked window ``results.json`` is rewritten with the
-verdicts and leak checks so far; at the end (also after Ctrl-C) come the final results and
+verdicts and leak checks so far; at the end (also after a signal) come the final results and
 ``report.html``.
 
-Ctrl-C (or SIGTERM) once: the current window stops (its faults healed), what ran is checked,
-results and report are written. Twice: the checks still running are abandoned too.
+SIGINT (Ctrl-C) or SIGTERM once (`lab.interrupt`): the current window stops (its faults
+healed), what ran is checked, results and report are written. Twice: the checks still running
+are abandoned too; the cluster is stopped either way.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
-import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 from lab.chaos.nemesis import Nemesis
 from lab.chaos.scenarios import SCENARIOS
 from lab.context import RunContext
+from lab.interrupt import StopRequest
 from lab.net import attach_network
 from lab.recorder import Recorder
 from lab.runner import Phases, RunOutcome, run_workload
@@ -127,15 +128,29 @@ class Hooks:
     window: Callable[[WindowResult], None] = lambda _w: None
 
 
+STOP_NOTES = (
+    "stopping: ending the current window, healing its fault, checking what ran ({signal} again"
+    " to abandon the checks)",
+    "abandoning the checks; still stopping the cluster",
+)
+
+
 class Soak:
-    """One soak run. ``checker`` runs the window checks (default: one spawned process)."""
+    """One soak run. ``checker`` runs the window checks (default: one spawned process);
+    ``request`` is where the command's signals arrive (see `lab.interrupt`)."""
 
     def __init__(
-        self, cfg: SoakConfig, hooks: Hooks | None = None, *, checker: Executor | None = None
+        self,
+        cfg: SoakConfig,
+        hooks: Hooks | None = None,
+        *,
+        checker: Executor | None = None,
+        request: StopRequest | None = None,
     ) -> None:
         self.cfg = cfg
         self.hooks = hooks or Hooks()
         self._checker = checker
+        self.request = request or StopRequest(STOP_NOTES)
         self._stop = asyncio.Event()
         self._current: list[asyncio.Task[RunOutcome]] = []
         self.lengths = plan_windows(cfg.duration, cfg.window)
@@ -213,8 +228,6 @@ class Soak:
                     with contextlib.suppress(Exception):
                         asyncio.run(ctx.the_db.teardown(ctx))
                     runtime.close()
-        except KeyboardInterrupt:
-            self.interrupted = True
         except Exception as e:
             log.exception("soak failed")
             self.errors.append(f"soak failed: {e!r}")
@@ -238,8 +251,6 @@ class Soak:
         return self.soak_dir, res
 
     async def _main(self, ctx: RunContext) -> None:
-        main = asyncio.current_task()
-        assert main is not None
         stop = self._stop
         latest: dict[int, ResourceSample | None] = {}
         sampler = asyncio.create_task(
@@ -265,25 +276,28 @@ class Soak:
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_sigint
             )
         pending: set[asyncio.Future[WindowResult]] = set()
+        request = self.request
+        request.call_on(self.stop)
         try:
-            with interruptible(stop, main, self._stopping):
-                await ctx.the_db.setup(ctx)
-                shared = SharedSamples(ctx.runtime, latest)
-                for index, length in enumerate(self.lengths):
-                    if stop.is_set():
-                        break
-                    job = await self._window(ctx, shared, index, length)
-                    fut = asyncio.get_running_loop().run_in_executor(pool, check_window, job)
-                    pending.add(fut)
-                    fut.add_done_callback(lambda f: self._checked(f, pending, pool))
-                self.status.window = self.status.window_started = self.status.recorder = None
-                self.status.phase = "checking the last windows"
-                if pending:
-                    await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            if not stop.is_set():
-                raise
-            self.errors.append("aborted (Ctrl-C twice): windows still being checked are missing")
+            # A second signal may cut the setup and the checks, never a window's heal.
+            set_up, _ = await request.unless_hurried(ctx.the_db.setup(ctx))
+            shared = SharedSamples(ctx.runtime, latest)
+            for index, length in enumerate(self.lengths):
+                if stop.is_set() or not set_up:
+                    break
+                job = await self._window(ctx, shared, index, length)
+                fut = asyncio.get_running_loop().run_in_executor(pool, check_window, job)
+                pending.add(fut)
+                fut.add_done_callback(lambda f: self._checked(f, pending, pool))
+            self.status.window = self.status.window_started = self.status.recorder = None
+            self.status.phase = "checking the last windows"
+            if pending:
+                await request.unless_hurried(asyncio.wait(set(pending)))
+            if request.hurried:
+                self.errors.append(
+                    f"checks abandoned ({request.signals[1]} after {request.first}): windows"
+                    " still being checked are missing"
+                )
         finally:
             if own is not None:
                 _terminate(own)
@@ -336,7 +350,7 @@ class Soak:
             if main is not None and main.cancelling():
                 raise
             interrupted = True
-            error = "interrupted (Ctrl-C): results cover what ran"
+            error = "interrupted (stopped early): results cover what ran"
         except Exception as e:
             log.exception("window %d failed", index)
             error = f"window failed: {e!r}"
@@ -370,7 +384,7 @@ class Soak:
         )
 
     def stop(self) -> None:
-        """What the first Ctrl-C does: stop the current window now (its faults are healed),
+        """What the first signal does: stop the current window now (its faults are healed),
         run no more, check what ran. Call it from the soak's event loop (a hook)."""
         if not self._stop.is_set():
             self._stop.set()
@@ -378,7 +392,7 @@ class Soak:
 
     def _stopping(self) -> None:
         self.interrupted = self.status.stopping = True
-        self.status.phase = "stopping: checking what ran (Ctrl-C again to abandon checks)"
+        self.status.phase = "stopping: checking what ran (a second signal abandons the checks)"
         for task in self._current:
             task.cancel()
 
@@ -393,7 +407,8 @@ class Soak:
             return
         exc = fut.exception()
         if exc is not None:
-            self.errors.append(f"checking a window failed: {exc!r}")
+            if not self.request.hurried:  # else: a check abandoned, said once by _main
+                self.errors.append(f"checking a window failed: {exc!r}")
             return
         result = fut.result()
         self.status.windows.append(result)
@@ -410,10 +425,10 @@ class Soak:
             pool.submit(write_soak_report, self.soak_dir).add_done_callback(_report_done)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """A window cut short by Ctrl-C drops its HTTP clients unclosed (`run_workload` closes
+        """A window cut short by a signal drops its HTTP clients unclosed (`run_workload` closes
         them only when it finishes): say so in lab.log, not on the terminal."""
         if self.status.stopping and str(context.get("message", "")).startswith("Unclosed"):
-            log.info("after Ctrl-C: %s", context.get("message"))
+            log.info("after the stop: %s", context.get("message"))
             return
         loop.default_exception_handler(context)
 
@@ -438,36 +453,8 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
             proc.join(5)
 
 
-@contextlib.contextmanager
-def interruptible(
-    stop: asyncio.Event, main: asyncio.Task[Any], first: Callable[[], None]
-) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM, as CI cancels a job): set ``stop`` and call ``first``.
-    Second: cancel ``main``."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            main.cancel()
-            return
-        print("\nstopping (Ctrl-C again to abandon the checks) ...", file=sys.stderr, flush=True)
-        stop.set()
-        first()
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
-def run_soak(cfg: SoakConfig, hooks: Hooks | None = None) -> tuple[Path, dict[str, Any]]:
+def run_soak(
+    cfg: SoakConfig, hooks: Hooks | None = None, request: StopRequest | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Run one soak; returns its directory and results (also in ``results.json``)."""
-    return Soak(cfg, hooks).run()
+    return Soak(cfg, hooks, request=request).run()

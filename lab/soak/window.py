@@ -71,7 +71,7 @@ class WindowResult:
     @property
     def status(self) -> str:
         """``valid``; ``invalid`` (a checker said so, or the run had errors); ``interrupted``
-        (cut short by Ctrl-C, nothing found in what ran); or ``unknown``."""
+        (cut short by a signal, nothing found in what ran); or ``unknown``."""
         if self.valid:
             return "valid"
         if "invalid" in self.verdicts.values():
@@ -122,7 +122,8 @@ class WindowJob:
 
 
 def ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the soak's to handle, not its checker's."""
+    """Worker initializer: Ctrl-C (SIGINT to the whole process group) is the soak's to handle,
+    not its checker's."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -138,7 +139,7 @@ def check_window(job: WindowJob) -> WindowResult:
     results["rerun"] = job.rerun
     results["soak_window"] = {"index": r.index, "prefix": r.prefix, "start_s": r.start_s}
     if r.interrupted:
-        results["errors"].append("window interrupted (Ctrl-C): no recovery check, no final reads")
+        results["errors"].append("window stopped early: no recovery check, no final reads")
     write_json(wdir / "results.json", results)
     r.verdicts = dict(results["verdicts"])
     r.valid = bool(results["valid"])

@@ -9,18 +9,15 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from lab.interrupt import StopRequest, stop_on_signals
-from tests.waiting import wait_until
+from tests.lab.signalled import EXIT_CODES, REPO, lab_processes, signal_lab_command
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["REPO", "signal_a_chaos_run"]  # the Docker signal test runs the same check
 
 
 def test_the_first_signal_asks_to_stop_and_the_second_to_hurry() -> None:
@@ -58,16 +55,63 @@ def test_a_stop_wakes_the_event_loop() -> None:
     assert asyncio.run(main()) < 5
 
 
-def _lab_processes(marker: str) -> list[psutil.Process]:
-    """Every process whose command line names ``marker`` (the test's own store)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(marker in part for part in proc.info["cmdline"] or ()):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
+def test_callbacks_run_in_the_loop_once_at_their_signal_count() -> None:
+    async def main() -> list[str]:
+        stop = StopRequest()
+        calls: list[str] = []
+        stop.call_on(lambda: calls.append("first"))
+        stop.call_on(lambda: calls.append("second"), signals=2)
+        stop.receive("SIGINT")
+        await asyncio.sleep(0)
+        assert calls == ["first"]
+        stop.receive("SIGINT")
+        stop.receive("SIGINT")
+        await asyncio.sleep(0)
+        stop.call_on(lambda: calls.append("late"))  # already due: soon, still once
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return calls
+
+    assert asyncio.run(main()) == ["first", "second", "late"]
+
+
+def test_a_second_signal_cancels_only_the_work_given_to_unless_hurried() -> None:
+    async def main() -> tuple[bool, bool, list[str]]:
+        stop = StopRequest()
+        steps: list[str] = []
+
+        async def work() -> str:
+            try:
+                await asyncio.sleep(30)
+            finally:
+                steps.append("work unwound")
+            return "done"
+
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.01, stop.receive, "SIGTERM")
+        loop.call_later(0.05, stop.receive, "SIGINT")
+        finished, _ = await stop.unless_hurried(work())
+        steps.append("cleanup")  # the caller's own cleanup runs, uncut
+        ran, value = await stop.unless_hurried(asyncio.sleep(0, "x"))  # hurried: not started
+        return finished, not ran and value is None, steps
+
+    finished, skipped, steps = asyncio.run(main())
+    assert not finished and steps == ["work unwound", "cleanup"]
+    assert skipped
+
+
+def test_unless_hurried_returns_the_result_and_raises_the_error() -> None:
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    async def main() -> tuple[bool, int | None]:
+        stop = StopRequest()
+        got = await stop.unless_hurried(asyncio.sleep(0, 7))
+        with pytest.raises(ValueError, match="boom"):
+            await stop.unless_hurried(fails())
+        return got
+
+    assert asyncio.run(main()) == (True, 7)
 
 
 @pytest.mark.integration
@@ -89,43 +133,17 @@ def signal_a_chaos_run(
     and check what it left: no process of the run, results marked interrupted, a report.
     Returns the run directory (callers check what else their runtime might leave)."""
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "lab.cli", "chaos", "--scenario", "partition",
-           "--duration", "120", "--seed", "3", "--quiet", "--store", str(store),
-           *extra]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this tree's lab, whatever is installed
-    # As a context manager, Popen closes its pipe whatever happens (an unclosed one would
-    # surface as a ResourceWarning in some later test).
-    with subprocess.Popen(
-        cmd, cwd=cwd or tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    ) as proc:
-        try:
-            history = lambda: next(store.glob("partition/2*/history.jsonl"), None)  # noqa: E731
+    args = ["chaos", "--scenario", "partition", "--duration", "120", "--seed", "3", "--quiet",
+            "--store", str(store), *extra]  # fmt: skip
 
-            def started() -> bool:
-                if proc.poll() is not None:  # it ended before any signal: say why, do not wait
-                    said = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"chaos exited {proc.returncode}:\n{said}")
-                return (h := history()) is not None and h.stat().st_size > 2000
+    def started() -> bool:
+        h = next(store.glob("partition/2*/history.jsonl"), None)
+        return h is not None and h.stat().st_size > 2000
 
-            wait_until(started, startup_s, "the workload's first operations")
-            if "docker" not in extra:
-                assert len(_lab_processes(str(store))) >= 3  # the nodes are up
-            for i, name in enumerate(signals):
-                if i:
-                    time.sleep(0.2)  # the second lands mid-cleanup, as a double Ctrl-C does
-                proc.send_signal(getattr(signal, name))
-            out, _ = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:  # the test failed mid-way: let the lab clean up, then insist
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.communicate(timeout=180)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.communicate()
-    text = out.decode()
-    assert proc.returncode == {"SIGTERM": 143, "SIGINT": 130}[signals[0]], text
-    assert _lab_processes(str(store)) == [], "processes left running"
+    ended = signal_lab_command(args, signals, started, startup_s=startup_s, cwd=cwd or tmp_path)
+    text = ended.output
+    assert ended.returncode == EXIT_CODES[signals[0]], text
+    assert lab_processes(str(store)) == [], "processes left running"
     run_dir = next(store.glob("partition/2*"))
     results = json.loads((run_dir / "results.json").read_text())
     assert results["interrupted"] == signals[0]

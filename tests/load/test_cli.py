@@ -1,16 +1,15 @@
-"""``aspen-lab load``'s argument checks, and Ctrl-C: first stops the run, second aborts it."""
+"""``aspen-lab load``'s argument checks, and its stop on SIGTERM or a double Ctrl-C."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 from pathlib import Path
 
 import pytest
 
 from lab.cli import main
-from lab.load.cli import interruptible, parse_ramp
+from lab.load.cli import parse_ramp
+from lab.store import read_json
+from tests.lab.signalled import EXIT_CODES, lab_processes, signal_lab_command
 
 
 @pytest.mark.parametrize(
@@ -38,35 +37,24 @@ def test_ramp_parsing() -> None:
     assert ramp.rates() == [100, 200, 300, 400] and ramp.p99_ms == 25.0
 
 
-async def test_first_ctrl_c_sets_stop_and_the_second_cancels() -> None:
-    stop = asyncio.Event()
+@pytest.mark.integration
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGINT", "SIGINT")])
+def test_a_signalled_load_run_stops_its_nodes_and_writes_its_report(
+    tmp_path: Path, signals: tuple[str, ...]
+) -> None:
+    store = tmp_path / "store"
+    args = ["load", "--workloads", "A", "--records", "200", "--clients", "4",
+            "--duration", "120", "--no-progress", "--store", str(store)]  # fmt: skip
 
-    async def body() -> str:
-        main_task = asyncio.current_task()
-        assert main_task is not None
-        with interruptible(stop, main_task):
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                pytest.skip("no loop signal handler here (not the main thread)")
-            os.kill(os.getpid(), signal.SIGINT)
-            await asyncio.wait_for(stop.wait(), 5.0)
-            os.kill(os.getpid(), signal.SIGINT)
-            try:
-                await asyncio.sleep(5.0)
-            except asyncio.CancelledError:
-                return "cancelled"
-        return "not cancelled"
+    def loading() -> bool:  # the load phase is written once done: a workload is running
+        found = next(store.glob("load/2*/results.json"), None)
+        return found is not None and read_json(found).get("load_phase") is not None
 
-    assert await body() == "cancelled"
-    assert stop.is_set()
-
-
-async def test_sigterm_stops_a_load_run_as_ctrl_c_does() -> None:
-    stop = asyncio.Event()
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    with interruptible(stop, main_task):
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            pytest.skip("no loop signal handler here (not the main thread)")
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.wait_for(stop.wait(), 5.0)
-    assert stop.is_set()
+    ended = signal_lab_command(args, signals, loading, cwd=tmp_path)
+    assert ended.returncode == EXIT_CODES[signals[0]], ended.output
+    assert lab_processes(str(store)) == [], "nodes left running"
+    run_dir = next(store.glob("load/2*"))
+    res = read_json(run_dir / "results.json")
+    assert res["interrupted"] == signals[0] and "error" not in res
+    html = (run_dir / "report.html").read_text()
+    assert 'data-status="interrupted"' in html and f"Stopped early by {signals[0]}" in html

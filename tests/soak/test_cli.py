@@ -14,6 +14,8 @@ from lab.soak import cli
 from lab.soak import run as soak_run
 from lab.soak.config import SoakConfig
 from lab.soak.window import WindowResult
+from lab.store import read_json
+from tests.lab.signalled import EXIT_CODES, lab_processes, signal_lab_command
 from tests.soak.synth import resource_rows, results_of, window
 
 
@@ -112,7 +114,9 @@ def test_exit_codes(
 ) -> None:
     seen: list[SoakConfig] = []
 
-    def fake_run_soak(cfg: SoakConfig, hooks: Any = None) -> tuple[Path, dict[str, Any]]:
+    def fake_run_soak(
+        cfg: SoakConfig, hooks: Any = None, request: Any = None
+    ) -> tuple[Path, dict[str, Any]]:
         seen.append(cfg)
         for w in results["windows"]:
             hooks.window(WindowResult.from_json(w))
@@ -127,3 +131,29 @@ def test_exit_codes(
     assert "rss_slope" in out and "p99_drift" in out
     assert ("VALID" if code == 0 else "NOT VALID" if code == 1 else "interrupted") in out
     assert "rerun with: nox -s soak --" in out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGINT", "SIGINT")])
+def test_a_signalled_soak_stops_its_cluster_and_writes_its_report(
+    tmp_path: Path, signals: tuple[str, ...]
+) -> None:
+    store = tmp_path / "store"
+    args = ["soak", "--duration", "10m", "--window", "60s", "--seed", "3", "--quiet",
+            "--store", str(store)]  # fmt: skip
+
+    def running() -> bool:
+        h = next(store.glob("soak/2*/windows/0000/history.jsonl"), None)
+        return h is not None and h.stat().st_size > 2000
+
+    ended = signal_lab_command(args, signals, running, cwd=tmp_path)
+    assert ended.returncode == EXIT_CODES[signals[0]], ended.output
+    assert lab_processes(str(store)) == [], "nodes left running"
+    soak_dir = next(store.glob("soak/2*"))
+    res = read_json(soak_dir / "results.json")
+    assert res["interrupted"] and not res["complete"], res["errors"]
+    assert res["windows_planned"] == 10 and res["windows_checked"] <= 1
+    abandoned = [e for e in res["errors"] if e.startswith("checks abandoned")]
+    assert len(abandoned) == len(signals) - 1, res["errors"]
+    html = (soak_dir / "report.html").read_text()
+    assert 'id="soak-status">INTERRUPTED<' in html
