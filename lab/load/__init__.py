@@ -10,6 +10,9 @@
     gates.py          baselines and the sign-off gates that compare a run with one
     report.py         report.html (jinja2 + matplotlib)
     cluster.py        a local 3-node Aspen or etcd cluster for a load run or the bench
-    cli.py            ``aspen-lab load``
+    config.py         LoadConfig: one run's settings, typed and checked
+    run.py            the run: cluster, load phase, workloads, results, report, baseline
+    progress.py       the live line per phase on a terminal
+    cli.py            ``aspen-lab load``: the command line -> LoadConfig -> run.py
     bench.py          ``python -m lab.load.bench`` (``nox -s bench``)
 """

@@ -25,10 +25,10 @@ from typing import Any
 
 from lab.interrupt import StopRequest, stop_on_signals
 from lab.load import engine, results
-from lab.load.cli import event_loop_runner, make_target
 from lab.load.cluster import local_cluster
 from lab.load.engine import Phase
 from lab.load.monitor import Monitor
+from lab.load.run import event_loop_runner, make_target
 from lab.load.targets import Target
 from lab.load.workloads import WORKLOADS, KeySpace, load_plan, plan
 from lab.runtime.base import Runtime

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from lab.cli import main
-from lab.load.cli import parse_ramp
 from lab.store import read_json
 from tests.lab.signalled import EXIT_CODES, lab_processes, signal_lab_command
 
@@ -30,11 +29,6 @@ def test_a_baseline_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": 1, "workloads": {}}')
     assert main(["load", "--store", str(tmp_path), "--baseline", str(bad)]) == 2
-
-
-def test_ramp_parsing() -> None:
-    ramp = parse_ramp("100:100:400", 2.0, 25.0)
-    assert ramp.rates() == [100, 200, 300, 400] and ramp.p99_ms == 25.0
 
 
 @pytest.mark.integration
