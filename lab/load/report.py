@@ -10,7 +10,6 @@ baseline came from another machine), any ramp's steps and knee, and charts: thro
 from __future__ import annotations
 
 import io
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from lab.report.plots import _log_y as plain_log_y
+from lab.report.templating import asset, page_scripts
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 PERCENTILES = ("p50", "p95", "p99", "p99.9", "max")
@@ -146,12 +146,13 @@ def render(results: dict[str, Any]) -> str:
     )
     template = env.from_string(TEMPLATE.read_text())
     status, why = load_status(results)
-    style = resources.files("lab.report").joinpath("templates/_style.css").read_text()
+    style = asset("_style.css")
     return template.render(
         r=results,
         status=status,
         why=why,
         style=style,
+        **page_scripts(),
         g=results.get("gates"),
         charts=charts,
         fmt_gate=_fmt_gate,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,6 +46,18 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env.filters.update(num=fmt_count, rate=fmt_rate, ms=fmt_ms, seconds=fmt_seconds)
     env.filters.update(size=fmt_bytes)
     return env
+
+
+def asset(name: str) -> str:
+    """The text of a packaged file beside the templates (a stylesheet, a page script)."""
+    return resources.files("lab.report").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def page_scripts() -> dict[str, str]:
+    """What every report page runs for headless checks, for the pages this environment does
+    not draw (load, soak): ``js_errors`` first in ``<head>`` (it records script errors), and
+    ``js_layout`` at the end of ``<body>`` (it measures the fault labels once laid out)."""
+    return {"js_errors": asset("_js_errors.js"), "js_layout": asset("_fault_labels.js")}
 
 
 def fmt_count(n: Any) -> str:

@@ -23,7 +23,15 @@ from typing import Any, Final
 
 import jinja2
 
-from lab.report.templating import fmt_bytes, fmt_count, fmt_ms, fmt_rate, fmt_seconds, write_atomic
+from lab.report.templating import (
+    fmt_bytes,
+    fmt_count,
+    fmt_ms,
+    fmt_rate,
+    fmt_seconds,
+    page_scripts,
+    write_atomic,
+)
 from lab.soak.leaks import Check
 from lab.soak.plan import format_duration
 from lab.soak.plots import render_plots
@@ -107,6 +115,7 @@ def write_soak_report(soak_dir: Path) -> Path:
     series = ResourceSeries.load(soak_dir / "resources.jsonl")
     context = build_context(soak_dir, results, series)
     context["render_seconds"] = time.perf_counter() - started
+    context.update(page_scripts())
     html = environment().get_template(TEMPLATE).render(context)
     out = soak_dir / REPORT_NAME
     write_atomic(out, html)

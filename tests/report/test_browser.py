@@ -1,4 +1,4 @@
-"""The report in a real browser: headless Chromium, driven through its command line.
+"""Every kind of report in a real browser: headless Chromium, driven through its command line.
 
 Skipped, with the reason printed (``-ra``), when no Chromium binary is installed: CI installs
 Debian's ``chromium`` package (see lab/report/browser.py).
@@ -6,15 +6,22 @@ Debian's ``chromium`` package (see lab/report/browser.py).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from lab.load.gates import compare
+from lab.load.report import write_report as write_load_report
 from lab.report import write_run_report
 from lab.report.browser import _console, dump_dom, find_chromium, screenshot
-from tests.report.conftest import INVALID, VALID
+from lab.soak.report import write_soak_report
+from tests.load.crafted import results as crafted
+from tests.load.crafted import workload
+from tests.report.conftest import INVALID, VALID, copy_run
 from tests.report.page import Page
 from tests.report.synth import make_run
+from tests.soak.test_report import faulty_soak
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -68,23 +75,57 @@ DENSE_FAULTS = tuple(
 """Twelve faults, most shorter than their own label: the case that overlapped before lanes."""
 
 
+KINDS = (VALID, INVALID, "dense", "interrupted", "unsafe", "load", "soak")
+"""Every kind of report: chaos (valid; invalid; dense faults; interrupted; unsafe modes), load,
+soak. Chaos reports come from the recorded fixtures or `make_run`, the others from the load
+and soak tests' synthetic results; none from a live run."""
+
+
+def build_report(kind: str, rendered: dict[str, Path], where: Path) -> Path:
+    """The page of ``kind`` (see `KINDS`), written under ``where``."""
+    if kind in rendered:
+        return rendered[kind]
+    if kind == "unsafe":  # the stale-reads run, with fsync off as well: both flags at once
+        run_dir = copy_run(INVALID, where / kind)
+        for name in ("results.json", "config.json"):
+            data = json.loads((run_dir / name).read_text())
+            data["node_options"] = {**data["node_options"], "stale_reads": True, "fsync": "never"}
+            (run_dir / name).write_text(json.dumps(data))
+        return write_run_report(run_dir)
+    if kind == "load":
+        run = crafted({"A": workload(800.0, 12.0), "B": workload(5.0, 0.2)})
+        run["gates"] = compare(run, crafted({"A": workload(1000.0, 10.0)}))
+        return write_load_report(run, where / "load.html")
+    if kind == "soak":
+        soak = where / "soak"
+        faulty_soak(soak)
+        return write_soak_report(soak)
+    results = {"interrupted": "SIGTERM", "checked": True} if kind == "interrupted" else None
+    return write_run_report(make_run(where / kind, faults=DENSE_FAULTS, results=results))
+
+
 @needs_chromium
 @pytest.mark.parametrize("width", [1024, 1400])
-@pytest.mark.parametrize("kind", [VALID, INVALID, "dense", "interrupted"])
-def test_fault_labels_never_overlap_at_any_width(
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_report_kind_renders_without_errors_or_overlapping_fault_labels(
     rendered: dict[str, Path], tmp_path: Path, kind: str, width: int
 ) -> None:
-    if kind in rendered:
-        page = rendered[kind]
-    else:
-        results = {"interrupted": "SIGTERM", "checked": True} if kind == "interrupted" else None
-        run_dir = make_run(tmp_path / kind, faults=DENSE_FAULTS, results=results)
-        page = write_run_report(run_dir)
+    page = build_report(kind, rendered, tmp_path)
     result = dump_dom(page, window=(width, 3000))
     assert result.console == [], result.console
-    body = next(e for e in Page(result.dom).elements if e.tag == "body")
-    assert int(body.attrs["data-fault-labels"]) > 0
+    elements = Page(result.dom).elements
+    root = next(e for e in elements if e.tag == "html")
+    assert "data-js-errors" not in root.attrs, root.attrs["data-js-errors"]
+    body = next(e for e in elements if e.tag == "body")
+    labels = int(body.attrs["data-fault-labels"])
+    assert labels == 0 if kind == "load" else labels > 0  # a load run injects no faults
     assert body.attrs["data-fault-label-overlaps"] == "", body.attrs["data-fault-label-overlaps"]
+    if kind == "unsafe":
+        assert any(e.attrs.get("id") == "unsafe" for e in elements)
+    png = screenshot(page, tmp_path / f"{kind}-{width}.png", window=(width, 3000))
+    data = png.read_bytes()
+    assert int.from_bytes(data[16:20], "big") == width
+    assert len(data) > 50_000, "a blank page compresses to almost nothing"
 
 
 @needs_chromium
