@@ -138,15 +138,28 @@ def test_exit_codes(
 def test_a_signalled_soak_stops_its_cluster_and_writes_its_report(
     tmp_path: Path, signals: tuple[str, ...]
 ) -> None:
+    signal_a_soak(tmp_path, signals)
+
+
+def signal_a_soak(
+    tmp_path: Path,
+    signals: tuple[str, ...],
+    *extra: str,
+    startup_s: float = 90,
+    cwd: Path | None = None,
+) -> Path:
+    """Start ``aspen-lab soak`` (with ``extra`` arguments), send ``signals`` in its first
+    window, and check what it left: no process, results marked interrupted, a report.
+    Returns the soak directory (callers check what else their runtime might leave)."""
     store = tmp_path / "store"
     args = ["soak", "--duration", "10m", "--window", "60s", "--seed", "3", "--quiet",
-            "--store", str(store)]  # fmt: skip
+            "--store", str(store), *extra]  # fmt: skip
 
     def running() -> bool:
         h = next(store.glob("soak/2*/windows/0000/history.jsonl"), None)
         return h is not None and h.stat().st_size > 2000
 
-    ended = signal_lab_command(args, signals, running, cwd=tmp_path)
+    ended = signal_lab_command(args, signals, running, startup_s=startup_s, cwd=cwd or tmp_path)
     assert ended.returncode == EXIT_CODES[signals[0]], ended.output
     assert lab_processes(str(store)) == [], "nodes left running"
     soak_dir = next(store.glob("soak/2*"))
@@ -157,3 +170,4 @@ def test_a_signalled_soak_stops_its_cluster_and_writes_its_report(
     assert len(abandoned) == len(signals) - 1, res["errors"]
     html = (soak_dir / "report.html").read_text()
     assert 'id="soak-status">INTERRUPTED<' in html
+    return soak_dir
