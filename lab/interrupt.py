@@ -3,7 +3,9 @@ runners, ``docker stop``): one path, whatever the signal.
 
 The first signal asks the command to stop early: the workload ends, faults are healed, what was
 started is stopped, and what ran is still checked and reported (marked interrupted). A second
-signal escalates: the checks are skipped, but everything that was started is still stopped.
+signal escalates: what the command may abandon is abandoned (a chaos run's checks, a load
+run's operations in flight, a soak's pending window checks), but everything that was started
+is still stopped. Each command says what its two signals do (`StopRequest` ``notes``).
 The handlers never raise, so no cleanup is ever cut in half (that is what left nodes running
 when a second Ctrl-C landed inside a ``finally``); SIGKILL remains for a cleanup that hangs.
 
