@@ -34,6 +34,7 @@ from lab.net import attach_network
 from lab.recorder import Recorder
 from lab.runner import Phases, RunOutcome, run_workload
 from lab.runtime.base import Runtime
+from lab.runtime.swarm_options import SwarmOptions
 from lab.store import DEFAULT_ROOT, new_run_dir, write_json
 from lab.workloads import WORKLOADS, Workload, WorkloadParams
 
@@ -58,6 +59,8 @@ class LabTest:
     """Only these of the scenario's nemeses (by name); empty = all of them."""
     db: str = "aspen"
     """The system under test: ``aspen``, ``etcd``, ``module:Class`` or an adapter ``.toml``."""
+    swarm: SwarmOptions = field(default_factory=SwarmOptions)
+    """How the swarm runtime uses Swarm (ignored by the other runtimes)."""
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -109,6 +112,8 @@ class LabTest:
             args += ["--stale-reads"]
         for fault in self.faults:
             args += ["--fault", fault]
+        if self.runtime == "swarm":
+            args += self.swarm.argv()
         return shlex.join(args)
 
 
@@ -144,7 +149,11 @@ def make_runtime(test: LabTest, run_dir: Path, run_id: str) -> Runtime:
         if db.peer_links == "direct":
             docker.use_nftables_links()
         return docker
-    raise ValueError(f"unknown runtime {test.runtime!r} (local, docker)")
+    if test.runtime == "swarm":
+        from lab.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(run_dir, node_ids, run_id, options=test.swarm)
+    raise ValueError(f"unknown runtime {test.runtime!r} (local, docker, swarm)")
 
 
 def _namespaced(test: LabTest) -> bool:

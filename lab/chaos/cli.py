@@ -55,7 +55,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=6, help="client worker slots")
     parser.add_argument("--rate", type=float, default=0.0, help="total ops/s (0 = closed loop)")
     parser.add_argument("--keys", type=int, default=5, help="register keys")
-    parser.add_argument("--runtime", choices=("local", "docker"), default="local")
+    parser.add_argument("--runtime", choices=("local", "docker", "swarm"), default="local")
+    parser.add_argument(
+        "--swarm-init",
+        action="store_true",
+        help="swarm runtime: if the engine is in no swarm, create a single-node one for the "
+        "run and leave it afterwards (never a swarm the lab did not create)",
+    )
+    parser.add_argument(
+        "--swarm-hosts",
+        metavar="H1,H2,...",
+        default="",
+        help="swarm runtime: place node i on the i-th of these swarm nodes (hostname, node id "
+        "or label aspen.lab.host), in turn; default: spread over all ready nodes",
+    )
+    parser.add_argument(
+        "--swarm-registry",
+        metavar="REGISTRY",
+        help="swarm runtime: push the node image there for the hosts to pull (default: copy "
+        "it into each host's engine, docker save | docker load)",
+    )
     parser.add_argument(
         "--toxiproxy-image",
         metavar="IMAGE",
@@ -118,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
     from lab.db.registry import DBSpecError
+    from lab.runtime.swarm_options import SwarmOptions
     from lab.test import LabTest, run_test
 
     logging.basicConfig(
@@ -150,6 +170,11 @@ def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
                     keys=args.keys,
                     faults=tuple(args.fault),
                     db=args.db,
+                    swarm=SwarmOptions(
+                        init=args.swarm_init,
+                        hosts=tuple(h for h in args.swarm_hosts.split(",") if h),
+                        registry=args.swarm_registry,
+                    ),
                 )
             )
         except ValueError as e:  # unknown db, a fault that cannot run: nothing has started

@@ -102,7 +102,7 @@ class AspenClient:
 class AspenDB:
     name = "aspen"
     peer_links = "proxied"
-    runtimes: tuple[str, ...] = ("local", "docker")
+    runtimes: tuple[str, ...] = ("local", "docker", "swarm")
     unsupported_faults: Mapping[str, str] = {}
 
     def __init__(

@@ -36,7 +36,6 @@ the PyPI ``libfaketime`` build of ``libfaketime.so.1`` for clock-skew faults, us
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import os
 import shutil
@@ -47,7 +46,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ import docker.errors
 import requests
 
 from aspen.errors import AspenError
+from lab.runtime.machine_lock import machine_lock
 
 NODE_REPO = "aspen-node"
 BASE_REPO = "aspen-base"
@@ -210,15 +210,9 @@ def image_id(client: Any, ref: str) -> str | None:
         return None
 
 
-@contextmanager
-def build_lock() -> Iterator[None]:
-    path = Path(tempfile.gettempdir()) / "aspen-images.lock"
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def build_lock() -> AbstractContextManager[None]:
+    """Image builds, one at a time on this machine."""
+    return machine_lock("aspen-images.lock")
 
 
 def _prune_untagged(client: Any, *, deps_key: str, log: Log) -> None:
