@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def gc_docker(run_id: str | None = None, *, dry_run: bool = False) -> DockerGarb
     import docker.client
     import docker.errors
 
-    from lab.runtime.swarm_mode import gc_swarm
+    from lab.runtime.swarm_mode import gc_swarm, remove_when_free
 
     gone = DockerGarbage()
     label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
@@ -136,9 +137,9 @@ def gc_docker(run_id: str | None = None, *, dry_run: bool = False) -> DockerGarb
                 if labels.get(RUN_LABEL) in live_runs or not _orphaned(labels, run_id):
                     continue
                 getattr(gone, kind).append(obj.name)
-                if not dry_run:
-                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                        obj.remove(**({"force": True} if kind == "volumes" else {}))
+                if not dry_run:  # a removed service's containers may still be detaching
+                    options = {"force": True} if kind == "volumes" else {}
+                    remove_when_free(functools.partial(obj.remove, **options), timeout=15.0)
         if not live_runs:
             gone.swarm_left = gc_swarm(client, dry_run=dry_run)
     finally:

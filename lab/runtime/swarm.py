@@ -66,7 +66,13 @@ from lab.runtime.images import ensure_image
 from lab.runtime.owner import OWNER_LABEL, RUN_DIR_LABEL, this_owner
 from lab.runtime.swarm_hosts import SwarmHost, discover, place
 from lab.runtime.swarm_image import distribute_image
-from lab.runtime.swarm_mode import SwarmLease, release_swarm, swarm_lock, use_swarm
+from lab.runtime.swarm_mode import (
+    SwarmLease,
+    release_swarm,
+    remove_when_free,
+    swarm_lock,
+    use_swarm,
+)
 from lab.runtime.swarm_options import SwarmOptions
 
 log = logging.getLogger("lab.runtime.swarm")
@@ -511,7 +517,7 @@ class SwarmRuntime:
     def _teardown_shared(self) -> None:
         """The network, then the swarm if this run created it, then the clients."""
         if self._network_id is not None:
-            _retry_in_use(lambda: self.client.api.remove_network(self._network_id))
+            remove_when_free(lambda: self.client.api.remove_network(self._network_id))
             self._network_id = None
         if self._lease is not None:
             try:
@@ -530,7 +536,7 @@ class SwarmRuntime:
         except RuntimeError as e:
             log.warning("volume %s stays on %s: %s", node.volume, node.host.hostname, e)
             return
-        _retry_in_use(lambda: api.remove_volume(node.volume, force=True))
+        remove_when_free(lambda: api.remove_volume(node.volume, force=True))
 
     # --- tasks, containers and logs -----------------------------------------------------------
 
@@ -633,22 +639,6 @@ def _quiet(call: Any, *args: Any, **kwargs: Any) -> Any:
             log.debug("%s: %s", getattr(call, "__name__", call), e)
             return None
         raise
-
-
-def _retry_in_use(call: Any, timeout: float = 30.0) -> None:
-    """Retry a removal while Swarm still detaches the removed services' containers from it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            call()
-            return
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as e:
-            if time.monotonic() > deadline:
-                log.warning("removal failed: %s", e)
-                return
-            time.sleep(POLL_S * 2)
 
 
 def _free_ports(count: int) -> list[int]:

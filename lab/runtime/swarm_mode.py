@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -142,3 +143,20 @@ def _lab_objects(client: Any, counts: Counts) -> bool:
 
 def _has_network(client: Any, name: str) -> bool:
     return any(n["Name"] == name for n in client.api.networks(names=[name]))
+
+
+def remove_when_free(remove: Callable[[], object], timeout: float = 30.0) -> bool:
+    """Retry a network's or volume's removal while Swarm still detaches the containers of the
+    services just removed (it does so asynchronously); True once removed (or already gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            remove()
+            return True
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as e:
+            if time.monotonic() > deadline:
+                log.warning("removal failed: %s", e)
+                return False
+            time.sleep(0.2)
