@@ -57,11 +57,13 @@ from lab.runtime.docker import (
     NODE_IMAGE_ENV,
     NODE_LABEL,
     PORTS,
-    TOXIPROXY_API_PORT,
     TOXIPROXY_IMAGE_ENV,
     container_env,
     proxy_port,
 )
+from lab.runtime.docker.engine import quiet
+from lab.runtime.docker.layout import TOXIPROXY_API_PORT
+from lab.runtime.docker.sampling import cgroup_memory
 from lab.runtime.images import ensure_image
 from lab.runtime.owner import OWNER_LABEL, RUN_DIR_LABEL, this_owner
 from lab.runtime.swarm_hosts import SwarmHost, discover, place
@@ -307,9 +309,9 @@ class SwarmRuntime:
                 api = self._engine(node).api
                 container = self._container(node, wait=True)
                 if state is NodeState.PAUSED:
-                    _quiet(api.unpause, container)
-                _quiet(api.stop, container, timeout=math.ceil(grace))
-                _quiet(api.wait, container, timeout=grace + 30)
+                    quiet(api.unpause, container)
+                quiet(api.stop, container, timeout=math.ceil(grace))
+                quiet(api.wait, container, timeout=grace + 30)
             self._collect_logs(node)
 
     def kill(self, node_id: int) -> None:
@@ -319,8 +321,8 @@ class SwarmRuntime:
             if self.state(node_id) in (NodeState.RUNNING, NodeState.PAUSED):
                 api = self._engine(node).api
                 container = self._container(node, wait=True)
-                _quiet(api.kill, container)
-                _quiet(api.wait, container, timeout=30)
+                quiet(api.kill, container)
+                quiet(api.wait, container, timeout=30)
             self._collect_logs(node)
 
     def pause(self, node_id: int) -> None:
@@ -352,8 +354,8 @@ class SwarmRuntime:
             api = self._engine(node).api
             if node.container is not None:  # the dead task's container still holds the volume
                 self._collect_logs(node)
-                _quiet(api.remove_container, node.container, force=True)
-            _quiet(api.remove_volume, node.volume, force=True)
+                quiet(api.remove_container, node.container, force=True)
+            quiet(api.remove_volume, node.volume, force=True)
 
     def state(self, node_id: int) -> NodeState:
         node = self._nodes[node_id]
@@ -407,11 +409,9 @@ class SwarmRuntime:
             online = int(cpu.get("online_cpus") or 1)
             percent = (total - node.cpu[0]) / (system - node.cpu[1]) * online * 100.0
         node.cpu = (total, system)
-        memory = frame.get("memory_stats") or {}
-        inactive = (memory.get("stats") or {}).get("inactive_file", 0)
         return ResourceSample(
             cpu_percent=max(0.0, percent),
-            rss_bytes=max(0, int(memory.get("usage") or 0) - int(inactive or 0)),
+            rss_bytes=cgroup_memory(frame.get("memory_stats") or {}),
             open_fds=0,
             threads=int((frame.get("pids_stats") or {}).get("current") or 0),
             data_bytes=0,
@@ -482,7 +482,7 @@ class SwarmRuntime:
         self._toxiproxy_pending = False
         if service is not None:
             self._save_service_logs(service, self.run_dir / "toxiproxy.log")
-            _quiet(self.client.api.remove_service, service)
+            quiet(self.client.api.remove_service, service)
         if self._closed:
             self._teardown_shared()
 
@@ -504,7 +504,7 @@ class SwarmRuntime:
                 except Exception:  # teardown goes on; gc (by label) is the backstop
                     log.exception("stopping node %d failed", node.id)
                 if node.service is not None:
-                    _quiet(self.client.api.remove_service, node.service)
+                    quiet(self.client.api.remove_service, node.service)
         for node in self._nodes.values():
             if node.started:
                 self._remove_volume(node)
@@ -626,19 +626,6 @@ class SwarmRuntime:
             return
         with path.open("ab") as f:
             f.write(data)
-
-
-def _quiet(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """A call whose 'not found' / 'not running' failures mean it has nothing left to do."""
-    try:
-        return call(*args, **kwargs)
-    except docker.errors.NotFound:
-        return None
-    except docker.errors.APIError as e:
-        if e.status_code == 409:
-            log.debug("%s: %s", getattr(call, "__name__", call), e)
-            return None
-        raise
 
 
 def _free_ports(count: int) -> list[int]:
