@@ -158,8 +158,9 @@ class SwarmRuntime:
                 )
                 self._network_id = str(created["Id"])
             self.hosts = discover(self.client)
-            self.manager = next(h for h in self.hosts if h.engine_url is None)
-            placed = place(self.hosts, ids, options.hosts)
+            placed = place(self.hosts, ids, options.hosts)  # raises on an empty swarm
+            # The Toxiproxy's host: the manager the client talks to, unless it takes no tasks.
+            self.manager = next((h for h in self.hosts if h.engine_url is None), self.hosts[0])
             self.image = distribute_image(
                 self.client, image, list(placed.values()), options.registry
             )
