@@ -64,6 +64,7 @@ from lab.runtime.docker import (
 from lab.runtime.docker.engine import quiet
 from lab.runtime.docker.layout import TOXIPROXY_API_PORT
 from lab.runtime.docker.sampling import cgroup_memory
+from lab.runtime.docker.toxiproxy import wait_for_api
 from lab.runtime.images import ensure_image
 from lab.runtime.owner import OWNER_LABEL, RUN_DIR_LABEL, this_owner
 from lab.runtime.swarm_hosts import SwarmHost, discover, place
@@ -461,22 +462,14 @@ class SwarmRuntime:
             advertise_host=f"{self.prefix}-toxiproxy",
         )
 
-    def _wait_for_api(self, url: str, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(f"{url}/version", timeout=1.0).ok:
-                    return
-            except requests.RequestException:
-                pass
+    def _wait_for_api(self, url: str) -> None:
+        def dead() -> str | None:
             task = self._newest_task(self._toxiproxy)
-            if task is not None and task["Status"]["State"] not in RUNNING_STATES:
-                raise RuntimeError(
-                    f"the Toxiproxy task is {task['Status']['State']}: {task['Status'].get('Err')}"
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Toxiproxy's API at {url} did not answer in {timeout:.0f} s")
-            time.sleep(POLL_S)
+            if task is None or task["Status"]["State"] in RUNNING_STATES:
+                return None
+            return f"the Toxiproxy task is {task['Status']['State']}: {task['Status'].get('Err')}"
+
+        wait_for_api(url, dead, timeout=START_TIMEOUT, poll=POLL_S)
 
     def _remove_toxiproxy(self) -> None:
         service, self._toxiproxy = self._toxiproxy, None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +69,18 @@ class ToxiproxyContainer:
             advertise_host=self.ip,
         )
 
-    def _wait_for_api(self, url: str, timeout: float = START_TIMEOUT) -> None:
+    def _wait_for_api(self, url: str) -> None:
         assert self.container is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(f"{url}/version", timeout=1.0).ok:
-                    return
-            except requests.RequestException:
-                pass
-            info = self.client.api.inspect_container(self.container)
-            if info["State"]["Status"] not in ("created", "running"):
-                tail = self.client.api.logs(self.container, tail=30).decode(errors="replace")
-                raise RuntimeError(f"the Toxiproxy container exited:\n{tail}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Toxiproxy's API at {url} did not answer in {timeout:.0f} s")
-            time.sleep(0.1)
+        container = self.container
+
+        def dead() -> str | None:
+            info = self.client.api.inspect_container(container)
+            if info["State"]["Status"] in ("created", "running"):
+                return None
+            tail = self.client.api.logs(container, tail=30).decode(errors="replace")
+            return f"the Toxiproxy container exited:\n{tail}"
+
+        wait_for_api(url, dead)
 
     def remove(self, log_path: Path) -> None:
         """Append its output to ``log_path`` and remove it (if it was created)."""
@@ -92,3 +88,24 @@ class ToxiproxyContainer:
         if container is not None:
             save_logs(self.client, container, log_path)
             quiet(self.client.api.remove_container, container, force=True)
+
+
+def wait_for_api(
+    url: str, dead: Callable[[], str | None], timeout: float = START_TIMEOUT, poll: float = 0.1
+) -> None:
+    """Return once the Toxiproxy API at ``url`` answers; ``RuntimeError`` as soon as ``dead()``
+    says why the server can no longer come up (its container or task ended), ``TimeoutError``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/version", timeout=1.0).ok:
+                return
+        except requests.RequestException:
+            pass
+        why = dead()
+        if why is not None:
+            raise RuntimeError(why)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Toxiproxy's API at {url} did not answer in {timeout:.0f} s")
+        time.sleep(poll)
