@@ -1,8 +1,10 @@
-"""The loop that turns the Raft core's Readies into disk writes, network sends and applied commands.
+"""The asyncio loop around the Raft core: ticks, inputs, and Readies handed to the processor.
 
-Everything touching the ``RawNode`` runs on the event loop thread; only the storage write runs in
-a single worker thread. While one Ready is being made durable the loop keeps accepting proposals
-and messages, so they all land in the NEXT Ready and share its one durable commit (group commit).
+Each Ready is handled by :class:`aspen.raft.ready_processor.ReadyProcessor`, the same code the
+simulator and the core's tests run; this module only adds what is asyncio's: the storage write
+runs in a single worker thread, and while one Ready is being made durable the loop keeps
+accepting proposals and messages, so they all land in the NEXT Ready and share its one durable
+commit (group commit).
 
 Proposal outcomes are exact, because the lab's checker depends on them: a proposal is answered
 when the entry at its index is applied — with the result if that entry is ours (same term),
@@ -19,7 +21,6 @@ import itertools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aspen.kv.commands import CommandResult
@@ -44,11 +45,11 @@ from aspen.raft.messages import (
     ConfChange,
     ConfState,
     Entry,
-    EntryKind,
     InstallSnapshot,
     Message,
 )
-from aspen.raft.ready import Ready, Role
+from aspen.raft.ready import Role, SoftState
+from aspen.raft.ready_processor import ReadyProcessor, Step
 from aspen.storage.errors import StorageFullError
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,7 @@ class Transport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-@dataclass(slots=True)
-class _Pending:
-    term: int
-    future: asyncio.Future[CommandResult | None]
+Answer = asyncio.Future[CommandResult | None]
 
 
 class RaftDriver:
@@ -83,7 +81,6 @@ class RaftDriver:
         rebuild: Callable[[], RawNode] | None = None,
         full_backoff: tuple[float, float] = (0.2, 5.0),
     ) -> None:
-        self.node = node
         self._storage = storage
         self._transport = transport
         self._tick_seconds = tick_seconds
@@ -105,15 +102,30 @@ class RaftDriver:
         self._role_changed = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="aspen-storage")
         self._wake = asyncio.Event()
-        self._pending: dict[int, _Pending] = {}
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._applied_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._read_ids = itertools.count(1)
         self._waiter_ids = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
-        self.applied = storage.applied_index()
+        self._processor: ReadyProcessor[RawNode, CommandResult | None, Answer] = ReadyProcessor(
+            node, storage, transport, _Answers(self), applied=storage.applied_index()
+        )
         self.fatal: BaseException | None = None
         self._closed = asyncio.Event()
+
+    @property
+    def node(self) -> RawNode:
+        return self._processor.node
+
+    @node.setter
+    def node(self, node: RawNode) -> None:
+        """Replace the core (rebuilt from storage); proposals and reads parked stay."""
+        self._processor.node = node
+
+    @property
+    def applied(self) -> int:
+        """The state machine's applied index."""
+        return self._processor.applied
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -256,8 +268,7 @@ class RaftDriver:
             raise UnavailableError("read index not confirmed in time (no quorum?)") from None
         finally:
             self._reads.pop(ctx, None)
-        await self.wait_applied(index, timeout)
-        return index
+        return index  # the processor answers a read once its index is applied
 
     async def wait_applied(self, index: int, timeout: float) -> None:
         if self.applied >= index:
@@ -298,8 +309,8 @@ class RaftDriver:
         return result
 
     async def _await_index(self, index: int, timeout: float) -> CommandResult | None:
-        fut: asyncio.Future[CommandResult | None] = asyncio.get_running_loop().create_future()
-        self._pending[index] = _Pending(self.node.term, fut)
+        fut: Answer = asyncio.get_running_loop().create_future()
+        self._processor.expect(index, self.node.term, fut)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
@@ -307,7 +318,7 @@ class RaftDriver:
         finally:
             if not fut.done():
                 fut.cancel()
-            self._pending.pop(index, None)
+            self._processor.forget(index, fut)
 
     async def _ticker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -348,19 +359,36 @@ class RaftDriver:
                 t.cancel()
 
     async def _ready_loop(self) -> None:
+        processor = self._processor
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self.node.has_ready():
-                rd = self.node.ready()
+            while (step := processor.begin()) is not None:
                 try:
-                    await self._handle(rd)
+                    results = await self._write(step)
                 except StorageFullError as e:
                     if self._rebuild is None:
                         raise
                     self._recover_from_full(e)
                     continue
-                self.node.advance(rd)
+                processor.finish(step, results)
+                self._maybe_snapshot()
+
+    async def _write(self, step: Step) -> Sequence[CommandResult | None]:
+        """``step``'s durable write, in the storage thread (``StorageFullError``: see
+        ``_recover_from_full``)."""
+        if not step.durable:
+            return []
+        results = await asyncio.get_running_loop().run_in_executor(
+            self._executor, step.write, self._storage
+        )
+        self.storage_writes += 1
+        rd = step.ready
+        if self.stalled is not None and (rd.entries or rd.snapshot or rd.committed_entries):
+            log.warning("storage has room again: accepting entries")
+            self.stalled = None
+            self._full_strikes = 0
+        return results
 
     def _recover_from_full(self, e: StorageFullError) -> None:
         """A Ready could not be written because the map or the disk is full: do what a restart
@@ -387,73 +415,6 @@ class RaftDriver:
         self._role_changed.set()
         self.request_snapshot()
 
-    async def _handle(self, rd: Ready) -> None:
-        if rd.soft_state is not None:
-            log.info(
-                "role %s at term %d, leader %s",
-                rd.soft_state.role.value,
-                self.node.term,
-                rd.soft_state.leader or "unknown",
-            )
-            self._role_changed.set()
-            if rd.soft_state.role is not Role.LEADER:
-                self._fail_reads(UnavailableError("leadership lost before the read was confirmed"))
-        for m in rd.messages:
-            self._transport.send(m)
-        conf_state: ConfState | None = None
-        for e in rd.committed_entries:
-            if e.kind is EntryKind.CONF_CHANGE:
-                conf_state = self.node.apply_conf_change(ConfChange.decode(e.data))
-        if rd.snapshot is not None and conf_state is None:
-            conf_state = rd.snapshot.meta.conf_state
-        results: list[CommandResult | None] = []
-        if rd.hard_state or rd.entries or rd.snapshot or rd.committed_entries or conf_state:
-            # Heartbeat-only and read-only Readies skip the disk: nothing in them must be durable.
-            results = await self._write_ready(rd, conf_state)
-        for m in rd.persisted_messages:
-            self._transport.send(m)
-        if rd.snapshot is not None:
-            self._applied_to(rd.snapshot.meta.index)
-        for e, result in zip(rd.committed_entries, results, strict=True):
-            p = self._pending.pop(e.index, None)
-            if p is not None and not p.future.done():
-                if e.term == p.term:
-                    p.future.set_result(result)
-                else:
-                    p.future.set_exception(
-                        UnavailableError(f"entry {e.index} was replaced by another leader's")
-                    )
-        if rd.committed_entries:
-            self._bytes_since_snapshot += sum(len(e.data) for e in rd.committed_entries)
-            self._applied_to(rd.committed_entries[-1].index)
-            self._on_applied(rd.committed_entries)
-        for rs in rd.read_states:
-            fut = self._reads.pop(rs.context, None)
-            if fut is not None and not fut.done():
-                fut.set_result(rs.index)
-        self._maybe_snapshot()
-
-    async def _write_ready(
-        self, rd: Ready, conf_state: ConfState | None
-    ) -> list[CommandResult | None]:
-        """Steps 2 and 4 of ``rd`` in one storage write (``StorageFullError``: see
-        ``_recover_from_full``)."""
-        results = await asyncio.get_running_loop().run_in_executor(
-            self._executor,
-            self._storage.write_ready,
-            rd.hard_state,
-            rd.entries,
-            rd.snapshot,
-            rd.committed_entries,
-            conf_state,
-        )
-        self.storage_writes += 1
-        if self.stalled is not None and (rd.entries or rd.snapshot or rd.committed_entries):
-            log.warning("storage has room again: accepting entries")
-            self.stalled = None
-            self._full_strikes = 0
-        return results
-
     def _maybe_snapshot(self) -> None:
         behind = self.applied - (self._storage.first_index() - 1)
         by_bytes = self._snapshot_bytes is not None and (
@@ -463,8 +424,7 @@ class RaftDriver:
             self.request_snapshot()
 
     def _applied_to(self, index: int) -> None:
-        self.applied = max(self.applied, index)
-        while self._applied_waiters and self._applied_waiters[0][0] <= self.applied:
+        while self._applied_waiters and self._applied_waiters[0][0] <= index:
             _, _, fut = heapq.heappop(self._applied_waiters)
             if not fut.done():
                 fut.set_result(None)
@@ -477,14 +437,51 @@ class RaftDriver:
 
     def _fail_all(self, exc: Exception) -> None:
         self._fail_reads(exc)
-        for p in self._pending.values():
-            if not p.future.done():
-                p.future.set_exception(exc)
-        self._pending.clear()
+        for answer in self._processor.take_waiters():
+            if not answer.done():
+                answer.set_exception(exc)
         for _, _, fut in self._applied_waiters:
             if not fut.done():
                 fut.set_exception(exc)
         self._applied_waiters.clear()
+
+
+class _Answers:
+    """The driver's side of the processor's ``Outcomes``: futures, waiters and the log."""
+
+    def __init__(self, driver: RaftDriver) -> None:
+        self._driver = driver
+
+    def applied(
+        self, applied: int, entries: Sequence[Entry], results: Sequence[CommandResult | None]
+    ) -> None:
+        d = self._driver
+        d._applied_to(applied)
+        if entries:
+            d._bytes_since_snapshot += sum(len(e.data) for e in entries)
+            d._on_applied(entries)
+
+    def proposal_applied(self, waiter: Answer, entry: Entry, result: CommandResult | None) -> None:
+        if not waiter.done():
+            waiter.set_result(result)
+
+    def proposal_replaced(self, waiter: Answer, entry: Entry) -> None:
+        if not waiter.done():
+            waiter.set_exception(
+                UnavailableError(f"entry {entry.index} was replaced by another leader's")
+            )
+
+    def read_ready(self, context: bytes, index: int) -> None:
+        fut = self._driver._reads.pop(context, None)
+        if fut is not None and not fut.done():
+            fut.set_result(index)
+
+    def role_changed(self, soft: SoftState, term: int) -> None:
+        d = self._driver
+        log.info("role %s at term %d, leader %s", soft.role.value, term, soft.leader or "unknown")
+        d._role_changed.set()
+        if soft.role is not Role.LEADER:
+            d._fail_reads(UnavailableError("leadership lost before the read was confirmed"))
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -54,6 +54,10 @@ class Ready:
     6. CALL ``advance(ready)`` WITH THIS VERY OBJECT. Only then may ``ready()`` be called again.
 
     ``soft_state`` is not None when the leader or role changed.
+
+    A committed CONF_CHANGE entry reaches the core (``apply_conf_change``) in step 4, when it
+    is applied. ``aspen.raft.ready_processor`` is the one implementation of this order: every
+    driver (production, simulator, tests) hands its Readies to it.
     """
 
     soft_state: SoftState | None = None

@@ -185,6 +185,7 @@ class Clients:
                 op.index = node.call(lambda r: r.propose(op.data)) or 0
                 op.term = raw.term
                 self._by_index.setdefault(op.index, []).append(op)
+                node.expect(op)
         except NotLeader as e:
             self._reads.pop(b"r%d" % op.id, None)
             self.hint[slot] = e.leader
@@ -196,35 +197,59 @@ class Clients:
     # --- outcomes -------------------------------------------------------------------------------
 
     def on_apply(self, node: SimNode, entry: Entry, result: CommandResult | None) -> None:
+        """Any node applied ``entry``: what it tells the clients beyond their own node's answer
+        (a different entry at their index is a lost proposal; ours, that it committed)."""
         ops = self._by_index.get(entry.index)
         if not ops:
             return
-        if len(ops) == 1 and ops[0].node != node.id and not ops[0].done:
-            op = ops[0]  # fast path: another node applies an entry some client awaits
-            if op.term == entry.term and op.data == entry.data:
-                op.committed = True
-                return
         for op in list(ops):
             if op.done:
                 ops.remove(op)
+            elif node.id == op.node and node.epoch == op.epoch:
+                continue  # the proposing node answers it itself (``answer``/``replaced``)
             elif op.term != entry.term or op.data != entry.data:
                 ops.remove(op)
-                self.stats.lost += 1
-                self._complete(op, "fail", f"lost: index {op.index} holds term {entry.term}")
-            elif node.id == op.node and node.epoch == op.epoch:
-                ops.remove(op)
-                mark = self.liveness_mark
-                if mark is not None and op.invoked >= mark and self.first_ok_after_mark is None:
-                    self.first_ok_after_mark = self.sched.now
-                if op.f == "cas" and result is not None and not result.ok:
-                    self._complete(op, "fail", "cas-mismatch")
-                else:
-                    self._complete(op, "ok")
-                    self._recent[op.key] = [*self._recent[op.key][-3:], op.value_written()]
+                self._lost(op, entry)
             else:
                 op.committed = True
         if not ops:
             del self._by_index[entry.index]
+
+    def answer(self, node: SimNode, op: Op, entry: Entry, result: CommandResult | None) -> None:
+        """The node ``op`` was proposed to applied its entry: the client hears the result."""
+        if op.done:
+            return
+        if op.data != entry.data:
+            self.cluster.inv.fail(
+                f"n{node.id} applied {entry.data!r} at {entry.index} in term {entry.term}, "
+                f"where it had proposed {op.data!r} in that term"
+            )
+        self._forget(op)
+        mark = self.liveness_mark
+        if mark is not None and op.invoked >= mark and self.first_ok_after_mark is None:
+            self.first_ok_after_mark = self.sched.now
+        if op.f == "cas" and result is not None and not result.ok:
+            self._complete(op, "fail", "cas-mismatch")
+        else:
+            self._complete(op, "ok")
+            self._recent[op.key] = [*self._recent[op.key][-3:], op.value_written()]
+
+    def replaced(self, op: Op, entry: Entry) -> None:
+        """Another leader's entry took ``op``'s index on the node it was proposed to."""
+        if not op.done:
+            self._forget(op)
+            self._lost(op, entry)
+
+    def _forget(self, op: Op) -> None:
+        ops = self._by_index.get(op.index)
+        if ops is not None and op in ops:
+            ops.remove(op)
+            if not ops:
+                del self._by_index[op.index]
+
+    def _lost(self, op: Op, entry: Entry) -> None:
+        self.stats.lost += 1
+        self._complete(op, "fail", f"lost: index {op.index} holds term {entry.term}")
 
     def on_read(self, node: SimNode, context: bytes) -> None:
         op = self._reads.pop(context, None)

@@ -31,7 +31,7 @@ from aspen.raft.messages import (
 )
 from aspen.raft.ready import Role
 from aspen.raft.storage import MemoryStorage
-from aspen.sim.client import ClientConfig, Clients
+from aspen.sim.client import ClientConfig, Clients, Op
 from aspen.sim.history import History, Trace
 from aspen.sim.invariants import Invariants
 from aspen.sim.network import Link, NetConfig, Network
@@ -160,6 +160,12 @@ class Cluster(NodeHost):
             self.trace.log(self.sched.now, f"n{node.id} applied conf {entry.index}: {node.conf}")
             self._retire_removed(node)
         self.clients.on_apply(node, entry, result)
+
+    def on_answer(self, node: SimNode, op: Op, entry: Entry, result: CommandResult | None) -> None:
+        self.clients.answer(node, op, entry, result)
+
+    def on_replaced(self, node: SimNode, op: Op, entry: Entry) -> None:
+        self.clients.replaced(op, entry)
 
     def on_read(self, node: SimNode, context: bytes) -> None:
         self.clients.on_read(node, context)

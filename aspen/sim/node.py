@@ -1,10 +1,11 @@
 """One simulated node: the real ``RawNode`` driven by the book, over storage that survives crashes.
 
-:class:`SimNode` is the simulator's node driver. It follows ``Ready``'s order exactly (see
-``aspen.raft.ready``): send ``messages``, persist snapshot/entries/hard state, only then send
-``persisted_messages``, apply, serve reads, ``advance``. With ``fsync_ns > 0`` the persist step
-takes virtual time, and a crash in that window loses the Ready's writes after its ``messages``
-already left: exactly the window the order is designed to make safe.
+:class:`SimNode` is the simulator's node driver. Its Readies go through the same
+:class:`~aspen.raft.ready_processor.ReadyProcessor` as the production driver's; the node is that
+processor's store (``write_ready``: persist and apply, with the invariant checks) and outcomes
+(proposals answered, reads served, roles reported to the host). With ``fsync_ns > 0`` the
+durable write takes virtual time, and a crash in that window loses the Ready's writes after its
+``messages`` already left: exactly the window the order is designed to make safe.
 
 What survives a crash (the node's durable image):
 
@@ -22,7 +23,7 @@ the Raft snapshot, and builds a new ``RawNode`` with ``applied`` set to that ima
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,12 +31,14 @@ from aspen.kv import commands
 from aspen.kv.commands import CommandResult
 from aspen.kv.state_machine import MemoryKV
 from aspen.raft import RaftConfig, RawNode
-from aspen.raft.messages import ConfChange, ConfState, Entry, EntryKind, Message
-from aspen.raft.ready import Ready, Role
+from aspen.raft.messages import ConfState, Entry, EntryKind, HardState, Message, Snapshot
+from aspen.raft.ready import Role, SoftState
+from aspen.raft.ready_processor import ReadyProcessor, Step
 from aspen.raft.storage import MemoryStorage
 from aspen.sim.invariants import Invariants
 
 if TYPE_CHECKING:
+    from aspen.sim.client import Op
     from aspen.sim.scheduler import Scheduler
 
 
@@ -77,6 +80,14 @@ class NodeHost:
         """``node`` applied ``entry`` (every entry; ``result`` is None unless a KV command)."""
         raise NotImplementedError
 
+    def on_answer(self, node: SimNode, op: Op, entry: Entry, result: CommandResult | None) -> None:
+        """``node`` applied ``op``'s own entry (the index and term it was proposed at)."""
+        raise NotImplementedError
+
+    def on_replaced(self, node: SimNode, op: Op, entry: Entry) -> None:
+        """``node`` applied another leader's ``entry`` at ``op``'s index."""
+        raise NotImplementedError
+
     def on_read(self, node: SimNode, context: bytes) -> None:
         raise NotImplementedError
 
@@ -100,6 +111,7 @@ class SimNode:
         self.durable_sm = SMImage()
         # volatile
         self.raw: RawNode | None = None
+        self.processor: ReadyProcessor[RawNode, CommandResult | None, Op] | None = None
         self.kv = MemoryKV()
         self.conf = ConfState()
         self.epoch = 0
@@ -109,9 +121,8 @@ class SimNode:
         self.role_term = 0
         """The term in which ``role`` was taken."""
         self.persisted_commit = 0
-        self._reads: list[tuple[int, bytes]] = []
         self._ready_scheduled = False
-        self._in_flight: Ready | None = None
+        self._in_flight: Step | None = None
         self.retired = False
         self.restarts = 0
         self.snapshots_installed = 0
@@ -161,6 +172,7 @@ class SimNode:
             applied=kv.applied,
         )
         self.raw = RawNode(config, self.storage, random.Random(self.rng.getrandbits(64)))
+        self.processor = ReadyProcessor(self.raw, self, self.host, self, applied=kv.applied)
         self.role = Role.FOLLOWER
         if bootstrap is not None:
             self.raw.bootstrap(bootstrap)
@@ -174,9 +186,9 @@ class SimNode:
             # here instead of after every batch.
             self._save_sm()
         self.raw = None
+        self.processor = None
         self.kv = MemoryKV()
         self.epoch += 1
-        self._reads = []
         self._ready_scheduled = False
         self._in_flight = None
         self.role = Role.FOLLOWER
@@ -205,105 +217,136 @@ class SimNode:
         finally:
             self.kick()
 
+    def expect(self, op: Op) -> None:
+        """Answer ``op`` (proposed here at ``op.index`` in ``op.term``) once it is applied."""
+        processor = self.processor
+        assert processor is not None
+        processor.expect(op.index, op.term, op)
+
     # --- the Ready loop -------------------------------------------------------------------------
 
     def _ready_event(self, epoch: int) -> None:
         if epoch != self.epoch:
             return
         self._ready_scheduled = False
-        raw = self.raw
-        if raw is None or self._in_flight is not None or not raw.has_ready():
+        processor = self.processor
+        if processor is None or self._in_flight is not None:
             return
-        rd = raw.ready()
-        term = raw.term  # the term this Ready belongs to (the core may move on during fsync)
-        send = self.host.send
-        for m in rd.messages:
-            send(m)
+        step = processor.begin()
+        if step is None:
+            return
         if self.options.fsync_ns:
-            self._in_flight = rd
-            self.host.sched.after(self.options.fsync_ns, self._persisted_event, rd, term, epoch)
+            self._in_flight = step
+            self.host.sched.after(self.options.fsync_ns, self._persisted_event, step, epoch)
         else:
-            self._finish(rd, term)
+            self._finish(processor, step)
 
-    def _persisted_event(self, rd: Ready, term: int, epoch: int) -> None:
-        if epoch != self.epoch:
+    def _persisted_event(self, step: Step, epoch: int) -> None:
+        if epoch != self.epoch or self.processor is None:
             return  # crashed before the write became durable: it never happened
         self._in_flight = None
-        self._finish(rd, term)
+        self._finish(self.processor, step)
 
-    def _finish(self, rd: Ready, term: int) -> None:
-        raw = self.core()
-        self._persist(rd)
-        send = self.host.send
-        for m in rd.persisted_messages:
-            send(m)
-        self._apply(rd)
-        if rd.read_states:
-            self._reads.extend((rs.index, rs.context) for rs in rd.read_states)
-        if self._reads:
-            self._serve_reads()
-        raw.advance(rd)
-        if rd.soft_state is not None and rd.soft_state.role != self.role:
-            self.role = rd.soft_state.role
-            self.role_term = term
-            self.host.on_role(self, self.role, term)
-        if raw.has_ready():
+    def _finish(
+        self, processor: ReadyProcessor[RawNode, CommandResult | None, Op], step: Step
+    ) -> None:
+        processor.finish(step, step.write(self))
+        raw = self.raw  # None if applying retired this very node (the host crashes it)
+        if raw is not None and raw.has_ready():
             self.kick()
 
-    def _persist(self, rd: Ready) -> None:
+    # --- the processor's store: the durable image ------------------------------------------------
+
+    def write_ready(
+        self,
+        hard_state: HardState | None,
+        entries: Sequence[Entry],
+        snapshot: Snapshot | None,
+        committed: Sequence[Entry],
+        conf_state: ConfState | None,
+    ) -> list[CommandResult | None]:
+        """Persist, then apply (both checked by the invariants), as one instant."""
         storage = self.storage
         inv = self.host.inv
-        if rd.snapshot is not None:
-            inv.before_snapshot(self.id, storage, rd.snapshot)
-            storage.apply_snapshot(rd.snapshot)
-            inv.on_snapshot(self.id, rd.snapshot)
-        if rd.entries:
-            inv.before_append(self.id, storage, rd.entries)
-            storage.append(rd.entries)
-            inv.after_append(self.id, storage, rd.entries)
-        hs = rd.hard_state
-        if hs is not None:
-            storage.set_hard_state(hs)
-            if hs.commit != self.persisted_commit:
-                inv.on_commit(self.id, hs.term, storage, self.persisted_commit, hs.commit)
-                self.persisted_commit = hs.commit
-
-    def _apply(self, rd: Ready) -> None:
-        kv = self.kv
-        host = self.host
-        inv = self.host.inv
-        if rd.snapshot is not None:
-            snap = rd.snapshot
-            kv.restore(snap.data)
-            if kv.applied != snap.meta.index:
-                inv.fail(
-                    f"node {self.id} snapshot at {snap.meta.index} holds state applied to "
-                    f"{kv.applied}"
+        if snapshot is not None:
+            inv.before_snapshot(self.id, storage, snapshot)
+            storage.apply_snapshot(snapshot)
+            inv.on_snapshot(self.id, snapshot)
+        if entries:
+            batch = list(entries)
+            inv.before_append(self.id, storage, batch)
+            storage.append(batch)
+            inv.after_append(self.id, storage, batch)
+        if hard_state is not None:
+            storage.set_hard_state(hard_state)
+            if hard_state.commit != self.persisted_commit:
+                inv.on_commit(
+                    self.id, hard_state.term, storage, self.persisted_commit, hard_state.commit
                 )
-            self.conf = snap.meta.conf_state
-            self.snapshots_installed += 1
-            if not self.options.sm_sync:
-                self._save_sm()
-        if not rd.committed_entries:
-            return
-        raw = self.core()
-        on_apply, check, decode, apply = host.on_apply, inv.on_apply, commands.decode, kv.apply
+                self.persisted_commit = hard_state.commit
+        if snapshot is not None:
+            self._restore(snapshot)
+        results = self._apply(committed)
+        if conf_state is not None:
+            self.conf = conf_state
+            storage.set_conf_state(conf_state)
+        return results
+
+    def _restore(self, snap: Snapshot) -> None:
+        kv = self.kv
+        kv.restore(snap.data)
+        if kv.applied != snap.meta.index:
+            self.host.inv.fail(
+                f"node {self.id} snapshot at {snap.meta.index} holds state applied to {kv.applied}"
+            )
+        self.conf = snap.meta.conf_state
+        self.snapshots_installed += 1
+        if not self.options.sm_sync:
+            self._save_sm()
+
+    def _apply(self, committed: Sequence[Entry]) -> list[CommandResult | None]:
+        kv = self.kv
+        inv = self.host.inv
+        check, decode, apply = inv.on_apply, commands.decode, kv.apply
         node_id = self.id
-        for e in rd.committed_entries:
+        results: list[CommandResult | None] = []
+        for e in committed:
             if e.index != kv.applied + 1:
                 inv.fail(f"node {node_id} applied {kv.applied}, handed entry {e.index} next")
             check(node_id, e)
-            if e.kind is EntryKind.CONF_CHANGE:
+            if e.kind is EntryKind.CONF_CHANGE or not e.data:
                 kv.mark_applied(e.index)
-                self.conf = raw.apply_conf_change(ConfChange.decode(e.data))
-                self.storage.set_conf_state(self.conf)
-                on_apply(self, e, None)
-            elif e.data:
-                on_apply(self, e, apply(e.index, decode(e.data)))
+                results.append(None)
             else:
-                kv.mark_applied(e.index)
-                on_apply(self, e, None)
+                results.append(apply(e.index, decode(e.data)))
+        return results
+
+    # --- the processor's outcomes: the host hears them ------------------------------------------
+
+    def applied(
+        self, applied: int, entries: Sequence[Entry], results: Sequence[CommandResult | None]
+    ) -> None:
+        if not entries:
+            return
+        on_apply = self.host.on_apply
+        for e, result in zip(entries, results, strict=True):
+            on_apply(self, e, result)
         self._maybe_snapshot()
+
+    def proposal_applied(self, waiter: Op, entry: Entry, result: CommandResult | None) -> None:
+        self.host.on_answer(self, waiter, entry, result)
+
+    def proposal_replaced(self, waiter: Op, entry: Entry) -> None:
+        self.host.on_replaced(self, waiter, entry)
+
+    def read_ready(self, context: bytes, index: int) -> None:
+        self.host.on_read(self, context)
+
+    def role_changed(self, soft: SoftState, term: int) -> None:
+        if soft.role != self.role:
+            self.role = soft.role
+            self.role_term = term
+            self.host.on_role(self, self.role, term)
 
     def _save_sm(self) -> None:
         kv = self.kv
@@ -324,11 +367,3 @@ class SimNode:
         if not self.options.sm_sync:
             self._save_sm()
         self.storage.compact(max(kv.applied - self.options.keep_entries, 0))
-
-    def _serve_reads(self) -> None:
-        applied = self.kv.applied
-        ready = [ctx for index, ctx in self._reads if index <= applied]
-        if ready:
-            self._reads = [(i, c) for i, c in self._reads if i > applied]
-            for ctx in ready:
-                self.host.on_read(self, ctx)

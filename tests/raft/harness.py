@@ -2,7 +2,7 @@
 
 Each node has a MemoryStorage (its disk) and a :class:`StateMachine` (its durable applied state,
 persisted with its applied index, as the KV store does). ``send`` delivers messages breadth-first
-until nothing is left, handling every Ready in the documented order. Faults: ``cut``,
+until nothing is left, handling every Ready with the nodes' own ``ReadyProcessor``. Faults: ``cut``,
 ``isolate``, ``drop(frm, to, perc)``, ``ignore(type)``, ``recover``; ``crash``/``restart`` keep
 only the storage and the state machine; ``wipe`` loses both.
 """
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aspen.raft import (
     ConfChange,
     ConfState,
+    Entry,
     EntryKind,
+    HardState,
     MemoryStorage,
     Message,
     RaftConfig,
@@ -26,7 +28,11 @@ from aspen.raft import (
     ReadState,
     Ready,
     Role,
+    Snapshot,
+    SoftState,
+    confchange,
 )
+from aspen.raft.ready_processor import ReadyProcessor
 
 
 def encode_list(items: list[bytes]) -> bytes:
@@ -51,6 +57,76 @@ class StateMachine:
     conf: ConfState = field(default_factory=ConfState)
 
 
+class Disk:
+    """A node's ``ReadyStore``: its MemoryStorage and, if it keeps one, its state machine."""
+
+    def __init__(self, storage: MemoryStorage, sm: StateMachine | None = None) -> None:
+        self.storage = storage
+        self.sm = sm
+
+    def write_ready(
+        self,
+        hard_state: HardState | None,
+        entries: Sequence[Entry],
+        snapshot: Snapshot | None,
+        committed: Sequence[Entry],
+        conf_state: ConfState | None,
+    ) -> list[None]:
+        storage = self.storage
+        if snapshot is not None:
+            storage.apply_snapshot(snapshot)
+        storage.append(list(entries))
+        if hard_state is not None:
+            storage.set_hard_state(hard_state)
+        if conf_state is not None:
+            storage.set_conf_state(conf_state)
+        sm = self.sm
+        if sm is not None:
+            if snapshot is not None:
+                sm.data = decode_list(snapshot.data)
+                sm.applied = snapshot.meta.index
+            for e in committed:
+                if e.index != sm.applied + 1:
+                    raise AssertionError(f"applies {e.index} after {sm.applied}")
+                if e.kind is EntryKind.NORMAL and e.data:
+                    sm.data.append(e.data)
+                sm.applied = e.index
+            if conf_state is not None:
+                sm.conf = conf_state
+        return [None] * len(committed)
+
+
+class Outbox:
+    """A node's ``Transport`` (the messages it wants sent) and ``Outcomes`` (its reads)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.read_states: list[ReadState] = []
+
+    def send(self, msg: Message) -> None:
+        self.messages.append(msg)
+
+    def applied(self, applied: int, entries: Sequence[Entry], results: Sequence[None]) -> None:
+        pass
+
+    def proposal_applied(self, waiter: object, entry: Entry, result: None) -> None:
+        pass
+
+    def proposal_replaced(self, waiter: object, entry: Entry) -> None:
+        pass
+
+    def read_ready(self, context: bytes, index: int) -> None:
+        self.read_states.append(ReadState(index, context))
+
+    def role_changed(self, soft: SoftState, term: int) -> None:
+        pass
+
+
+def processor(node: RawNode, disk: Disk, outbox: Outbox) -> ReadyProcessor[RawNode, None, object]:
+    applied = disk.sm.applied if disk.sm is not None else node.applied
+    return ReadyProcessor(node, disk, outbox, outbox, applied=applied)
+
+
 class Network:
     def __init__(
         self,
@@ -73,6 +149,8 @@ class Network:
         self.storages: dict[int, MemoryStorage] = {}
         self.sms: dict[int, StateMachine] = {}
         self.nodes: dict[int, RawNode] = {}
+        self.processors: dict[int, ReadyProcessor[RawNode, None, object]] = {}
+        self.outboxes: dict[int, Outbox] = {}
         self.read_states: dict[int, list[ReadState]] = {}
         self.drops: dict[tuple[int, int], float] = {}
         self.ignored: set[type] = set()
@@ -101,9 +179,11 @@ class Network:
     def start(self, node: int) -> RawNode:
         self.restarts[node] = self.restarts.get(node, -1) + 1
         rng = random.Random(self.seed * 1000 + node + 7919 * self.restarts[node])
-        self.nodes[node] = RawNode(self.make_config(node), self.storages[node], rng)
-        self.read_states.setdefault(node, [])
-        return self.nodes[node]
+        raw = self.nodes[node] = RawNode(self.make_config(node), self.storages[node], rng)
+        outbox = self.outboxes[node] = Outbox()
+        outbox.read_states = self.read_states.setdefault(node, [])
+        self.processors[node] = processor(raw, Disk(self.storages[node], self.sms[node]), outbox)
+        return raw
 
     def add_node(self, node: int) -> RawNode:
         """A new, empty node (to be added by a membership change)."""
@@ -169,39 +249,17 @@ class Network:
     # --- driving ------------------------------------------------------------------------------
 
     def handle_ready(self, node: int) -> list[Message]:
-        """Do what the node's Readys ask, in the documented order; return what to send."""
-        n = self.nodes[node]
-        storage = self.storages[node]
-        sm = self.sms[node]
-        out: list[Message] = []
-        while n.has_ready():
-            rd = n.ready()
-            self.readies.setdefault(node, []).append(rd)
+        """Hand the node's Readys to its processor (``on_ready`` sees each one first, after its
+        ``messages`` went to the outbox); return what to send."""
+        proc = self.processors[node]
+        outbox = self.outboxes[node]
+        outbox.messages = []
+        while (step := proc.begin()) is not None:
+            self.readies.setdefault(node, []).append(step.ready)
             if self.on_ready is not None:
-                self.on_ready(node, rd)
-            out.extend(rd.messages)
-            if rd.snapshot is not None:
-                storage.apply_snapshot(rd.snapshot)
-            storage.append(rd.entries)
-            if rd.hard_state is not None:
-                storage.set_hard_state(rd.hard_state)
-            out.extend(rd.persisted_messages)
-            if rd.snapshot is not None:
-                sm.data = decode_list(rd.snapshot.data)
-                sm.applied = rd.snapshot.meta.index
-                sm.conf = rd.snapshot.meta.conf_state
-            for e in rd.committed_entries:
-                if e.index != sm.applied + 1:
-                    raise AssertionError(f"node {node} applies {e.index} after {sm.applied}")
-                if e.kind is EntryKind.CONF_CHANGE:
-                    sm.conf = n.apply_conf_change(ConfChange.decode(e.data))
-                    storage.set_conf_state(sm.conf)
-                elif e.data:
-                    sm.data.append(e.data)
-                sm.applied = e.index
-            self.read_states[node].extend(rd.read_states)
-            n.advance(rd)
-        return out
+                self.on_ready(node, step.ready)
+            proc.finish(step, step.write(proc.store))
+        return outbox.messages
 
     def send(self, *msgs: Message) -> None:
         """Deliver ``msgs`` and everything they cause until the network is quiet."""
@@ -335,18 +393,14 @@ def make_node(
 
 
 def drive(node: RawNode, storage: MemoryStorage) -> Ready:
-    """Handle one Ready as a driver would (persist, apply conf changes) and return it."""
-    rd = node.ready()
-    if rd.snapshot is not None:
-        storage.apply_snapshot(rd.snapshot)
-    storage.append(rd.entries)
-    if rd.hard_state is not None:
-        storage.set_hard_state(rd.hard_state)
-    for e in rd.committed_entries:
-        if e.kind is EntryKind.CONF_CHANGE:
-            storage.set_conf_state(node.apply_conf_change(ConfChange.decode(e.data)))
-    node.advance(rd)
-    return rd
+    """Handle one Ready as a driver would (persist, apply conf changes) and return it (an
+    empty one if the node had nothing to do)."""
+    proc = processor(node, Disk(storage), Outbox())
+    step = proc.begin()
+    if step is None:
+        return Ready()
+    proc.finish(step, step.write(proc.store))
+    return step.ready
 
 
 def outbox(node: RawNode, storage: MemoryStorage) -> list[Message]:
@@ -365,3 +419,82 @@ def elapse_until_campaign(node: RawNode, limit: int = 100) -> int:
         if node.role is not Role.FOLLOWER:
             return i
     raise AssertionError("node never campaigned")
+
+
+# --- a core that replays Readies (to feed the same Readies to several drivers) --------------------
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One Ready as a real core handed it out, with the core's term and configuration then."""
+
+    ready: Ready
+    term: int
+    conf: ConfState
+
+
+class ScriptedCore:
+    """Hands out ``script``'s Readies in order (the processor's ``Core``); ``propose`` answers
+    from ``proposals`` (data -> index, term), as the real core did when the script was taken.
+    ``events`` logs what was asked of it: ``("ready", i)``, ``("conf", ConfState)``,
+    ``("advance", i)``."""
+
+    def __init__(
+        self, script: Sequence[Scripted], proposals: dict[bytes, tuple[int, int]] | None = None
+    ) -> None:
+        self.script = list(script)
+        self.proposals = proposals or {}
+        self.next = 0
+        self.limit = len(self.script)
+        """Readies past this many are held back (``has_ready`` is False)."""
+        self.term = 0
+        self.conf_state = ConfState()
+        self.events: list[tuple[str, object]] = []
+        self.rejected: dict[str, int] = {}
+
+    def has_ready(self) -> bool:
+        return self.next < min(self.limit, len(self.script))
+
+    def ready(self) -> Ready:
+        s = self.script[self.next]
+        self.events.append(("ready", self.next))
+        self.next += 1
+        self.term, self.conf_state = s.term, s.conf
+        return s.ready
+
+    def apply_conf_change(self, change: ConfChange) -> ConfState:
+        self.conf_state = confchange.apply(self.conf_state, change)
+        self.events.append(("conf", self.conf_state))
+        return self.conf_state
+
+    def advance(self, rd: Ready) -> None:
+        self.events.append(("advance", self.next - 1))
+
+    def propose(self, data: bytes) -> int:
+        index, self.term = self.proposals[data]
+        return index
+
+    def read_index(self, context: bytes) -> None:
+        pass
+
+    def tick(self) -> None:
+        pass
+
+
+def record_readies(node: int, run: Callable[[Network], None], size: int = 3) -> list[Scripted]:
+    """Every Ready ``node`` handled while ``run`` drove a freshly bootstrapped network."""
+    net = Network(size, bootstrap="none")
+    script: list[Scripted] = []
+
+    def record(n: int, rd: Ready) -> None:
+        if n == node:
+            core = net.nodes[n]
+            script.append(Scripted(rd, core.term, core.conf_state))
+
+    net.on_ready = record
+    conf = ConfState(voters=frozenset(net.nodes))
+    for n in net.nodes.values():
+        n.bootstrap(conf)
+    net.send()
+    run(net)
+    return script
