@@ -103,6 +103,8 @@ class Clients:
         self._next_value = 0
         self._recent: dict[str, list[str | None]] = {k: [None] for k in self.keys}
         self._by_index: dict[int, list[Op]] = {}
+        self._acked: dict[int, Op] = {}
+        """Writes and CAS answered ok before any node committed their index (``_check_acked``)."""
         self._reads: dict[bytes, Op] = {}
         self._busy: list[Op | None] = [None] * config.clients
         self.liveness_mark: int | None = None
@@ -199,6 +201,10 @@ class Clients:
     def on_apply(self, node: SimNode, entry: Entry, result: CommandResult | None) -> None:
         """Any node applied ``entry``: what it tells the clients beyond their own node's answer
         (a different entry at their index is a lost proposal; ours, that it committed)."""
+        if self._acked:
+            acked = self._acked.pop(entry.index, None)
+            if acked is not None:
+                self._check_acked(acked, entry)
         ops = self._by_index.get(entry.index)
         if not ops:
             return
@@ -230,9 +236,23 @@ class Clients:
             self.first_ok_after_mark = self.sched.now
         if op.f == "cas" and result is not None and not result.ok:
             self._complete(op, "fail", "cas-mismatch")
+            return
+        self._complete(op, "ok")
+        self._recent[op.key] = [*self._recent[op.key][-3:], op.value_written()]
+        committed = self.cluster.inv.committed.get(op.index)
+        if committed is None:
+            self._acked[op.index] = op  # answered before any node committed it
         else:
-            self._complete(op, "ok")
-            self._recent[op.key] = [*self._recent[op.key][-3:], op.value_written()]
+            self._check_acked(op, committed)
+
+    def _check_acked(self, op: Op, committed: Entry) -> None:
+        """An acknowledged write must be the entry committed at its index: else the client was
+        told ok about a write that never happened (a lost acknowledged write)."""
+        if committed.term != op.term or committed.data != op.data:
+            self.cluster.inv.fail(
+                f"lost acknowledged write: {op.f} {op.key} {op.value!r} answered ok at index "
+                f"{op.index} (term {op.term}), but the entry committed there is {committed}"
+            )
 
     def replaced(self, op: Op, entry: Entry) -> None:
         """Another leader's entry took ``op``'s index on the node it was proposed to."""

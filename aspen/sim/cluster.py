@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aspen.kv.commands import CommandResult
 from aspen.raft import RaftConfig
@@ -30,12 +31,16 @@ from aspen.raft.messages import (
     Message,
 )
 from aspen.raft.ready import Role
+from aspen.raft.ready_processor import ReadyProcessor
 from aspen.raft.storage import MemoryStorage
 from aspen.sim.client import ClientConfig, Clients, Op
 from aspen.sim.history import History, Trace
 from aspen.sim.invariants import Invariants
 from aspen.sim.network import Link, NetConfig, Network
 from aspen.sim.node import NodeHost, NodeOptions, SimNode
+
+if TYPE_CHECKING:
+    from aspen.sim.node import SimProcessor
 from aspen.sim.partitions import describe
 from aspen.sim.scheduler import NS_PER_MS, Scheduler
 
@@ -62,6 +67,8 @@ class SimConfig:
     trace_messages: bool = False
     context: str = ""
     """What a safety violation prints first (the replay command)."""
+    processor: type[SimProcessor] = ReadyProcessor
+    """What handles the nodes' Readies (see ``NodeOptions.processor``)."""
 
 
 @dataclass(slots=True)
@@ -90,6 +97,7 @@ class Cluster(NodeHost):
             sm_sync=config.sm_sync,
             snapshot_every=config.snapshot_every,
             keep_entries=config.keep_entries,
+            processor=config.processor,
         )
         self.nodes: dict[int, SimNode] = {}
         self.stats = ClusterStats()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from aspen.kv import commands
 from aspen.kv.commands import CommandResult
@@ -40,6 +40,8 @@ from aspen.sim.invariants import Invariants
 if TYPE_CHECKING:
     from aspen.sim.client import Op
     from aspen.sim.scheduler import Scheduler
+
+    SimProcessor: TypeAlias = ReadyProcessor[RawNode, CommandResult | None, Op]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class NodeOptions:
     """Take a snapshot once this many entries were applied since the last one (0 = never)."""
     keep_entries: int = 0
     """Entries kept in the log below a new snapshot, for followers that are a little behind."""
+    processor: type[SimProcessor] = ReadyProcessor
+    """What handles each incarnation's Readies: the production one (a test may plant a bug)."""
 
 
 class NodeHost:
@@ -111,7 +115,7 @@ class SimNode:
         self.durable_sm = SMImage()
         # volatile
         self.raw: RawNode | None = None
-        self.processor: ReadyProcessor[RawNode, CommandResult | None, Op] | None = None
+        self.processor: SimProcessor | None = None
         self.kv = MemoryKV()
         self.conf = ConfState()
         self.epoch = 0
@@ -172,7 +176,7 @@ class SimNode:
             applied=kv.applied,
         )
         self.raw = RawNode(config, self.storage, random.Random(self.rng.getrandbits(64)))
-        self.processor = ReadyProcessor(self.raw, self, self.host, self, applied=kv.applied)
+        self.processor = self.options.processor(self.raw, self, self.host, self, applied=kv.applied)
         self.role = Role.FOLLOWER
         if bootstrap is not None:
             self.raw.bootstrap(bootstrap)
@@ -247,9 +251,7 @@ class SimNode:
         self._in_flight = None
         self._finish(self.processor, step)
 
-    def _finish(
-        self, processor: ReadyProcessor[RawNode, CommandResult | None, Op], step: Step
-    ) -> None:
+    def _finish(self, processor: SimProcessor, step: Step) -> None:
         processor.finish(step, step.write(self))
         raw = self.raw  # None if applying retired this very node (the host crashes it)
         if raw is not None and raw.has_ready():

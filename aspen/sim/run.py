@@ -20,14 +20,19 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aspen.raft import RaftConfig
+from aspen.raft.ready_processor import ReadyProcessor
 from aspen.sim.client import ClientConfig
 from aspen.sim.cluster import Cluster, ClusterStats, SimConfig, replay_command
 from aspen.sim.invariants import SafetyViolation
 from aspen.sim.nemesis import Nemesis, parse_faults
 from aspen.sim.network import NetConfig, NetStats
 from aspen.sim.scheduler import NS_PER_MS
+
+if TYPE_CHECKING:
+    from aspen.sim.node import SimProcessor
 
 LIVENESS_BOUND_NS = 5_000 * NS_PER_MS
 QUIET_STEPS = 800
@@ -119,14 +124,24 @@ def run(
     *,
     trace_keep: bool = False,
     trace_messages: bool = False,
+    processor: type[SimProcessor] = ReadyProcessor,
 ) -> RunResult:
-    """Run one simulation; a safety violation is caught and reported in ``violation``."""
+    """Run one simulation; a safety violation is caught and reported in ``violation``.
+
+    ``processor`` handles the nodes' Readies: the production one, unless a test plants a bug.
+    """
     with relaxed_gc():
-        return _run(seed, steps, nodes, faults, trace_keep, trace_messages)
+        return _run(seed, steps, nodes, faults, trace_keep, trace_messages, processor)
 
 
 def _run(
-    seed: int, steps: int, nodes: int, faults: str, trace_keep: bool, trace_messages: bool
+    seed: int,
+    steps: int,
+    nodes: int,
+    faults: str,
+    trace_keep: bool,
+    trace_messages: bool,
+    processor: type[SimProcessor],
 ) -> RunResult:
     kinds = parse_faults(faults)
     replay = replay_command(seed, steps, nodes, faults)
@@ -136,6 +151,7 @@ def _run(
         trace_keep=trace_keep,
         trace_messages=trace_messages,
         context=f"seed={seed}; replay: {replay}",
+        processor=processor,
     )
     cluster = Cluster(cfg)
     nemesis = Nemesis(cluster, kinds, random.Random(f"nemesis-{seed}"))
