@@ -183,7 +183,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def sim(session: nox.Session) -> None:
-    """Deterministic simulation: `-- --seed N --steps M` replays a run; `-- --bench` benchmarks."""
+    """Deterministic simulation: `-- --seed N --steps M` replays a run; `-- --seeds 1-10000`
+    runs seeds on all cores and prints a summary with replay commands; `-- --bench` benchmarks."""
     install(session)
     session.run("python", "-m", "aspen.sim", *session.posargs)
 

@@ -2,6 +2,7 @@
 
     python -m aspen.sim --seed 7 --steps 3000 --nodes 5 --faults partition,crash \
         --history out.jsonl --trace out.txt
+    python -m aspen.sim --seeds 1-10000 [--jobs N] [--steps M]   # all cores, then a summary
     python -m aspen.sim --bench [--bench-out bench-results/sim.json] [--profile]
 
 Exit status: 0 if the run was safe (and live, when the run is long enough to tell), 1 if an
@@ -29,8 +30,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--seeds",
         metavar="A-B",
-        help="run every seed in A..B (inclusive) and print one line per seed; exit 1 if any fails",
+        help="run every seed in A..B (inclusive) across --jobs processes, print each failure "
+        "with its replay command and a summary; exit 1 if any fails",
     )
+    p.add_argument("--jobs", type=int, default=None, help="with --seeds: processes (all cores)")
     p.add_argument("--history", metavar="PATH", help="write the client history (JSONL)")
     p.add_argument("--trace", metavar="PATH", help="write the trace (text)")
     p.add_argument(
@@ -58,28 +61,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(args.bench_out, args.bench_ms, args.bench_clients, args.profile)
 
-    from aspen.sim.run import run, summary
-
     if args.seeds:
-        lo, _, hi = args.seeds.partition("-")
-        failed_seeds = []
-        for seed in range(int(lo), int(hi or lo) + 1):
-            r = run(seed, args.steps, args.nodes, args.faults)
-            bad = r.violation is not None or (r.liveness_checked and not r.live)
-            if bad:
-                failed_seeds.append(seed)
-            verdict = "FAIL" if bad else "ok"
-            detail = (r.violation or "").splitlines()[0] if r.violation else ""
-            print(
-                f"seed {seed}: {verdict} commit {r.commit_index} leaders "
-                f"{r.cluster.leaders_elected} faults {r.faults_injected} messages {r.net.sent} "
-                f"{detail}",
-                flush=True,
-            )
-            if bad:
-                print(f"  replay: {r.replay}", flush=True)
-        print(f"{len(failed_seeds)} failing seed(s): {failed_seeds}")
-        return 1 if failed_seeds else 0
+        from aspen.sim.explore import explore, parse_seeds
+
+        total = explore(parse_seeds(args.seeds), args.steps, args.nodes, args.faults, args.jobs)
+        return 1 if total.failures else 0
+
+    from aspen.sim.run import run, summary
 
     result = run(
         args.seed,
