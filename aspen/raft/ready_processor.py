@@ -115,7 +115,7 @@ class Outcomes(Protocol[R_contra, W_contra]):
         """The Ready just handled changed the role or the leader (in ``term``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
     """One Ready between ``begin`` and ``finish``: its durable write is the caller's to do."""
 
@@ -124,20 +124,10 @@ class Step:
     """The core's term when the Ready was taken (the core may move on during the write)."""
     conf_state: ConfState | None
     """The membership the store records with the applied state (None: unchanged)."""
-    confs: tuple[ConfState, ...]
+    confs: list[ConfState]
     """The configuration after each committed CONF_CHANGE entry, in order."""
-
-    @property
-    def durable(self) -> bool:
-        """Whether there is anything to write (heartbeat- and read-only Readies skip the disk)."""
-        rd = self.ready
-        return bool(
-            rd.hard_state
-            or rd.entries
-            or rd.snapshot
-            or rd.committed_entries
-            or self.conf_state is not None
-        )
+    durable: bool
+    """Whether there is anything to write (heartbeat- and read-only Readies skip the disk)."""
 
     def write(self, store: ReadyStore[R]) -> Sequence[R]:
         """Do the durable write of this step on ``store`` (nothing, if not ``durable``)."""
@@ -220,7 +210,8 @@ class ReadyProcessor(Generic[C, R, W]):
         send = self.transport.send
         for m in rd.messages:
             send(m)
-        return Step(rd, term, changed, tuple(confs))
+        durable = bool(rd.hard_state or rd.entries or rd.snapshot or rd.committed_entries)
+        return Step(rd, term, changed, confs, durable)
 
     def finish(self, step: Step, results: Sequence[R]) -> None:
         """After ``step``'s write is durable: the rest of the contract, then ``advance``."""
