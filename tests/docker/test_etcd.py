@@ -26,8 +26,8 @@ from lab.runtime.etcd_image import ensure_etcd_image
 from lab.runtime.nftlinks import TABLE
 from lab.workloads.base import Invocation
 from tests.docker.test_runtime import BUILD_TIMEOUT, ROOT, leftovers, one_docker_test_at_a_time
-from tests.integration.cluster import eventually
 from tests.lab._etcd_util import chaos
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(BUILD_TIMEOUT)]
 
