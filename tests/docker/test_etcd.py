@@ -2,9 +2,10 @@
 
 A 3-node etcd 3.4 (Debian's ``etcd-server`` in ``aspen-etcd:<hash>``) on the run's network,
 its peer links cut by nftables in the node containers (`lab.runtime.nftlinks`). The cluster
-forms and a cut holds across a node's restart (its new container loads the rules before etcd
-starts); the partition scenario is valid with linearizable reads and invalid, with the stale
-read shown, with serializable ones. Nothing labelled with a run may be left behind.
+forms; a cut holds across a node's restart (its new container loads the rules before etcd
+starts) and reaches a paused node; the partition scenario is valid with linearizable reads
+and invalid, with the stale read shown, with serializable ones. Nothing labelled with a run
+may be left behind.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from lab.runtime.etcd_image import ensure_etcd_image
 from lab.runtime.nftlinks import TABLE
 from lab.workloads.base import Invocation
 from tests.docker.test_runtime import BUILD_TIMEOUT, ROOT, leftovers, one_docker_test_at_a_time
-from tests.integration.cluster import eventually
 from tests.lab._etcd_util import chaos
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(BUILD_TIMEOUT)]
 
@@ -85,6 +86,17 @@ async def test_etcd_forms_in_containers_and_a_cut_survives_a_restart(
             finally:
                 await client.close()
             assert done.type == "ok", done
+
+            # A paused node cannot exec: a helper container loads its rules.
+            await asyncio.to_thread(runtime.pause, 2)
+            pair = [(1, 2), (2, 1)]
+            await asyncio.to_thread(links.add_toxic, pair, "pair", "reset_peer", {"timeout": 0})
+            await asyncio.to_thread(runtime.resume, 2)
+            code, table = await asyncio.to_thread(
+                runtime.exec_node, 2, ["nft", "list", "table", "inet", TABLE]
+            )
+            assert code == 0 and f"ip saddr {runtime.ip(1)}" in table, table
+            await asyncio.to_thread(links.remove_toxic, pair, "pair")
 
             await asyncio.to_thread(links.heal)
 

@@ -12,6 +12,10 @@ run left behind):
   host and from the other containers;
 - the Toxiproxy container (``provide_toxiproxy``, `lab.runtime.docker.toxiproxy`).
 
+For a db whose peers talk directly (etcd), ``use_nftables_links`` makes link faults nftables
+rules in the node containers instead (`lab.runtime.nftlinks`, loaded by
+`lab.runtime.docker.firewall`); no Toxiproxy container is needed then.
+
 The node image is ``ensure_image(project_root)`` unless ``image`` or ``$ASPEN_NODE_IMAGE`` names
 one. A node's stdout and stderr are appended to ``nodes/n<i>.log`` whenever its container has
 stopped (stop, kill, exit, replacement, close), so the log covers all of the node's lives.
