@@ -60,13 +60,16 @@ class Check:
 
     @property
     def result(self) -> str:
-        """``fail``; ``not judged`` when it passed on something other than its number (a
-        value over the limit that the fit or the growth says is noise, or a check a soak this
-        short cannot judge: the detail says which); else ``pass``. A value over its limit is
+        """``not judged`` when the check did not judge its number (a soak too short for it, or
+        no samples: the detail says which); ``fail``; ``not judged`` too when it passed on
+        something other than its number (a value over the limit that the fit or the growth
+        says is noise); else ``pass``. A value over its limit is
         never shown as a plain pass."""
+        if not self.judged:
+            return "not judged"
         if not self.passed:
             return "fail"
-        if not self.judged or self.value > self.threshold:
+        if self.value > self.threshold:
             return "not judged"
         return "pass"
 

@@ -108,7 +108,7 @@ def _node_key(node: str) -> tuple[int, str]:
 
 
 def _no_data(name: str, node: str | None, threshold: float, unit: str) -> Check:
-    return Check(name, node, 0.0, threshold, False, unit, NO_DATA)
+    return Check(name, node, 0.0, threshold, False, unit, NO_DATA, judged=False)
 
 
 def _rss(

@@ -194,6 +194,8 @@ def test_no_samples_is_a_failed_check_not_a_pass() -> None:
     for name in NODE_CHECKS:
         assert not got[name, "n4"]["passed"]
         assert got[name, "n4"]["detail"] == "not enough samples to judge"
+        # shown as what it is: neither a pass nor a leak found (it showed FAIL at value 0)
+        assert got[name, "n4"]["result"] == "not judged"
     assert res["verdicts"]["leaks"] == "unknown"
     assert not res["valid"]
     assert res["resources"]["n4"]["rss_bytes"] is None
