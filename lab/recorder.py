@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.history import NEMESIS, HistoryWriter, Op
+from lab.history.op import OUTCOMES
 from lab.workloads.base import Completion, Invocation
 
 
@@ -21,7 +22,7 @@ class Recorder:
         self._t0 = time.monotonic_ns()
         self.history = HistoryWriter(run_dir / "history.jsonl")
         self.faults = HistoryWriter(run_dir / "nemesis.jsonl")
-        self.counts: dict[str, int] = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.counts: dict[str, int] = {"invoke": 0, **dict.fromkeys(OUTCOMES, 0)}
 
     def now(self) -> int:
         return time.monotonic_ns() - self._t0
@@ -42,9 +43,8 @@ class Recorder:
         )
 
     def complete(self, process: int, inv: Invocation, comp: Completion, node: int) -> Op:
-        self.counts[comp.type] += 1
         value = comp.value if comp.type == "ok" else inv.value
-        return self.history.record(
+        op = self.history.record(
             time=self.now(),
             process=process,
             type=comp.type,
@@ -54,6 +54,8 @@ class Recorder:
             node=f"n{node}",
             error=comp.error,
         )
+        self.counts[op.outcome] += 1
+        return op
 
     def nemesis(self, f: str, value: Any, *, phase: str) -> Op:
         """A fault marker: ``phase`` is ``start`` or ``stop`` (recorded as ``f`` = "start-x")."""

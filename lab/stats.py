@@ -6,13 +6,14 @@ structure load reports use, so percentiles here and there agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
 from lab.history import Op
+from lab.history.op import OUTCOMES
 
 MAX_LATENCY_US = 3_600_000_000
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
@@ -20,7 +21,7 @@ PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One completed client operation."""
+    """One completed client operation; ``type`` is its outcome (`lab.history.op.OUTCOMES`)."""
 
     f: str
     type: str
@@ -41,7 +42,7 @@ def samples(events: Iterable[Op]) -> list[Sample]:
             continue
         inv = open_.pop(op.process, None)
         if inv is not None and inv.time is not None:
-            out.append(Sample(op.f, op.type, inv.time, op.time - inv.time, op.node))
+            out.append(Sample(op.f, op.outcome, inv.time, op.time - inv.time, op.node))
     return out
 
 
@@ -67,6 +68,9 @@ def latency_summary(h: HdrHistogram) -> dict[str, float]:
 def summarize(events: Iterable[Op], duration_s: float | None) -> dict[str, Any]:
     """What results.json says about the operations of a run.
 
+    Outcomes are counted apart (`lab.history.op.OUTCOMES`): a cas whose compare failed is
+    neither ``ok`` (``ok_per_s`` counts what succeeded) nor a ``fail``.
+
     Rates divide by ``duration_s`` (the planned workload), or by the span the operations
     really covered when it is ``None`` (a run stopped early must not be divided by a plan).
     """
@@ -76,9 +80,9 @@ def summarize(events: Iterable[Op], duration_s: float | None) -> dict[str, Any]:
         duration_s = span_ns / 1e9
     counts: dict[str, dict[str, int]] = {}
     for s in ss:
-        by_type = counts.setdefault(s.f, {"ok": 0, "fail": 0, "info": 0})
+        by_type = counts.setdefault(s.f, dict.fromkeys(OUTCOMES, 0))
         by_type[s.type] = by_type.get(s.type, 0) + 1
-    totals = {t: sum(c.get(t, 0) for c in counts.values()) for t in ("ok", "fail", "info")}
+    totals = {t: sum(c.get(t, 0) for c in counts.values()) for t in OUTCOMES}
     duration_s = max(duration_s, 1e-9)
     return {
         "ops": {"by_f": counts, "total": totals},
@@ -92,3 +96,9 @@ def summarize(events: Iterable[Op], duration_s: float | None) -> dict[str, Any]:
             "all": latency_summary(histogram(s.latency_ns for s in ss)),
         },
     }
+
+
+def outcomes_text(totals: Mapping[str, int]) -> str:
+    """``ok=N compare_failed=N fail=N info=N`` for terminal lines (older results, without
+    compare failures counted apart, show 0)."""
+    return " ".join(f"{k}={totals.get(k, 0)}" for k in OUTCOMES)

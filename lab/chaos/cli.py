@@ -114,14 +114,15 @@ def _summary_line(name: str, run_dir: Path, results: dict[str, Any]) -> str:
     else:
         status = "VALID" if results["valid"] else "NOT VALID"
     from lab.report.templating import unsafe_modes
+    from lab.stats import outcomes_text
 
     unsafe = unsafe_modes(results)
     if unsafe:
         expected = "invalid, as expected" if not results["valid"] else "NOT caught"
         status += f" (UNSAFE {' '.join(unsafe)}: {expected})"
     return (
-        f"{status:11} {name:14} {verdicts}  ok={ops['ok']} fail={ops['fail']} "
-        f"info={ops['info']}  {results['throughput']['ok_per_s']:.0f} ok/s  "
+        f"{status:11} {name:14} {verdicts}  {outcomes_text(ops)}  "
+        f"{results['throughput']['ok_per_s']:.0f} ok/s  "
         f"recovery {rec_text}  wall {results['wall_seconds']:.0f}s  {run_dir}"
     )
 

@@ -10,12 +10,15 @@ f (synonym)           input / output                   meaning
 read (get)            ok value = value read            legal iff it equals the state
 write (put)           value                            state := value
 cas                   value [expected, new]            legal iff state == expected; := new
+cas, compare failed   ok value false                   legal iff state != expected
 delete (kv)           --                               state := absent
 append (kv)           value (a string)                 state := state + value
 ====================  ===============================  ====================================
 
 An unknown outcome (info) leaves the output unconstrained: an unknown read is dropped, an
 unknown cas applies if the expected value matches (placing it last models "never happened").
+A cas whose compare failed (`lab.history.op.COMPARE_FAILED`) is a read that says only what the
+register did *not* hold, as Porcupine's etcd model reads Jepsen's ``:fail :cas``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, Final
 
 from lab.checker.model import ANY, ILLEGAL, Model, ModelError, StepFn
-from lab.history.op import UNKNOWN, Operation
+from lab.history.op import COMPARE_FAILED, UNKNOWN, Operation
 from lab.history.pairing import normalize_f
 
 
@@ -97,6 +100,8 @@ class RegisterModel(Model[Any]):
             return True, value
         if kind == "cas":
             expected, new = value
+            if output is COMPARE_FAILED:  # it observed a value other than expected
+                return state is ANY or state != expected, state
             if state is ANY:
                 return True, (ANY if unknown else new)
             if state == expected:
@@ -126,7 +131,7 @@ class RegisterModel(Model[Any]):
         if kind == "write":
             return (value,)
         if kind == "cas":
-            return (value[1],)
+            return () if op.compare_failed else (value[1],)
         if kind == "delete":
             return (self.absent,)
         return None
@@ -137,7 +142,7 @@ class RegisterModel(Model[Any]):
         kind, value = self.input(op)
         if kind == "read":
             target = self.output(op)
-        elif kind == "cas":
+        elif kind == "cas" and not op.compare_failed:
             target = value[0]
         else:
             return None
@@ -170,6 +175,12 @@ class RegisterModel(Model[Any]):
                     return n if s == e else s
 
                 return maybe_cas
+            if out is COMPARE_FAILED:
+
+                def cas_failed(s: Any, e: Any = expected) -> Any:
+                    return illegal if s == e else s
+
+                return cas_failed
 
             def cas(s: Any, e: Any = expected, n: Any = new) -> Any:
                 return n if s == e or s is any_ else illegal
@@ -198,7 +209,9 @@ class RegisterModel(Model[Any]):
             return "read() -> " + ("?" if op.output is UNKNOWN else _show(op.output))
         if kind == "cas" and isinstance(op.input, list | tuple) and len(op.input) == 2:
             e, n = op.input
-            outcome = "?" if op.output is UNKNOWN else "ok"
+            outcome = (
+                "?" if op.output is UNKNOWN else "compare failed" if op.compare_failed else "ok"
+            )
             return f"cas({_show(e)}, {_show(n)}) -> {outcome}"
         if kind == "delete":
             return "delete()" + (" -> ?" if op.output is UNKNOWN else "")

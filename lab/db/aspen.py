@@ -66,7 +66,7 @@ class AspenClient:
             expected, new = inv.value
             cas = await c.cas(inv.key or "", None if expected is None else str(expected), str(new))
             if cas.outcome is Outcome.OK and cas.value is not None and not cas.value.ok:
-                return Completion("fail", error=f"cas mismatch: current {cas.value.current!r}")
+                return Completion.compare_failed()
             return _completion(cas)
         if inv.f == "add":
             return _completion(await c.put(f"{SET_PREFIX}{inv.value}", "1"))

@@ -118,9 +118,10 @@ class EtcdHttp:
 class EtcdClient:
     """The lab's client for etcd: read / write / cas on registers, add / read on the set.
 
-    Outcomes: ``ok``; ``fail`` when the operation surely did not happen (a CAS whose compare
-    failed, connection refused, a read that did not answer, an error code in
-    ``NOT_APPLIED_CODES``); ``info`` otherwise (a write that timed out may have been applied).
+    Outcomes: ``ok`` (a CAS whose compare failed too, as an observation:
+    `Completion.compare_failed`); ``fail`` when the operation surely did not happen
+    (connection refused, a read that did not answer, an error code in ``NOT_APPLIED_CODES``);
+    ``info`` otherwise (a write that timed out may have been applied).
     """
 
     def __init__(self, http: str, *, timeout: float, stale_reads: bool) -> None:
@@ -165,7 +166,7 @@ class EtcdClient:
             put = {"request_put": {"key": b64(key), "value": b64(str(new))}}
             reply = await self._http.call("/v3/kv/txn", {"compare": [compare], "success": [put]})
             if not reply.get("succeeded"):
-                return Completion("fail", error="cas mismatch")
+                return Completion.compare_failed()
             return Completion("ok")
         if inv.f == "add":
             element = {"key": b64(f"{SET_PREFIX}{inv.value}"), "value": b64("1")}

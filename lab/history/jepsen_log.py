@@ -9,6 +9,11 @@ Fields after the ``jepsen.util -`` marker are separated by tabs (runs of spaces 
 too): process, type, f, value (EDN), and optionally an error. Lines without the marker are
 other loggers' output and are skipped. On a ``fail``/``info`` completion Jepsen prints the error
 in the value's place, so a keyword there (``:timed-out``) becomes the event's ``error``.
+
+A ``:fail :cas`` that carries its ``[expected new]`` rather than an error is a compare that
+failed: Jepsen's register clients log it so, and Porcupine's etcd test reads it as an
+observation (``ok=false``). It becomes an ``ok`` cas with value `COMPARE_FAILED`, the lab's
+record of the same thing (`lab.history.op`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from lab.history.edn import Keyword, loads
 from lab.history.errors import HistoryFormatError
 from lab.history.history import History
-from lab.history.op import NEMESIS, OP_TYPES, Op
+from lab.history.op import COMPARE_FAILED, NEMESIS, OP_TYPES, Op
 
 MARKER = "jepsen.util"
 _LINE = re.compile(r"jepsen\.util\s+-\s+(?P<rest>.*)$")
@@ -54,11 +59,14 @@ def parse_line(rest: str, *, position: int) -> Op:
     error: Any = loads(error_s) if error_s else None
     if type_ in ("fail", "info") and isinstance(value, Keyword) and process != NEMESIS:
         value, error = None, (error if error is not None else str(value))
+    f = f_s.lstrip(":")
+    if type_ == "fail" and f == "cas" and isinstance(value, list) and error is None:
+        type_, value = "ok", COMPARE_FAILED
     return Op(
         index=position,
         process=process,
         type=type_,  # type: ignore[arg-type]  # checked against OP_TYPES above
-        f=f_s.lstrip(":"),
+        f=f,
         value=value,
         error=error,
     )

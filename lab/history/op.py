@@ -6,6 +6,12 @@ operation, and later the same process *completes* it with ``ok`` (it happened, t
 result), ``fail`` (it definitely did not happen) or ``info`` (unknown: it may or may not have
 happened, as after a timeout). Checkers never see ``Op`` directly: `lab.history.pairing.pair`
 turns events into `Operation`s, which is what a linearizability model steps through.
+
+A cas whose compare failed *did* happen: it observed that the register did not hold the
+expected value at some point of its interval. It completes ``ok`` with the value
+`COMPARE_FAILED` (``false``), so it constrains the check as Porcupine's ``ok=false`` output
+does, and `outcome` counts it apart from ``ok`` and ``fail``. Older histories recorded it as
+``fail``; those still read as before (the cas is dropped: it checks less, never wrongly).
 """
 
 from __future__ import annotations
@@ -15,6 +21,12 @@ from typing import Any, Final, Literal, TypeAlias
 
 OpType: TypeAlias = Literal["invoke", "ok", "fail", "info"]
 OP_TYPES: Final = ("invoke", "ok", "fail", "info")
+Outcome: TypeAlias = Literal["ok", "compare_failed", "fail", "info"]
+OUTCOMES: Final = ("ok", "compare_failed", "fail", "info")
+"""How a completion ended, as runs count them: ``compare_failed`` is an ``ok`` cas whose
+compare failed (see the module docstring), counted apart from both ``ok`` and ``fail``."""
+COMPARE_FAILED: Final = False
+"""The value of the ``ok`` completion of a cas whose compare failed."""
 Process: TypeAlias = int | str
 NEMESIS: Final = "nemesis"
 
@@ -49,6 +61,20 @@ class Op:
     def is_nemesis(self) -> bool:
         """Fault markers: carried along, ignored by checkers."""
         return self.process == NEMESIS or isinstance(self.process, str)
+
+    @property
+    def outcome(self) -> Outcome:
+        """A completion's outcome (`OUTCOMES`); an invoke has none (ValueError)."""
+        if self.type == "invoke":
+            raise ValueError(f"event {self.index} is an invoke: it has no outcome yet")
+        if self.type == "ok" and is_compare_failure(self.f, self.value):
+            return "compare_failed"
+        return self.type
+
+
+def is_compare_failure(f: str, value: Any) -> bool:
+    """Is an ok ``f`` whose result is ``value`` a cas whose compare failed?"""
+    return value is COMPARE_FAILED and F_SYNONYMS.get(f, f) == "cas"
 
 
 class _Unknown:
@@ -100,3 +126,8 @@ class Operation:
     def unknown(self) -> bool:
         """True when the outcome is unknown (info, or never completed)."""
         return self.ret is None
+
+    @property
+    def compare_failed(self) -> bool:
+        """A cas that happened and found the register not holding its expected value."""
+        return is_compare_failure(self.f, self.output)

@@ -9,7 +9,8 @@ Each client slot runs its planned operations one after another. An operation is 
 ``gap`` after the slot's previous completion, takes effect ``effect`` later (its
 linearization point, strictly inside the interval) and completes ``reply`` after that. Effects
 are applied to a per-key register (or set) in time order, which decides what reads return and
-whether a cas succeeds (a cas whose expected value does not match fails). A planned ``info``
+whether a cas succeeds (a cas whose expected value does not match completes ``ok`` with
+`COMPARE_FAILED`, an observation, as the lab's clients record it). A planned ``info``
 outcome (a timeout) took effect or not as ``applied`` says; a planned ``fail`` never did.
 After an ``info`` the slot continues under a fresh process id, as Jepsen's processes do.
 """
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lab.history.op import Op
+from lab.history.op import COMPARE_FAILED, Op
 
 Outcome = Literal["ok", "info", "fail"]
 
@@ -110,7 +111,7 @@ def _apply(
         if state.get(p.key) == expected:
             state[p.key] = new
             return "ok", p.value
-        return "fail", p.value
+        return "ok", COMPARE_FAILED
     if f == "delete":
         state.pop(p.key, None)
         return "ok", None

@@ -28,10 +28,11 @@ from typing import Any, Final
 
 from markupsafe import Markup
 
+from lab.history.op import OUTCOMES
 from lab.report.counterexample import counterexamples
 from lab.report.logs import scan_logs
 from lab.report.plots import render_plots
-from lab.report.run import OUTCOMES, RunData, load_run
+from lab.report.run import RunData, load_run
 from lab.report.templating import (
     VERDICTS,
     environment,

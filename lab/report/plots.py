@@ -33,7 +33,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
-from lab.report.run import OUTCOMES, FaultWindow, RunData
+from lab.history.op import OUTCOMES
+from lab.report.run import FaultWindow, RunData
 from lab.stats import MAX_LATENCY_US
 
 MAX_POINTS: Final = 20_000
@@ -41,7 +42,12 @@ MAX_POINTS: Final = 20_000
 KEEP_RARE: Final = 1_000
 """A sampled scatter still draws every operation of an outcome this rare."""
 
-OUTCOME_COLORS: Final = {"ok": "#2f6fde", "fail": "#d43a3a", "info": "#f2a516"}
+OUTCOME_COLORS: Final = {
+    "ok": "#2f6fde",
+    "compare_failed": "#8a5cc7",
+    "fail": "#d43a3a",
+    "info": "#f2a516",
+}
 FAULT_COLORS: Final = ("#8c6bb1", "#e6550d", "#31a354", "#de2d26", "#3182bd", "#756bb1")
 NODE_COLORS: Final = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 F_MARKERS: Final = {"read": "o", "write": "^", "cas": "s", "add": "D"}

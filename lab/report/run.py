@@ -20,8 +20,9 @@ from typing import Any, Final
 import msgspec
 import pandas as pd
 
+from lab.history.op import OUTCOMES, is_compare_failure
+
 NS: Final = 1_000_000_000
-OUTCOMES: Final = ("ok", "fail", "info")
 RESOURCE_COLUMNS: Final = ("cpu_percent", "rss_bytes", "open_fds", "threads", "data_bytes")
 
 
@@ -53,9 +54,10 @@ class FaultWindow:
 class RunData:
     """Everything a report draws, with times in seconds since the workload started.
 
-    ``ops``: one row per completed client operation: ``process``, ``f``, ``type`` (ok, fail,
-    info), ``node``, ``start`` and ``end`` (s), ``latency_ms``. Invokes still open at the end
-    of the history are not operations here (they have no latency), as in `lab.stats`.
+    ``ops``: one row per completed client operation: ``process``, ``f``, ``type`` (an outcome:
+    ok, compare_failed, fail, info), ``node``, ``start`` and ``end`` (s), ``latency_ms``.
+    Invokes still open at the end of the history are not operations here (they have no
+    latency), as in `lab.stats`.
     ``resources``: one row per node per sample: ``time`` (s), ``node``, ``up`` and the
     `RESOURCE_COLUMNS` (NaN while a node was down).
     """
@@ -215,9 +217,10 @@ def _pair(events: list[_Event], origin: int) -> pd.DataFrame:
         inv = open_.pop(e.process, None)
         if inv is None or inv.time is None or e.type not in OUTCOMES:
             continue
+        compare_failed = e.type == "ok" and is_compare_failure(e.f, e.value)
         cols["process"].append(e.process)
         cols["f"].append(e.f)
-        cols["type"].append(e.type)
+        cols["type"].append("compare_failed" if compare_failed else e.type)
         cols["node"].append(e.node or inv.node or "")
         cols["start"].append(inv.time)
         cols["end"].append(e.time)

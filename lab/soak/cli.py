@@ -27,6 +27,7 @@ from typing import Any
 from lab.chaos.scenarios import SCENARIOS
 from lab.context import NodeOptions
 from lab.soak.plan import format_duration, parse_duration, plan_windows
+from lab.stats import outcomes_text
 from lab.store import DEFAULT_ROOT
 
 
@@ -146,8 +147,8 @@ def window_line(w: Any) -> str:
     rec = "n/a" if w.recovery_s is None else f"{w.recovery_s:.1f}s"
     status = w.status.upper() + (" (interrupted)" if w.interrupted else "")
     return (
-        f"window {w.index:>4} {status:9} {faults:26} ok={w.ops.get('ok', 0)} "
-        f"fail={w.ops.get('fail', 0)} info={w.ops.get('info', 0)}  {w.ok_per_s:.0f} ok/s  "
+        f"window {w.index:>4} {status:9} {faults:26} {outcomes_text(w.ops)}  "
+        f"{w.ok_per_s:.0f} ok/s  "
         f"p99 {w.p99_ms:.1f} ms (steady {w.steady_p99_ms:.1f})  recovery {rec}"
     )
 

@@ -25,6 +25,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any, Final
 
+from lab.history.op import OUTCOMES
 from lab.soak.leaks import (
     Check,
     Thresholds,
@@ -243,7 +244,7 @@ def _leaks_verdict(checks: Sequence[Check]) -> str:
 
 
 def _totals(windows: Sequence[WindowResult]) -> dict[str, Any]:
-    ops = {k: sum(w.ops.get(k, 0) for w in windows) for k in ("ok", "fail", "info")}
+    ops = {k: sum(w.ops.get(k, 0) for w in windows) for k in OUTCOMES}
     seconds = sum(w.length_s for w in windows) or 1e-9
     ok_h = histogram(())
     for w in windows:

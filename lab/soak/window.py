@@ -20,6 +20,7 @@ from hdrh.histogram import HdrHistogram
 
 from lab.checks import check_run, is_final_read
 from lab.history import Op, read_jsonl
+from lab.history.op import OUTCOMES
 from lab.runner import RunOutcome
 from lab.stats import histogram, latency_summary, samples
 from lab.store import write_json
@@ -145,7 +146,7 @@ def check_window(job: WindowJob) -> WindowResult:
     r.valid = bool(results["valid"])
     r.errors = [str(e) for e in results["errors"]][:MAX_ERRORS]
     totals = results["ops"]["total"]
-    r.ops = {k: int(totals[k]) for k in ("ok", "fail", "info")}
+    r.ops = {k: int(totals.get(k, 0)) for k in OUTCOMES}
     r.ok_per_s = float(results["throughput"]["ok_per_s"])
     r.p50_ms = float(results["latency_ms"]["ok"]["p50"])
     r.p99_ms = float(results["latency_ms"]["ok"]["p99"])

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from lab.history.op import COMPARE_FAILED
+
 if TYPE_CHECKING:
     from lab.workloads.checkers import Checker
 
@@ -30,11 +32,18 @@ class Invocation:
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What the client saw: ``ok`` (with the result value), ``fail`` (definitely did not
-    happen) or ``info`` (unknown)."""
+    happen) or ``info`` (unknown). A cas whose compare failed is `compare_failed`, not a
+    ``fail``: it happened, and saw the register hold something else."""
 
     type: Literal["ok", "fail", "info"]
     value: Any = None
     error: str | None = None
+
+    @classmethod
+    def compare_failed(cls) -> Completion:
+        """A cas that ran and found the register not holding its expected value (an ``ok``
+        observation, `lab.history.op.COMPARE_FAILED`, that the checker uses)."""
+        return cls("ok", COMPARE_FAILED)
 
 
 class OpStream(Protocol):

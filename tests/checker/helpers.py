@@ -4,24 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.history.op import UNKNOWN, Operation
+from lab.history.op import COMPARE_FAILED, UNKNOWN, Operation
 
-_F = {"w": "write", "r": "read", "c": "cas", "d": "delete", "a": "append", "add": "add"}
+_F = {
+    "w": "write",
+    "r": "read",
+    "c": "cas",
+    "cf": "cas",
+    "d": "delete",
+    "a": "append",
+    "add": "add",
+}
 
 
 def op(
     i: int, f: str, value: Any, call: int, ret: int | None, *, key: Any = None, process: int = -1
 ) -> Operation:
-    """One operation: reads carry their output in ``value``; ``ret`` None = unknown."""
-    kind = _F.get(f, f)
+    """One operation: reads carry their output in ``value``; ``ret`` None = unknown; ``cf``
+    is a cas whose compare failed."""
+    kind = _F.get(f, f)  # "add" and any other f are themselves
     reads = kind == "read"
+    known = COMPARE_FAILED if f == "cf" else (value if reads else None)
     return Operation(
         id=i,
         process=process if process >= 0 else i,
         f=kind,
         key=key,
         input=None if reads else value,
-        output=UNKNOWN if ret is None else (value if reads else None),
+        output=UNKNOWN if ret is None else known,
         call=call,
         ret=ret,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from lab.history.op import Op, Operation
+from lab.history.op import COMPARE_FAILED, Op, Operation
 from lab.history.pairing import pair
 from lab.history.simulate import PlannedOp
 
@@ -79,11 +79,25 @@ def plans(
 
 # --- mutations: each returns candidate targets, and applies one --------------------------------
 
-MUTATIONS = ("stale_read", "lost_write", "never_written", "wrong_cas")
+MUTATIONS = ("stale_read", "lost_write", "never_written", "wrong_cas", "false_compare_failure")
 
 
 def _ok(ops: Sequence[Operation], f: str) -> list[Operation]:
-    return [op for op in ops if op.f == f and op.ret is not None]
+    return [op for op in ops if op.f == f and op.ret is not None and not op.compare_failed]
+
+
+def _surely_held(ops: Sequence[Operation], w: Operation, r: Operation) -> bool:
+    """Did the key hold ``w``'s value for the whole of read ``r``? (``w`` returned before
+    ``r`` was called, and no other change to the key overlaps [w.call, r.ret].)"""
+    assert w.ret is not None and r.ret is not None
+    if not w.ret < r.call:
+        return False
+    for op in ops:
+        if op is w or op.key != r.key or op.f == "read" or op.compare_failed:
+            continue
+        if op.call <= r.ret and (op.ret is None or op.ret >= w.call):
+            return False
+    return True
 
 
 def candidates(kind: str, events: Sequence[Op]) -> list[tuple[Operation, ...]]:
@@ -114,6 +128,15 @@ def candidates(kind: str, events: Sequence[Op]) -> list[tuple[Operation, ...]]:
         return [(r,) for r in reads]
     if kind == "wrong_cas":
         return [(c,) for c in _ok(ops, "cas")]
+    if kind == "false_compare_failure":
+        # r read w's value while nothing else could change the key: a cas expecting that
+        # value in r's place cannot have failed its compare.
+        return [
+            (w, r)
+            for r in reads
+            for w in writes
+            if w.key == r.key and w.input == r.output and _surely_held(ops, w, r)
+        ][:50]
     raise ValueError(kind)
 
 
@@ -133,6 +156,10 @@ def mutate(kind: str, events: Sequence[Op], target: tuple[Operation, ...]) -> li
         new = [NEVER, victim.input[1]]
         out[victim.invoke_index] = replace(out[victim.invoke_index], value=new)
         out[done] = replace(out[done], value=new)
+    elif kind == "false_compare_failure":
+        cas = [victim.output, NEVER]
+        out[victim.invoke_index] = replace(out[victim.invoke_index], f="cas", value=cas)
+        out[done] = replace(out[done], f="cas", value=COMPARE_FAILED)
     else:
         raise ValueError(kind)
     return out

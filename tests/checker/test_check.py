@@ -133,3 +133,21 @@ def test_a_long_check_hands_unfinished_partitions_to_workers(monkeypatch: Any) -
     assert invalid.verdict is serial.verdict is Verdict.INVALID
     assert [p.key for p in invalid.invalid] == [0]
     assert invalid.invalid[0].counterexample == serial.invalid[0].counterexample
+
+
+def test_a_compare_failure_is_an_observation() -> None:
+    # The register surely held 1 for the whole of the cas's interval: its compare cannot fail.
+    held = ops(("w", 1, 0, 1), ("cf", [1, 5], 2, 3), ("r", 1, 4, 5))
+    result = check(RegisterModel(), held)
+    assert result.verdict is Verdict.INVALID
+    [part] = result.invalid
+    assert part.counterexample is not None and part.counterexample.culprit in (1, 2)
+    # A write of 2 overlaps the cas: the compare may have seen 2.
+    maybe = ops(("w", 1, 0, 1), ("cf", [1, 5], 2, 5), ("w", 2, 3, 4))
+    assert check(RegisterModel(), maybe).verdict is Verdict.VALID
+    # An old history's failed cas is dropped: what it says is not checked.
+    events = [Op(0, 0, "invoke", "write", 1), Op(1, 0, "ok", "write", 1)]
+    events += [Op(2, 1, "invoke", "cas", [1, 5]), Op(3, 1, "fail", "cas", [1, 5])]
+    assert check(RegisterModel(), events).verdict is Verdict.VALID
+    events[3] = Op(3, 1, "ok", "cas", False)
+    assert check(RegisterModel(), events).verdict is Verdict.INVALID

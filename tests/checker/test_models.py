@@ -29,10 +29,10 @@ states = values | st.just(ANY)
 
 @st.composite
 def operations(draw: st.DrawFn) -> Operation:
-    f = draw(st.sampled_from(["read", "write", "cas", "delete", "append"]))
+    f = draw(st.sampled_from(["read", "write", "cas", "cf", "delete", "append"]))
     unknown = draw(st.booleans())
     v: Any
-    if f == "cas":
+    if f in ("cas", "cf"):
         v = [draw(values), draw(values)]
     elif f == "append":
         v = draw(st.sampled_from(["x", "yz"]))
@@ -69,6 +69,7 @@ def test_descriptions() -> None:
     assert m.describe(op(0, "r", None, 0, 1)) == "read() -> nil"
     assert m.describe(op(0, "w", 3, 0, None)) == "write(3) -> ?"
     assert m.describe(op(0, "c", [None, 2], 0, 1)) == "cas(nil, 2) -> ok"
+    assert m.describe(op(0, "cf", [1, 2], 0, 1)) == "cas(1, 2) -> compare failed"
     assert m.describe_state(None) == "absent" and m.describe_state(ANY) == "any value"
 
 
@@ -139,3 +140,11 @@ def test_guessing_a_model() -> None:
     assert model_for(None, porcupine) == KVModel(absent="")
     with pytest.raises(ValueError, match="unknown model"):
         model_for("queue")
+
+
+@pytest.mark.parametrize(("state", "legal"), [(1, False), (2, True), (None, True), (ANY, True)])
+def test_a_compare_failure_says_the_register_held_something_else(state: Any, legal: bool) -> None:
+    m = RegisterModel()
+    failed = op(0, "cf", [1, 5], 0, 1)
+    assert m.step(state, m.input(failed), m.output(failed)) == (legal, state)
+    assert m.resets(failed) == () and m.frontier(failed) is None

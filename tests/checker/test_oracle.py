@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lab.checker import Verdict, check, model_for
-from lab.checker.oracle import OracleUnavailable, find_oracle, run_oracle
+from lab.checker.oracle import OracleUnavailable, find_oracle, observing_copy, run_oracle
 from lab.history.formats import read_history
 from lab.history.jsonl import op_to_dict
 from lab.history.op import Op
@@ -111,3 +111,29 @@ def test_oracle_agrees_on_the_reference_runs(oracle: Path) -> None:
         history = read_history(path)
         ours = check(model_for(None, history), history, workers=1, explain=False)
         assert ours.verdict is (Verdict.INVALID if want == "Illegal" else Verdict.VALID)
+
+
+def test_compare_failures_reach_the_oracle_as_porcupine_reads_them(tmp_path: Path) -> None:
+    events = [
+        Op(0, 0, "invoke", "cas", [1, 2], time=0),
+        Op(1, 1, "invoke", "write", 3, time=1),
+        Op(2, 0, "ok", "cas", False, time=2),
+        Op(3, 1, "fail", "write", 3, time=3),
+        Op(4, 2, "invoke", "read", None, time=4),
+        Op(5, 2, "ok", "read", None, time=5),
+    ]
+    plain = tmp_path / "plain.jsonl"
+    _write(plain, [e for e in events if e.f != "cas"])
+    assert observing_copy(plain, tmp_path / "out.jsonl") is None
+    mixed = tmp_path / "mixed.jsonl"
+    _write(mixed, events)
+    out = observing_copy(mixed, tmp_path / "out.jsonl")
+    assert out is not None
+    got = [(e.process, e.type, e.f) for e in read_history(out).events]
+    # The compare failure is a fail cas (read with --cas-fail observe); the real fail is gone.
+    assert got == [
+        (0, "invoke", "cas"),
+        (0, "fail", "cas"),
+        (2, "invoke", "read"),
+        (2, "ok", "read"),
+    ]

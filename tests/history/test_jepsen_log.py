@@ -33,13 +33,16 @@ def test_parses_every_kind_of_line() -> None:
     cas = h.events[0]
     assert (cas.process, cas.type, cas.f, cas.value) == (3, "invoke", "cas", [1, 4])
     assert h.events[2].value is None and h.events[2].type == "ok"
+    assert h.events[3].outcome == "compare_failed"  # :fail :cas [1 4]
     timed_out = h.events[5]
     assert timed_out.type == "fail" and timed_out.value is None and timed_out.error == "timed-out"
     assert h.events[7].type == "info" and h.events[7].error == "timed-out"
     assert h.events[8].process == "nemesis" and h.events[8].f == "start"
     assert h.events[9].value == 3  # spaces instead of tabs are accepted
     ops = h.operations()
-    assert [(o.f, o.unknown) for o in ops] == [("read", False), ("write", True), ("write", True)]
+    assert [(o.f, o.unknown) for o in ops] == [
+        ("cas", False), ("read", False), ("write", True), ("write", True),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -61,5 +64,21 @@ def test_porcupine_etcd_log() -> None:
     h = read_history(ETCD / "etcd_000.log")
     assert h.format == "jepsen-log" and len(h.events) == 170
     ops = h.operations()
-    assert len(ops) == 65  # failed ops dropped
+    assert len(ops) == 85  # the 20 :fail :cas are compare failures, which stay
+    assert sum(o.compare_failed for o in ops) == 20
     assert sum(o.unknown for o in ops) == 16  # the :info (timed-out) writes and cas
+
+
+def test_a_failed_cas_with_its_values_is_a_compare_failure() -> None:
+    h = parse_jepsen_log(
+        "INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]\n"
+        "INFO  jepsen.util - 0\t:fail\t:cas\t[1 2]\n"
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]\n"
+        "INFO  jepsen.util - 1\t:fail\t:cas\t:timed-out\n"
+    )
+    assert [(e.type, e.value, e.outcome) for e in h.events[1::2]] == [
+        ("ok", False, "compare_failed"),
+        ("fail", None, "fail"),
+    ]
+    [op] = h.operations()  # the other fail did not happen
+    assert op.compare_failed and op.input == [1, 2]

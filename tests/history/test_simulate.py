@@ -20,7 +20,7 @@ def test_a_sequential_run() -> None:
     ]
     events = simulate(plan)
     assert [(e.type, e.f, e.value) for e in events if e.type != "invoke"] == [
-        ("ok", "write", 1), ("ok", "read", 1), ("ok", "cas", [1, 2]), ("fail", "cas", [1, 3]),
+        ("ok", "write", 1), ("ok", "read", 1), ("ok", "cas", [1, 2]), ("ok", "cas", False),
         ("ok", "read", 2),
     ]  # fmt: skip
     times = [e.time for e in events]

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from lab.history.op import COMPARE_FAILED, OUTCOMES
+
 NS = 1_000_000_000
 STARTUP_NS = 3 * NS
 """The recorder's clock starts this long before the workload (forming the cluster)."""
@@ -43,8 +45,11 @@ def make_run(
         start = max(free_at[slot], i * step) + STARTUP_NS
         f = rng.choice(("read", "write", "cas"))
         outcome = rng.choices(("ok", "fail", "info"), weights=(85, 12, 3))[0]
+        if f == "cas" and outcome == "fail":
+            outcome = "compare_failed"  # most cas "failures" are compares that failed
         latency = 2 * NS if outcome == "info" else int(rng.lognormvariate(16, 0.6))
-        for t, kind in ((start, "invoke"), (start + latency, outcome)):
+        done = "ok" if outcome == "compare_failed" else outcome
+        for t, kind in ((start, "invoke"), (start + latency, done)):
             events.append(
                 enc.encode(
                     {
@@ -54,7 +59,13 @@ def make_run(
                         "type": kind,
                         "f": f,
                         "key": f"k{i % 5}",
-                        "value": i if f != "read" or kind != "invoke" else None,
+                        "value": (
+                            COMPARE_FAILED
+                            if kind == "ok" and outcome == "compare_failed"
+                            else i
+                            if f != "read" or kind != "invoke"
+                            else None
+                        ),
                         "node": f"n{slot % 3 + 1}",
                         "error": "timeout" if kind == "info" else None,
                     }
@@ -65,7 +76,7 @@ def make_run(
             process[slot] += concurrency
         else:
             free_at[slot] = start + latency - STARTUP_NS
-        by_f = counts.setdefault(f, {"ok": 0, "fail": 0, "info": 0})
+        by_f = counts.setdefault(f, dict.fromkeys(OUTCOMES, 0))
         by_f[outcome] += 1
     nemesis: list[tuple[int, str, dict[str, Any]]] = []
     for name, start_s, end_s in faults:
@@ -103,7 +114,7 @@ def make_run(
         lines = (log_lines or {}).get(node, [f"2026-01-01 00:00:00,000 {node} INFO aspen.node: up"])
         (nodes / f"{node}.log").write_text("\n".join(lines) + "\n")
     (run_dir / "lab.log").write_text("2026-01-01 00:00:00,000 INFO lab: cluster serving\n")
-    totals = {o: sum(c[o] for c in counts.values()) for o in ("ok", "fail", "info")}
+    totals = {o: sum(c[o] for c in counts.values()) for o in OUTCOMES}
     config = {
         "scenario": "synthetic",
         "seed": seed,

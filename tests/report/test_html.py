@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.history.op import OUTCOMES
 from lab.report.html import write_run_report
+from lab.report.run import load_run
 from lab.report.templating import fmt_count, fmt_ms, fmt_rate, fmt_seconds
 from tests.report.conftest import INVALID, PLOT_IDS, VALID, results_of
 from tests.report.page import Page, text
@@ -30,14 +32,14 @@ def test_op_counts_match_results_json(rendered: dict[str, Path], name: str) -> N
     page = page_of(rendered[name])
     ops = results_of(rendered[name].parent)["ops"]
     for f, counts in ops["by_f"].items():
-        for outcome in ("ok", "fail", "info"):
+        for outcome in OUTCOMES:
             shown = page.metric(f"ops.{f}.{outcome}")
-            assert [text(e) for e in shown] == [fmt_count(counts[outcome])]
+            assert [text(e) for e in shown] == [fmt_count(counts.get(outcome, 0))]
         total = sum(counts.values())
         assert [text(e) for e in page.metric(f"ops.{f}.total")] == [fmt_count(total)]
-    for outcome in ("ok", "fail", "info"):
+    for outcome in OUTCOMES:
         for el in page.metric(f"ops.total.{outcome}"):
-            assert fmt_count(ops["total"][outcome]) in text(el)
+            assert fmt_count(ops["total"].get(outcome, 0)) in text(el)
 
 
 @pytest.mark.parametrize("name", [VALID, INVALID])
@@ -272,3 +274,16 @@ def test_an_unsafe_run_says_so_and_that_invalid_is_expected(rendered: dict[str, 
     assert "an invalid verdict is the expected outcome" in banner
     safe = page_of(rendered[VALID])
     assert "UNSAFE" not in " ".join(text(safe.by_id("status")).split())
+
+
+def test_compare_failures_are_counted_apart(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    ops = results_of(run)["ops"]
+    assert ops["by_f"]["cas"]["compare_failed"] > 0 and ops["by_f"]["cas"]["fail"] == 0
+    page = page_of(write_run_report(run))
+    [cell] = page.metric("ops.cas.compare_failed")
+    assert text(cell) == fmt_count(ops["by_f"]["cas"]["compare_failed"])
+    assert "compare failed" in text(page.by_id("ops-table"))
+    # The events behind the counts: compare failures are ok cas with the value false.
+    frame = load_run(run).ops
+    assert (frame["type"] == "compare_failed").sum() == ops["total"]["compare_failed"]

@@ -29,7 +29,7 @@ def test_a_clean_soak_is_valid_with_every_check_present() -> None:
     assert set(got) == {(n, node) for n in NODE_CHECKS for node in NODES} | {("p99_drift", None)}
     assert all(c["passed"] for c in got.values())
     assert [w["index"] for w in res["windows"]] == list(range(10))
-    assert res["ops"]["total"] == {"ok": 50_000, "fail": 1000, "info": 30}
+    assert res["ops"]["total"] == {"ok": 50_000, "compare_failed": 0, "fail": 1000, "info": 30}
     assert res["throughput"]["ok_per_s"] == pytest.approx(50_000 / 600, abs=0.01)
     assert res["latency_ms"]["ok"]["p99"] == pytest.approx(20, rel=0.01)
     assert res["recovery_seconds"] == pytest.approx(0.34)

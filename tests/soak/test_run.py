@@ -103,7 +103,7 @@ class FakeClient:
             return Completion("ok")
         expected, new = inv.value
         if data.get(key) != expected:
-            return Completion("fail", error="cas mismatch")
+            return Completion.compare_failed()
         data[key] = new
         return Completion("ok")
 

@@ -88,7 +88,12 @@ def test_a_valid_window(tmp_path: Path) -> None:
     r = check_window(job(wdir))
     assert r.valid and r.status == "valid"
     assert r.verdicts == {"linearizable": "valid", "recovery": "valid"}
-    assert r.ops == {"ok": 302, "fail": 0, "info": 0}  # final reads included, as in chaos runs
+    assert r.ops == {
+        "ok": 302,
+        "compare_failed": 0,
+        "fail": 0,
+        "info": 0,
+    }  # final reads included, as in chaos runs
     assert r.p99_ms == pytest.approx(400, rel=0.01)  # the fault's slow operations
     # Steady: after the window's first 5 s and before the fault, and from 5 s after it
     # stopped (25 s) on.

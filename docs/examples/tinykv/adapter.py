@@ -67,7 +67,7 @@ class TinyKVClient:
             async with self.session.post(url, json=cas, trace_request_ctx=watch) as r:
                 status = r.status
             if status == 409:
-                return Completion("fail", error="cas mismatch")
+                return Completion.compare_failed()  # it ran: an observation, not a fail
             return Completion("ok") if status == 200 else Completion("info", error=str(status))
         raise ValueError(f"tinykv's client cannot perform {inv.f!r}")
 
