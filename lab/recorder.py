@@ -53,6 +53,7 @@ class Recorder:
             value=value,
             node=f"n{node}",
             error=comp.error,
+            revision=comp.revision if comp.type == "ok" else None,
         )
         self.counts[op.outcome] += 1
         return op

@@ -7,8 +7,12 @@ Workload classes (each a set of history files):
 * ``lab_runs``: the lab's own recorded runs (``tests/data/runs/*/history.jsonl``);
 * ``generated_register``: 1 key, 6 client slots, read/write/cas, 3% unknown (``info``) outcomes;
 * ``generated_kv``: 3 keys, read/append/delete, 2% unknown;
+* ``aspen_revisions``: Aspen-shaped, 20,000 operations, 5 keys, 16 slots, 1% unknown, every
+  ok operation with its revision (`lab.checker.revisions`; Porcupine gets them without);
 * ``large``: a generated 100,000-operation kv history (100 keys, 32 slots, 1% unknown), target
-  10 s, with peak RSS (and parallel workers).
+  10 s, with peak RSS (and parallel workers);
+* ``revisions_1m``: a 1,000,000-operation Aspen-shaped history with revisions (5 keys, 16
+  slots, 1% unknown), checked in one process, target 10 s.
 
 When Go is there the Porcupine oracle (`lab.checker.oracle`) checks the same files and the
 summary prints, per class, our check time, Porcupine's, and the ratio (target: at most 2x),
@@ -43,7 +47,7 @@ from lab.history.formats import read_history
 from lab.history.jsonl import op_to_dict
 from lab.history.op import Operation
 from lab.history.pairing import pair
-from lab.history.simulate import random_plan, simulate
+from lab.history.simulate import random_plan, simulate, simulate_operations
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 KV_DIR: Final = ROOT.parent / "shared/data/histories/porcupine-kv"
@@ -56,8 +60,11 @@ GENERATED: Final = {
     "generated_kv": dict(
         n_ops=1500, n_keys=3, n_slots=6, unknown=0.02, fs=("read", "append", "delete")
     ),
+    "aspen_revisions": dict(n_ops=20_000, n_keys=5, n_slots=16, unknown=0.01),
 }
 """Generated classes: `random_plan` arguments (seeds 1..``--seeds``)."""
+REVISIONED: Final = frozenset({"aspen_revisions"})
+"""Generated classes whose histories carry revisions, as Aspen's do."""
 
 
 def _peak_rss_mb() -> float:
@@ -160,12 +167,29 @@ def bench_large(
     return out
 
 
+def bench_revisions(n_ops: int, seed: int, timeout: float) -> dict[str, Any]:
+    """Generate an Aspen-shaped history with revisions (as operations: a million do not fit
+    twice in memory as events) and check it in one process."""
+    t0 = time.perf_counter()
+    plan = random_plan(random.Random(seed), n_ops, n_keys=5, n_slots=16, unknown=0.01)
+    ops = simulate_operations(plan, revisions=True)
+    del plan
+    gen_s = time.perf_counter() - t0
+    one = _timed_check(KVModel(), ops, 1, timeout=timeout, workers=1, explain=False)
+    return {
+        "ops": n_ops, "keys": 5, "client_slots": 16, "unknown_rate": 0.01, "seed": seed,
+        "with_revision": sum(op.revision is not None for op in ops),
+        "generate_s": round(gen_s, 3),
+        "one_process": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in one.items()},
+    }  # fmt: skip
+
+
 def generate(name: str, seed: int, out_dir: Path) -> Path:
     """Write the generated history of class ``name`` for ``seed`` as JSONL; its path."""
     plan = random_plan(random.Random(seed), **GENERATED[name])  # type: ignore[arg-type]
     path = out_dir / f"{name}-{seed}.jsonl"
     with path.open("w", encoding="utf-8") as fh:
-        for op in simulate(plan):
+        for op in simulate(plan, revisions=name in REVISIONED):
             fh.write(json.dumps(op_to_dict(op)) + "\n")
     return path
 
@@ -228,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--large-unknown", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--revisions-ops", type=int, default=1_000_000)
+    parser.add_argument("--skip-revisions", action="store_true")
     parser.add_argument("--no-oracle", action="store_true", help="do not run Porcupine")
     args = parser.parse_args(argv)
 
@@ -264,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.large_ops, args.large_keys, args.large_slots, args.large_unknown,
             args.seed, args.timeout,
         )  # fmt: skip
+    if not args.skip_revisions:
+        report["revisions_1m"] = bench_revisions(args.revisions_ops, args.seed, args.timeout)
     report["peak_rss_mb"] = _peak_rss_mb()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -311,6 +339,14 @@ def _summary(r: dict[str, Any], classes: list[str]) -> str:
         if "default" in s:
             line += f", {s['default']['wall_s']:.2f}s with the default (serial, then hand-off)"
         lines.append(line)
+    if "revisions_1m" in r:
+        s = r["revisions_1m"]
+        one = s["one_process"]
+        lines.append(
+            f"  Aspen-shaped with revisions, {s['ops']} ops / {s['keys']} keys / "
+            f"{s['unknown_rate']:.0%} unknown: {one['verdict']} in {one['wall_s']:.2f}s wall "
+            f"({one['cpu_s']:.2f}s cpu) in one process (target {r['targets']['large_s']:.0f}s)"
+        )
     lines.append(f"  peak RSS {r['peak_rss_mb']} MB")
     return "\n".join(lines)
 

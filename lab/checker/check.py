@@ -27,6 +27,7 @@ from typing import Any, Final, TypeAlias
 from lab.checker.explain import smallest_window
 from lab.checker.model import Model
 from lab.checker.result import Counterexample, PartitionResult, Result, Verdict, combine
+from lab.checker.revisions import check_by_revisions, has_revisions
 from lab.checker.search import SearchOp, SearchResult, abandon, search, search_op, search_steps
 from lab.history.history import History
 from lab.history.op import Op, Operation
@@ -127,7 +128,7 @@ def _check_serial(
     for key, ops in parts.items():
         if failed and fail_fast:
             break
-        prepared = _prepare(model, key, ops)
+        prepared = _prepare(model, key, ops, deadline)
         if isinstance(prepared, _Job):
             jobs.append(prepared)
         else:
@@ -235,7 +236,7 @@ def check_partition(
     should_stop: Callable[[], bool] | None = None,
 ) -> PartitionResult:
     """Check one partition; never raises (a crash becomes an unknown verdict)."""
-    prepared = _prepare(model, key, ops)
+    prepared = _prepare(model, key, ops, deadline)
     if not isinstance(prepared, _Job):
         return prepared
     t0 = time.perf_counter()
@@ -266,12 +267,17 @@ def _crashed(key: Any, ops: Sequence[Operation], elapsed: float, exc: Exception)
     )
 
 
-def _prepare(model: AnyModel, key: Any, ops: Sequence[Operation]) -> _Job | PartitionResult:
+def _prepare(
+    model: AnyModel, key: Any, ops: Sequence[Operation], deadline: float | None
+) -> _Job | PartitionResult:
     """Compile a partition's operations into a search job, unless the model decides it by a
-    rule of its own (`Model.decide`)."""
+    rule of its own (`Model.decide`) or its operations carry revisions
+    (`lab.checker.revisions`)."""
     started = time.perf_counter()
     try:
         decided = model.decide(key, ops)
+        if decided is None and has_revisions(ops):
+            decided = check_by_revisions(model, key, ops, deadline=deadline)
         if decided is not None:
             return decided
         kept: list[Operation] = []

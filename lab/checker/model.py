@@ -113,6 +113,13 @@ class Model(ABC, Generic[S]):
         """
         return None
 
+    def is_read_only(self, op: Operation) -> bool:
+        """True when ``op`` only observes the state (a read). Revision-guided checking places
+        it just after the revision it reports, where a state change sits at its own; False
+        (the default) treats every operation as a change.
+        """
+        return False
+
     def is_blind(self, op: Operation) -> bool:
         """True when ``op``'s compiled step ignores the state (a plain write). False (the
         default) is always safe; True lets the search skip pointless orders of unknown ops.

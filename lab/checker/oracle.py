@@ -97,11 +97,14 @@ def run_oracle(
 
 def observing_copy(path: Path, out: Path) -> Path | None:
     """``path`` rewritten for ``--cas-fail observe`` at ``out``, when it is a lab JSONL history
-    with compare failures; else None (the oracle reads it as it is)."""
+    with compare failures or revisions (which the oracle does not know, and which go); else
+    None (the oracle reads it as it is)."""
     if not path.name.endswith(".jsonl"):
         return None
     events = read_jsonl(path).events
-    if not any(e.type == "ok" and e.outcome == "compare_failed" for e in events):
+    if not any(
+        e.revision is not None or (e.type == "ok" and e.outcome == "compare_failed") for e in events
+    ):
         return None
     kept: list[Op | None] = []
     open_: dict[Process, int] = {}
@@ -115,10 +118,10 @@ def observing_copy(path: Path, out: Path) -> Path | None:
             at = open_.pop(e.process, None)
             if at is not None:
                 kept[at] = None
-        else:
+        else:  # the oracle predates revisions: they go
             open_.pop(e.process, None)
             observed = e.outcome == "compare_failed"
-            kept.append(dataclasses.replace(e, type="fail") if observed else e)
+            kept.append(dataclasses.replace(e, type="fail" if observed else e.type, revision=None))
     with out.open("w", encoding="utf-8") as fh:
         for op in kept:
             if op is not None:

@@ -28,12 +28,15 @@ from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, Final
 
 from lab.checker.model import ANY, ILLEGAL, Model, ModelError, StepFn
-from lab.history.op import COMPARE_FAILED, UNKNOWN, Operation
+from lab.history.op import COMPARE_FAILED, F_SYNONYMS, UNKNOWN, Operation
 from lab.history.pairing import normalize_f
 
 
 def freeze(value: Any) -> Any:
     """A hashable, comparable copy of a JSON-shaped value (lists to tuples, dicts to items)."""
+    t = type(value)
+    if t is int or t is str or value is None:  # the common case, first
+        return value
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     if isinstance(value, dict):
@@ -72,7 +75,7 @@ class RegisterModel(Model[Any]):
         return self.absent
 
     def _kind(self, f: str) -> str:
-        kind = normalize_f(f)
+        kind = F_SYNONYMS.get(f, f)  # normalize_f, inlined: this runs once per operation
         if kind not in self.FS:
             raise ModelError(f"the {self.name} model has no operation {f!r}")
         return kind
@@ -119,6 +122,10 @@ class RegisterModel(Model[Any]):
     def symmetry_key(self, op: Operation) -> Hashable | None:
         # An unknown outcome's compiled step depends on the input alone.
         return self.input(op) if op.output is UNKNOWN else None
+
+    def is_read_only(self, op: Operation) -> bool:
+        f = F_SYNONYMS.get(op.f, op.f)
+        return f == "read" or (f == "cas" and op.output is COMPARE_FAILED)
 
     def is_blind(self, op: Operation) -> bool:
         return normalize_f(op.f) in ("write", "delete")

@@ -64,7 +64,8 @@ class SearchOp:
 class SearchResult:
     """Outcome, plus (when not valid) the longest linearizable prefix found and the culprit.
 
-    ``prefix`` lists indices into the ops given to `search`, in linearization order;
+    ``prefix`` lists indices into the ops given to `search`, in linearization order (when
+    valid: the linearization found, unknown operations placed in it included);
     ``culprit`` is the index of the operation whose return was reached unlinearized at the
     deepest point. ``steps`` counts lifts and backtracks (a measure of work). ``progress``
     (invalid only) is the latest return time that some visited configuration reached with
@@ -277,7 +278,8 @@ def ordered_search_steps(
                     plin = pl
                     if not pending and tl.nxt[tl.head] == tl.tail:
                         done = work + slice_steps - budget
-                        return SearchResult("valid", steps=done, cache_size=len(cache))
+                        order = tuple(opid[f[0]] for f in stack)
+                        return SearchResult("valid", order, steps=done, cache_size=len(cache))
                     cands, bound, doom = enter(state, pending)
                     idx = 0
                     n_cands = len(cands)

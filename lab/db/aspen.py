@@ -31,8 +31,12 @@ def node_argv(runtime_name: str) -> list[str]:
 
 
 def _completion(r: Result[Any], value: Any = None) -> Completion:
+    """The lab's outcome for a client result. An ok one carries the Raft index the node
+    reported as its revision: the entry that committed a write, the index applied when a
+    read was served (the client only resends what surely had no effect, so the index is the
+    one application there was)."""
     if r.outcome is Outcome.OK:
-        return Completion("ok", value)
+        return Completion("ok", value, revision=r.index)
     error = r.error or (f"http {r.status}" if r.status else None)
     if r.outcome is Outcome.FAIL:
         return Completion("fail", error=error)
@@ -57,16 +61,14 @@ class AspenClient:
             return await self._read_set()
         if inv.f == "read":
             r = await c.get(inv.key or "", consistency=self._consistency, endpoint=self._pin())
-            if r.outcome is Outcome.OK:
-                return Completion("ok", _int_or_none(r.value))
-            return _completion(r)
+            return _completion(r, _int_or_none(r.value) if r.outcome is Outcome.OK else None)
         if inv.f == "write":
             return _completion(await c.put(inv.key or "", str(inv.value)))
         if inv.f == "cas":
             expected, new = inv.value
             cas = await c.cas(inv.key or "", None if expected is None else str(expected), str(new))
             if cas.outcome is Outcome.OK and cas.value is not None and not cas.value.ok:
-                return Completion.compare_failed()
+                return Completion.compare_failed(revision=cas.index)
             return _completion(cas)
         if inv.f == "add":
             return _completion(await c.put(f"{SET_PREFIX}{inv.value}", "1"))
@@ -92,7 +94,7 @@ class AspenClient:
                 return _completion(r)
             elements.extend(int(k[len(SET_PREFIX) :]) for k, _ in r.value.items)
             if not r.value.truncated or not r.value.items:
-                return Completion("ok", sorted(elements))
+                return Completion("ok", sorted(elements))  # pages: no one revision
             after = r.value.items[-1][0]
 
     async def close(self) -> None:

@@ -66,6 +66,8 @@ def op_to_edn(op: Op, *, pretty: bool = False) -> str:
         parts.append(f":node {dumps(op.node)}")
     if op.error is not None:
         parts.append(f":error {show(op.error)}")
+    if op.revision is not None:
+        parts.append(f":revision {op.revision}")
     return "{" + (",\n  " if pretty else ", ").join(parts) + "}"
 
 
@@ -105,7 +107,8 @@ def op_from_edn_map(m: Any, *, position: int) -> Op:
             raise ValueError(f":f must be a keyword, not {f!r}")
     index = m.get("index", position)
     time = m.get("time")
-    for name, v in (("index", index), ("time", time)):
+    revision = m.get("revision")
+    for name, v in (("index", index), ("time", time), ("revision", revision)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             raise ValueError(f":{name} must be an integer, not {v!r}")
     node = m.get("node")
@@ -119,6 +122,7 @@ def op_from_edn_map(m: Any, *, position: int) -> Op:
         key=m.get("key"),
         node=str(node) if node is not None else None,
         error=m.get("error"),
+        revision=revision,
     )
 
 

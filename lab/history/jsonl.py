@@ -5,6 +5,8 @@ A line looks like::
     {"index": 0, "time": 1234, "process": 0, "type": "invoke", "f": "write", "key": "k1",
      "value": 3, "node": "n1", "error": null}
 
+and an ``ok`` completion may add ``"revision": 17`` (`Op.revision`), written only when known.
+
 `HistoryWriter` flushes after every line, so a crashed run loses at most the line being
 written; `read_jsonl` therefore forgives a torn *last* line (no trailing newline) and records
 that it did in ``History.notes``. Any other unparseable line is a `HistoryFormatError` naming
@@ -25,14 +27,19 @@ from lab.history.history import History
 from lab.history.op import OP_TYPES, Op
 
 _FIELDS = ("index", "time", "process", "type", "f", "key", "value", "node", "error")
+_OPTIONAL = ("revision",)
 
 
 def op_to_dict(op: Op) -> dict[str, Any]:
-    """The JSON object for one event (field order as in the format's documentation)."""
-    return {name: getattr(op, name) for name in _FIELDS}
+    """The JSON object for one event (field order as in the format's documentation; optional
+    fields only when set)."""
+    out = {name: getattr(op, name) for name in _FIELDS}
+    if op.revision is not None:
+        out["revision"] = op.revision
+    return out
 
 
-_FIELD_SET = frozenset(_FIELDS)
+_FIELD_SET = frozenset(_FIELDS + _OPTIONAL)
 _TYPE_SET = frozenset(OP_TYPES)
 _raw_decode = json.JSONDecoder().raw_decode
 
@@ -56,13 +63,10 @@ def op_from_dict(obj: Any, *, position: int) -> Op:
         raise ValueError(f'"f" must be a string, not {f!r}')
     index = get("index")
     time = get("time")
-    if (index is not None and type(index) is not int) or (
-        time is not None and type(time) is not int
-    ):
-        name, v = (
-            ("index", index) if index is not None and type(index) is not int else ("time", time)
-        )
-        raise ValueError(f'"{name}" must be an integer, not {v!r}')
+    revision = get("revision")
+    for name, v in (("index", index), ("time", time), ("revision", revision)):
+        if v is not None and type(v) is not int:
+            raise ValueError(f'"{name}" must be an integer, not {v!r}')
     node = get("node")
     if node is not None and type(node) is not str:
         raise ValueError(f'"node" must be a string, not {node!r}')
@@ -76,6 +80,7 @@ def op_from_dict(obj: Any, *, position: int) -> Op:
         get("key"),
         node,
         get("error"),
+        revision,
     )
 
 

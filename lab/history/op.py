@@ -41,6 +41,9 @@ class Op:
     ``time`` is nanoseconds since the start of the run, or None when the source format has no
     clock (then the order of events in the file is the real-time order). ``key`` is None for a
     single-register history. ``value`` is JSON-shaped: None, bool, int, float, str or a list.
+    ``revision``, on an ``ok`` completion, is where the system says the operation took effect
+    in its own order: the Raft index that committed a write, the applied index a read was
+    served at (None when the system gives none). ``index`` is only the event's position.
     """
 
     index: int
@@ -52,6 +55,7 @@ class Op:
     key: Any = None
     node: str | None = None
     error: Any = None
+    revision: int | None = None
 
     def __post_init__(self) -> None:
         if self.type not in OP_TYPES:
@@ -106,7 +110,8 @@ class Operation:
     unknown (the operation may take effect at any point after ``call``, or never), and then
     ``output`` is `UNKNOWN`. Failed operations never become an `Operation`: they did not happen.
     ``id`` is the position in the paired history; ``invoke_index``/``complete_index`` point back
-    at the events (for error messages and reports).
+    at the events (for error messages and reports). ``revision`` is the ok completion's
+    (`Op.revision`): `lab.checker.revisions` orders operations by it.
     """
 
     id: int
@@ -121,6 +126,7 @@ class Operation:
     complete_index: int | None = None
     node: str | None = field(default=None, compare=False)
     error: Any = field(default=None, compare=False)
+    revision: int | None = None
 
     @property
     def unknown(self) -> bool:

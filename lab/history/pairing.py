@@ -81,5 +81,6 @@ def _operations(slots: Iterable[tuple[Op, int, Op | None, int | None]]) -> Itera
             complete_index=done.index if done is not None else None,
             node=(done.node if done is not None and done.node is not None else inv.node),
             error=done.error if done is not None else None,
+            revision=done.revision if known and done is not None else None,
         )
         n += 1

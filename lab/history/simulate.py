@@ -13,6 +13,10 @@ whether a cas succeeds (a cas whose expected value does not match completes ``ok
 `COMPARE_FAILED`, an observation, as the lab's clients record it). A planned ``info``
 outcome (a timeout) took effect or not as ``applied`` says; a planned ``fail`` never did.
 After an ``info`` the slot continues under a fresh process id, as Jepsen's processes do.
+
+With ``revisions``, ok completions carry what Aspen reports (`Op.revision`): every operation
+that takes effect other than a read (a cas whose compare failed too) is one more entry of a
+log shared by all keys, and gets its index; a read gets the index applied when it took effect.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lab.history.op import COMPARE_FAILED, Op
+from lab.history.op import COMPARE_FAILED, UNKNOWN, Op, Operation
+from lab.history.pairing import normalize_f
 
 Outcome = Literal["ok", "info", "fail"]
 
@@ -42,12 +47,68 @@ class PlannedOp:
     applied: bool = True
 
 
-def simulate(plan: Sequence[PlannedOp], *, n_slots: int | None = None) -> list[Op]:
+def simulate(
+    plan: Sequence[PlannedOp], *, n_slots: int | None = None, revisions: bool = False
+) -> list[Op]:
     """The history (events in time order, ``time`` set) of running ``plan``.
 
     Register ops: read, write, cas ([expected, new]), delete, append. Set ops: add, and read
     of a key that has seen adds (returns the sorted elements).
     """
+    events: list[tuple[int, int, int, dict[str, Any]]] = []
+    for r in _run(plan, n_slots, revisions):
+        p = r.planned
+        events.append(
+            (r.call, 0, r.n, dict(process=r.process, type="invoke", f=p.f, key=p.key,
+                                  value=_inv(p)))
+        )  # fmt: skip
+        done: dict[str, Any] = dict(process=r.process, type=r.type, f=p.f, key=p.key, value=r.value)
+        if r.revision is not None:
+            done["revision"] = r.revision
+        if r.type == "info":
+            done["error"] = "timeout"
+        events.append((r.ret, 0, r.n, done))  # at equal times, completions first
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    return [Op(index=i, time=t, **fields) for i, (t, _, _, fields) in enumerate(events)]
+
+
+def simulate_operations(
+    plan: Sequence[PlannedOp], *, n_slots: int | None = None, revisions: bool = False
+) -> list[Operation]:
+    """What ``pair(simulate(plan))`` gives, without the events in between: for histories too
+    big to hold twice (the benchmark's million operations)."""
+    out: list[Operation] = []
+    for r in sorted(_run(plan, n_slots, revisions), key=lambda r: (r.call, r.n)):
+        if r.type == "fail":
+            continue
+        p = r.planned
+        known = r.type == "ok"
+        out.append(
+            Operation(
+                id=len(out), process=r.process, f=normalize_f(p.f), key=p.key, input=_inv(p),
+                output=r.value if known else UNKNOWN, call=r.call,
+                ret=r.ret if known else None, revision=r.revision,
+            )
+        )  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    """One planned operation, run: its interval, its process and how it completed."""
+
+    n: int
+    planned: PlannedOp
+    call: int
+    ret: int
+    process: int
+    type: str
+    value: Any
+    revision: int | None
+
+
+def _run(plan: Sequence[PlannedOp], n_slots: int | None, revisions: bool) -> list[_Ran]:
+    """Every planned operation run (see the module docstring), in plan order."""
     slots = n_slots if n_slots is not None else 1 + max((p.slot for p in plan), default=-1)
     clock = [0] * slots
     process = list(range(slots))
@@ -65,23 +126,16 @@ def simulate(plan: Sequence[PlannedOp], *, n_slots: int | None = None) -> list[O
     # Apply effects in time order (ties: plan order) to compute outputs.
     state: dict[Any, Any] = {}
     sets: dict[Any, set[Any]] = {}
-    results: dict[int, tuple[str, Any]] = {}
+    results: list[tuple[str, Any, int | None]] = [("", None, None)] * len(plan)
+    applied = 0  # the log's last index
     for _, _t1, _, n, p, _ in sorted(timed, key=lambda x: (x[1], x[3])):
         takes_effect = p.outcome == "ok" or (p.outcome == "info" and p.applied)
         kind, out = _apply(p, state, sets, takes_effect)
-        results[n] = (kind if p.outcome != "info" else "info", out)
-    events: list[tuple[int, int, int, dict[str, Any]]] = []
-    for t0, _, t2, n, p, proc in timed:
-        events.append(
-            (t0, 0, n, dict(process=proc, type="invoke", f=p.f, key=p.key, value=_inv(p)))
-        )
-        kind, out = results[n]
-        done: dict[str, Any] = dict(process=proc, type=kind, f=p.f, key=p.key, value=out)
-        if kind == "info":
-            done["error"] = "timeout"
-        events.append((t2, 0, n, done))  # at equal times, completions first
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
-    return [Op(index=i, time=t, **fields) for i, (t, _, _, fields) in enumerate(events)]
+        if takes_effect and p.f != "read":
+            applied += 1
+        revision = applied if revisions and kind == "ok" and p.outcome == "ok" else None
+        results[n] = (kind if p.outcome != "info" else "info", out, revision)
+    return [_Ran(n, p, t0, t2, proc, *results[n]) for t0, _, t2, n, p, proc in timed]
 
 
 def _inv(p: PlannedOp) -> Any:

@@ -38,12 +38,14 @@ class Completion:
     type: Literal["ok", "fail", "info"]
     value: Any = None
     error: str | None = None
+    revision: int | None = None
+    """On ``ok``, where the system says it took effect (`lab.history.op.Op.revision`)."""
 
     @classmethod
-    def compare_failed(cls) -> Completion:
+    def compare_failed(cls, revision: int | None = None) -> Completion:
         """A cas that ran and found the register not holding its expected value (an ``ok``
         observation, `lab.history.op.COMPARE_FAILED`, that the checker uses)."""
-        return cls("ok", COMPARE_FAILED)
+        return cls("ok", COMPARE_FAILED, revision=revision)
 
 
 class OpStream(Protocol):

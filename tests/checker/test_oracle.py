@@ -3,10 +3,10 @@ decides.
 
 Hypothesis draws batches of small histories, linearizable by construction (`simulate`) or
 broken on purpose by one mutation (stale read, lost write, never-written value, wrong cas),
-with unknown and failed outcomes; each batch is written as JSONL and checked by both, one
-oracle process per batch. ``ORACLE_HISTORIES`` sets how many histories in all (the default
-suite runs a few dozen; ``nox -s checker-oracle`` runs 10,000). Without a Go toolchain or an
-oracle binary the tests skip and say why.
+with unknown and failed outcomes, half of them with revisions; each batch is written as JSONL
+and checked by both, one oracle process per batch. ``ORACLE_HISTORIES`` sets how many
+histories in all (the default suite runs a few dozen; ``nox -s checker-oracle`` runs 10,000).
+Without a Go toolchain or an oracle binary the tests skip and say why.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ _shapes = st.sampled_from(
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[str, list[Op]]:
     """(what it is, events): valid by construction, or after one surely-breaking mutation."""
-    events = simulate(draw(plans(**draw(_shapes), max_ops=draw(st.integers(4, 30)))))
+    plan = draw(plans(**draw(_shapes), max_ops=draw(st.integers(4, 30))))
+    events = simulate(plan, revisions=draw(st.booleans()))  # Porcupine gets none
     kind = draw(st.sampled_from(("valid", *MUTATIONS)))
     if kind == "valid":
         return kind, events

@@ -145,6 +145,7 @@ _events = st.builds(
     key=st.none() | st.text(max_size=3) | st.integers(0, 9),
     node=st.none() | st.sampled_from(["n1", "n2"]),
     error=st.none() | _values,
+    revision=st.none() | st.integers(0, 10**9),
 )
 
 

@@ -86,6 +86,7 @@ events = st.builds(
     key=st.none() | st.text(max_size=3) | st.integers(0, 9),
     node=st.none() | st.sampled_from(["n1", "n2"]),
     error=st.none() | st.text(max_size=8),
+    revision=st.none() | st.integers(0, 10**9),
 )
 
 
@@ -94,3 +95,13 @@ events = st.builds(
 def test_json_round_trip(ops: list[Op]) -> None:
     text = "".join(json.dumps(op_to_dict(op)) + "\n" for op in ops)
     assert parse_jsonl(text).events == ops
+
+
+def test_revision_is_written_only_when_known() -> None:
+    assert "revision" not in op_to_dict(Op(0, 1, "ok", "read", 3))
+    line = op_to_dict(Op(0, 1, "ok", "read", 3, revision=17))
+    assert line["revision"] == 17
+    [op] = parse_jsonl(json.dumps(line) + "\n").events
+    assert op.revision == 17 and op.index == 0
+    with pytest.raises(HistoryFormatError, match='"revision" must be an integer'):
+        parse_jsonl(json.dumps({**line, "revision": "17"}) + "\n")
