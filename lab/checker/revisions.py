@@ -28,9 +28,11 @@ later point, so its segment runs to the end of the partition.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -59,6 +61,28 @@ def check_by_revisions(
 ) -> PartitionResult | None:
     """The verdict on one partition using its revisions; None when no operation has one (the
     plain search decides). ``deadline`` (`time.monotonic`) bounds the segment searches."""
+    with _collector_paused():
+        return _check(model, key, ops, deadline)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: a check allocates a compiled step, a key and
+    a place per operation, all alive until it ends and none in a cycle, and the collector
+    would scan them again and again (a million operations: 3x slower). Reference counting
+    still frees everything; the collector resumes as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _check(
+    model: Model[Any], key: Any, ops: Sequence[Operation], deadline: float | None
+) -> PartitionResult | None:
     started = time.perf_counter()
     keyed: list[tuple[int, int, float, int, _Placed]] = []
     loose: list[tuple[Operation, StepFn]] = []
@@ -244,8 +268,9 @@ class _Windows:
         for i in by_ret:
             best = max(best, i)
             self.last_before.append(best)
-        by_call = sorted(range(m), key=lambda i: placed[i].op.call)
-        self.calls = [placed[i].op.call for i in by_call]
+        call_of = [p.op.call for p in placed]
+        by_call = sorted(range(m), key=call_of.__getitem__)
+        self.calls = [call_of[i] for i in by_call]
         self.first_after = [m] * (m + 1)  # suffix min of positions, in call order
         for k in range(m - 1, -1, -1):
             self.first_after[k] = min(self.first_after[k + 1], by_call[k])
@@ -304,19 +329,20 @@ def _with_loose(
     state = model.init()
     steps = 0
     for unit, (start, stop) in enumerate(zip(starts, stops, strict=True)):
-        avail = pool[: bisect.bisect_right(pool_los, stop - 1)]
+        n_avail = bisect.bisect_right(pool_los, stop - 1)  # (no slice: most units replay)
         mine = members[unit]
         if not mine:
             at, end = _replay(placed, start, stop, state)
             if at < 0:
                 state, steps = end, steps + stop - start
                 continue
-            if not avail:
+            if not n_avail:
                 return _impossible(verdict, model, placed, at, end)
         tries: list[list[Loose]] = [[]] if mine else []
         for reach in (*RECENT, None):  # the unused ones invoked ever longer before the unit
             since = -2 if reach is None else start - 1 - reach
-            pick = [(op, step) for lo, op, step in avail if lo >= since and op.id not in used]
+            first = bisect.bisect_left(pool_los, since, 0, n_avail)
+            pick = [(op, step) for _, op, step in pool[first:n_avail] if op.id not in used]
             if pick and (not tries or len(pick) > len(tries[-1])):
                 tries.append(pick)
         for extra in tries:
@@ -331,7 +357,7 @@ def _with_loose(
             if res.outcome != "invalid":
                 return verdict.unknown(_budget(len(mine) + len(extra), res.steps))
         else:
-            every = [(op, step) for _, op, step in avail]
+            every = [(op, step) for _, op, step in pool[:n_avail]]
             ops = [p.op for p in placed[start:stop]] + [op for op, _ in mine + every]
             res, end = _search_unit(model, placed[start:stop], mine, every, state, deadline)
             if res.outcome == "invalid":
