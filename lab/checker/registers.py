@@ -38,7 +38,7 @@ def freeze(value: Any) -> Any:
     if t is int or t is str or value is None:  # the common case, first
         return value
     if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
+        return tuple([freeze(v) for v in value])
     if isinstance(value, dict):
         return tuple(sorted((freeze(k), freeze(v)) for k, v in value.items()))
     return value

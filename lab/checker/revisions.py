@@ -31,6 +31,7 @@ import bisect
 import contextlib
 import gc
 import itertools
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -260,20 +261,16 @@ class _Windows:
 
     def __init__(self, placed: Sequence[_Placed]) -> None:
         m = len(placed)
-        ret_of = [p.op.ret if p.op.ret is not None else float("inf") for p in placed]
+        ops = [p.op for p in placed]
+        ret_of = [op.ret if op.ret is not None else math.inf for op in ops]  # (never inf)
         by_ret = sorted(range(m), key=ret_of.__getitem__)
         self.rets = [ret_of[i] for i in by_ret]
-        self.last_before: list[int] = []  # prefix max of positions, in return order
-        best = -1
-        for i in by_ret:
-            best = max(best, i)
-            self.last_before.append(best)
-        call_of = [p.op.call for p in placed]
+        self.last_before = list(itertools.accumulate(by_ret, max))  # in return order
+        call_of = [op.call for op in ops]
         by_call = sorted(range(m), key=call_of.__getitem__)
         self.calls = [call_of[i] for i in by_call]
-        self.first_after = [m] * (m + 1)  # suffix min of positions, in call order
-        for k in range(m - 1, -1, -1):
-            self.first_after[k] = min(self.first_after[k + 1], by_call[k])
+        # Suffix minimum of positions, in call order (m past the end).
+        self.first_after = [*itertools.accumulate(reversed(by_call), min, initial=m)][::-1]
         self.m = m
 
     def of(self, op: Operation) -> tuple[int, int]:
