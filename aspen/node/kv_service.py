@@ -220,7 +220,10 @@ class AspenService:
     async def get(self, key: str, consistency: Consistency) -> ReadResult:
         self._check_key(key)
         index = await self._read_point(consistency)
-        return ReadResult(self._storage.get(key), max(index, self._driver.applied))
+        # The state read may be ahead of the driver's applied index (the storage thread
+        # applies first): report the index of the state itself, read with it.
+        value, applied = self._storage.read(key)
+        return ReadResult(value, max(index, applied))
 
     async def scan(
         self, prefix: str, limit: int, consistency: Consistency, start_after: str = ""

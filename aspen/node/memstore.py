@@ -141,6 +141,10 @@ class MemoryNodeStorage:
         with self.lock:
             return self.kv.get(key)
 
+    def read(self, key: str) -> tuple[str | None, int]:
+        with self.lock:
+            return self.kv.get(key), self.kv.applied
+
     def scan(
         self, prefix: str, limit: int, start_after: str = ""
     ) -> tuple[list[tuple[str, str]], bool]:

@@ -46,6 +46,12 @@ class NodeStorage(Protocol):
 
     def get(self, key: str) -> str | None: ...
 
+    def read(self, key: str) -> tuple[str | None, int]:
+        """``key``'s value and the applied index of the state it was read from, in one view
+        (entries are applied in the storage thread while the loop serves reads, so asking
+        for the two apart could pair a value with another index)."""
+        ...
+
     def scan(
         self, prefix: str, limit: int, start_after: str = ""
     ) -> tuple[list[tuple[str, str]], bool]: ...

@@ -553,10 +553,15 @@ class LmdbStorage:
         return self.initial_state()[0]
 
     def get(self, key: str) -> str | None:
+        return self.read(key)[0]
+
+    def read(self, key: str) -> tuple[str | None, int]:
+        """The value and the applied index, from one read transaction (one snapshot)."""
         stored = L.stored_key(key.encode())
         with self._reading("read key") as txn:
             vb = L.value_for(stored, txn.get(stored, db=self._kv))
-        return None if vb is None else vb.decode()
+            applied = L.read_u64(txn.get(L.APPLIED_INDEX, default=L.u64(0), db=self._applied))
+        return (None if vb is None else vb.decode()), applied
 
     def scan(
         self, prefix: str, limit: int, start_after: str = ""

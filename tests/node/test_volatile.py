@@ -26,6 +26,7 @@ def test_checkpoint_round_trip_restores_log_state_and_kv(tmp_path: Path) -> None
     assert again.raft.entries(4, 6) == entries[3:]
     assert again.raft.snapshot().meta.index == 3
     assert again.get("k5") == "v5" and again.applied_index() == 5
+    assert again.read("k5") == ("v5", 5)
 
 
 def test_acknowledged_writes_after_the_last_checkpoint_are_lost(tmp_path: Path) -> None:

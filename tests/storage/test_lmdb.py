@@ -101,6 +101,7 @@ def test_persist_with_a_snapshot_installs_log_and_state_machine_together(
     assert store.first_index() == 11 and store.last_index() == 11
     assert store.applied_index() == 10
     assert store.get("old") is None and store.get("a") == "1"
+    assert store.read("a") == ("1", 10) and store.read("old") == (None, 10)
     assert store.conf_state() == CS
     assert store.snapshot() == snap
     # an older snapshot changes nothing
