@@ -80,9 +80,10 @@ namespaces) is the system the lab judges beside Aspen."""
 
 
 def ensure_system_tools(session: nox.Session) -> None:
-    """apt-get what is missing (as root on Debian); elsewhere the tests that need it skip."""
+    """apt-get what is missing, Go for the differential tests too (as root on Debian); elsewhere
+    the tests that need it skip and say why."""
     missing = [p for tool, pkgs in SYSTEM_TOOLS.items() if shutil.which(tool) is None for p in pkgs]
-    apt_install(session, missing, "their tests will skip")
+    apt_install(session, missing + missing_go(), "their tests will skip")
 
 
 def apt_install(session: nox.Session, packages: list[str], otherwise: str) -> None:
@@ -303,8 +304,12 @@ GO_PACKAGES = (
 def ensure_go(session: nox.Session) -> None:
     """apt-get Go and the Go libraries the shared build scripts need (the real Toxiproxy, the
     Porcupine oracle), as root on Debian; else warn, and what needs them skips."""
-    missing = [p for p in GO_PACKAGES if not Path(f"/usr/share/doc/{p}").exists()]
-    apt_install(session, missing, "what needs Go (the real Toxiproxy, the oracle) skips")
+    apt_install(session, missing_go(), "what needs Go (the real Toxiproxy, the oracle) skips")
+
+
+def missing_go() -> list[str]:
+    """The `GO_PACKAGES` not installed."""
+    return [p for p in GO_PACKAGES if not Path(f"/usr/share/doc/{p}").exists()]
 
 
 @nox.session(name="proxy-bench", python=PYTHON, default=False)

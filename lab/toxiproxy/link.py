@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -236,7 +237,6 @@ class ToxicLink:
         protocol.on_drained.append(release)
 
     async def _read(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 if self.bypass:
@@ -249,7 +249,7 @@ class ToxicLink:
                     data = await self.source.read(READ_SIZE)
                 if not data:
                     break
-                now = loop.time()
+                now = time.monotonic()  # the read's own time: uvloop's loop.time() is cached
                 for start in range(0, len(data), READ_SIZE):  # Go's chunk size for toxics
                     await self.input.put(Chunk(data[start : start + READ_SIZE], now))
         except _IO_ERRORS as exc:

@@ -51,7 +51,7 @@ class Direction(enum.IntEnum):
 
 @dataclass(slots=True)
 class Chunk:
-    """Bytes read from the source at ``timestamp`` (event-loop time, seconds)."""
+    """Bytes read from the source at ``timestamp`` (`time.monotonic`, seconds)."""
 
     data: bytes
     timestamp: float

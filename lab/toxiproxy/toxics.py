@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import math
 import random
+import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -85,18 +86,27 @@ class Latency(Toxic):
         return ms / 1000
 
     async def pipe(self, stub: Stub) -> None:
-        loop = asyncio.get_running_loop()
         while (chunk := await stub.recv()) is not None:
-            sleep = self.delay() - (loop.time() - chunk.timestamp)
+            due = chunk.timestamp + self.delay()
+            sleep = due - time.monotonic()
             try:
-                if sleep > 0:
-                    await asyncio.sleep(sleep)
+                await sleep_until(due)
             except asyncio.CancelledError:
                 stub.output.put_nowait(chunk)  # interrupted: pass it on without the delay
                 raise
-            chunk.timestamp += sleep
+            chunk.timestamp += sleep  # as Go does, for the toxics after this one
             await stub.send(chunk)
         stub.close()
+
+
+async def sleep_until(due: float) -> None:
+    """Return no sooner than `time.monotonic` ``due``, as Go's ``time.Sleep`` does.
+
+    Event-loop timers may fire up to a clock tick early (uvloop's are millisecond-grained and
+    its clock is cached per iteration); a latency toxic must never deliver before its delay.
+    """
+    while (left := due - time.monotonic()) > 0:
+        await asyncio.sleep(left)
 
 
 @dataclasses.dataclass(slots=True)
