@@ -30,10 +30,12 @@ def commit() -> str:
     stamped = resources.files("aspen").joinpath(BUILD_COMMIT_FILE)
     if stamped.is_file():
         return stamped.read_text(encoding="ascii").strip() or "unknown"
-    return _checkout_commit(Path(__file__).resolve().parents[1])
+    return checkout_commit(Path(__file__).resolve().parents[1])
 
 
-def _checkout_commit(root: Path) -> str:
+def checkout_commit(root: Path) -> str:
+    """HEAD of the git checkout at ``root``, ``+dirty`` with uncommitted changes, else
+    ``unknown``: what a wheel or an image built from that tree is stamped with."""
     if not (root / ".git").exists():
         return "unknown"
     try:

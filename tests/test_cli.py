@@ -11,10 +11,10 @@ from aspen.cli import main
 from aspen.node.service import (
     ConflictError,
     PeerAddress,
-    StorageFullError,
     UnavailableError,
     UnknownOutcomeError,
 )
+from aspen.storage.errors import StorageFullError
 from aspen.ticket import Ticket
 from tests.client.servers import refusing_port
 from tests.http.fake_service import FakeService

@@ -24,13 +24,13 @@ def test_a_checkout_reports_its_head_and_whether_it_has_uncommitted_changes(
     _git(tmp_path, "add", "f")
     _git(tmp_path, "commit", "-qm", "one")
     head = _git(tmp_path, "rev-parse", "HEAD")
-    assert version._checkout_commit(tmp_path) == head
+    assert version.checkout_commit(tmp_path) == head
     (tmp_path / "f").write_text("2")
-    assert version._checkout_commit(tmp_path) == f"{head}+dirty"
+    assert version.checkout_commit(tmp_path) == f"{head}+dirty"
 
 
 def test_no_checkout_and_no_stamp_is_unknown(tmp_path: Path) -> None:
-    assert version._checkout_commit(tmp_path) == "unknown"
+    assert version.checkout_commit(tmp_path) == "unknown"
 
 
 @pytest.mark.parametrize("module", ["aspen.node.cli", "aspen.cli", "lab.cli"])

@@ -33,14 +33,14 @@ from aspen.node.service import (
     NotLeaderError,
     PeerAddress,
     ServiceError,
-    StorageFullError,
     UnavailableError,
     UnknownOutcomeError,
 )
+from aspen.storage.errors import StorageFullError
 
 log = logging.getLogger("aspen.http")
 
-SERVICE_ERRORS: dict[type[ServiceError], tuple[int, str]] = {
+SERVICE_ERRORS: dict[type[ServiceError | StorageFullError], tuple[int, str]] = {
     NotLeaderError: (421, "not_leader"),
     UnavailableError: (503, "unavailable"),
     UnknownOutcomeError: (504, "unknown_outcome"),
@@ -49,7 +49,8 @@ SERVICE_ERRORS: dict[type[ServiceError], tuple[int, str]] = {
     InvalidRequestError: (400, "invalid_request"),
     NotFoundError: (404, "not_found"),
 }
-"""ServiceError subclass -> (HTTP status, code). The client library inverts this mapping."""
+"""ServiceError subclass (and the storage's `StorageFullError`) -> (HTTP status, code). The
+client library inverts this mapping."""
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -160,10 +161,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except NotLeaderError as e:
         return not_leader_response(request, e)
-    except ServiceError as e:
+    except (ServiceError, StorageFullError) as e:
+        details = e.details if isinstance(e, ServiceError) else {}
         for cls, (status, code) in SERVICE_ERRORS.items():
             if isinstance(e, cls):
-                return error_response(status, str(e) or type(e).__name__, code, **e.details)
+                return error_response(status, str(e) or type(e).__name__, code, **details)
         # A ServiceError of no known kind: whether it took effect is unknown, so say 500
         # (which clients treat as an unknown outcome), never a status meaning "not done".
         log.error("unclassified service error on %s %s: %r", request.method, request.path, e)

@@ -40,7 +40,6 @@ from aspen.node.service import (
     PeerAddress,
     ReadResult,
     ScanResult,
-    StorageFullError,
     TransferResult,
     UnavailableError,
     UnknownOutcomeError,
@@ -49,7 +48,7 @@ from aspen.node.service import (
 from aspen.node.storage import NodeStorage
 from aspen.raft.messages import NONE, ConfChange, ConfChangeKind, ConfState
 from aspen.raft.ready import Role
-from aspen.storage.errors import StorageFullError as DiskFullError
+from aspen.storage.errors import StorageFullError
 from aspen.storage.snapfile import SnapshotFile
 from aspen.storage.space import Headroom, MapUsage
 
@@ -420,7 +419,7 @@ class AspenService:
         async with self._snapshot_lock:
             try:
                 return await self._driver.snapshot_now()
-            except DiskFullError as e:
+            except StorageFullError as e:
                 raise StorageFullError(f"no room to write a snapshot: {e}") from None
 
     async def snapshot_file(self) -> bytes:

@@ -11,11 +11,14 @@ library maps status codes to the three outcomes the lab relies on (ok / fail / u
     ├── NotLeaderError       421: this node cannot serve it; ``leader`` says who can
     ├── UnavailableError     503: definitely NOT done (no leader, not initialized, dropped)
     ├── UnknownOutcomeError  504: sent to Raft but no answer in time: may or may not happen
-    ├── StorageFullError     507: writes refused, reads still work
     ├── ConflictError        409: membership change in flight, already initialized, a learner
     │                        too far behind to promote, a live member's address
     ├── NotFoundError        404: no such record (``DELETE /peers/{id}``)
     └── InvalidRequestError  400: well-formed but not acceptable (unknown node id, ...)
+
+    StorageFullError         507: writes refused, reads still work. The storage's own error
+                             (`aspen.storage.errors`), passed through as it is: one meaning of
+                             "full" from LMDB to the client
 
 A ServiceError may carry ``details``: JSON-able fields the HTTP layer adds to the error body
 (how far behind a learner is, the address a member is live at).
@@ -147,10 +150,6 @@ class UnavailableError(ServiceError):
 
 class UnknownOutcomeError(ServiceError):
     """The request reached Raft but its fate is unknown (timeout, leadership lost)."""
-
-
-class StorageFullError(ServiceError):
-    """The data file or disk is full: writes are refused, reads keep working."""
 
 
 class ConflictError(ServiceError):

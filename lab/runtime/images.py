@@ -57,6 +57,7 @@ import docker.errors
 import requests
 
 from aspen.errors import AspenError
+from aspen.version import checkout_commit
 from lab.runtime.machine_lock import machine_lock
 
 NODE_REPO = "aspen-node"
@@ -121,7 +122,7 @@ def ensure_image(
             if not force and image_id(client, tag) is not None:
                 log(f"{tag} is up to date (cache hit)")
             else:
-                revision = git_revision(project_root)
+                revision = checkout_commit(project_root)
                 context = Path(tmp) / "context"
                 deps_key = _stage_key(src, base_id)
                 _build_node(client, src, context, base_ref, digest, revision, deps_key, force, log)
@@ -476,19 +477,6 @@ def _deps_key(project_root: Path) -> str:
 def project_version(project_root: Path) -> str:
     with (project_root / "pyproject.toml").open("rb") as f:
         return str(tomllib.load(f)["project"]["version"])
-
-
-def git_revision(project_root: Path) -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=project_root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,10 +22,10 @@ from aspen.node.service import (
     Consistency,
     InvalidRequestError,
     PeerAddress,
-    StorageFullError,
     UnavailableError,
     UnknownOutcomeError,
 )
+from aspen.storage.errors import StorageFullError
 from tests.client.servers import RawServer, app_servers, http_response, refusing_port
 from tests.http.fake_service import FakeService
 from tests.http.support import async_test

@@ -26,13 +26,12 @@ from aspen.node.service import (
     PeerAddress,
     ReadResult,
     ScanResult,
-    ServiceError,
     TransferResult,
     UnavailableError,
     WriteResult,
 )
 
-Action = ServiceError | Callable[[], Awaitable[None]]
+Action = Exception | Callable[[], Awaitable[None]]
 
 WRITES = frozenset(
     {
@@ -117,7 +116,7 @@ class FakeService:
         self.calls.append((method, args))
         queued = self._actions.get(method)
         action = queued.popleft() if queued else self._always.get(method)
-        if isinstance(action, ServiceError):
+        if isinstance(action, Exception):
             raise action
         if action is not None:
             await action()

@@ -13,10 +13,10 @@ from aspen.node.service import (
     NotLeaderError,
     PeerAddress,
     ServiceError,
-    StorageFullError,
     UnavailableError,
     UnknownOutcomeError,
 )
+from aspen.storage.errors import StorageFullError
 from tests.http.support import api, async_test
 
 
@@ -31,9 +31,7 @@ from tests.http.support import api, async_test
     ],
 )
 @async_test
-async def test_service_errors_map_to_one_status(
-    error: ServiceError, status: int, code: str
-) -> None:
+async def test_service_errors_map_to_one_status(error: Exception, status: int, code: str) -> None:
     async with api() as (client, service):
         service.on("put", error)
         r = await client.post("/write", json={"key": "k", "value": "v"})
