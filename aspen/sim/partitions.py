@@ -56,13 +56,20 @@ def bridge(nodes: Sequence[int], rng: random.Random) -> Shape:
 
 
 def ring(nodes: Sequence[int], rng: random.Random) -> Shape:
-    """Each node talks only to its two neighbours on a random ring (every node sees a majority
-    of 3 or 5, but no two nodes agree on which)."""
+    """Jepsen's majorities ring, as the lab's ``majorities_ring``: nodes shuffled onto a ring,
+    each hears only the majority-size window of ring nodes around itself (one more on the right
+    when the majority is even, so the cut is then one-way on some links). Every node sees a
+    majority, but no two see the same one."""
     order = list(nodes)
     rng.shuffle(order)
     n = len(order)
-    allowed = {(order[i], order[(i + d) % n]) for i in range(n) for d in (-1, 0, 1)}
-    links = frozenset((x, y) for x in order for y in order if x != y and (x, y) not in allowed)
+    majority = n // 2 + 1
+    heard = {
+        (order[(i + d) % n], order[i])
+        for i in range(n)
+        for d in range(-((majority - 1) // 2), majority // 2 + 1)
+    }
+    links = frozenset((x, y) for x in order for y in order if x != y and (x, y) not in heard)
     return links, f"ring {order}"
 
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from aspen.sim import partitions
+from lab.chaos import partition as lab_partition
 
 NODES = [1, 2, 3, 4, 5]
 
@@ -63,3 +64,48 @@ def test_shapes_are_pure_functions_of_the_seed(shape: partitions.ShapeFn) -> Non
 
 def test_describe_is_sorted() -> None:
     assert partitions.describe(frozenset({(2, 1), (1, 3)})) == "1->3 2->1"
+
+
+# One meaning of each shape in the simulator and the lab: the simulator draws its choices from
+# its rng, the lab takes the nodes in the order given; for the same choices the cuts are equal.
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 7])
+@pytest.mark.parametrize("seed", range(8))
+def test_the_ring_cuts_what_the_labs_majorities_ring_cuts(n: int, seed: int) -> None:
+    nodes = list(range(1, n + 1))
+    links, _ = partitions.ring(nodes, random.Random(seed))
+    grudge = lab_partition.majorities_ring(nodes, random.Random(seed))
+    assert links == frozenset(lab_partition.links(grudge))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("seed", range(8))
+def test_bisect_cuts_what_the_labs_halves_cut(n: int, seed: int) -> None:
+    nodes = list(range(1, n + 1))
+    links, _ = partitions.bisect(nodes, random.Random(seed))
+    order = list(nodes)
+    random.Random(seed).shuffle(order)
+    assert links == frozenset(lab_partition.links(lab_partition.halves(order)))
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 7])
+@pytest.mark.parametrize("seed", range(8))
+def test_bridge_cuts_what_the_labs_bridge_cuts(n: int, seed: int) -> None:
+    nodes = list(range(1, n + 1))
+    links, _ = partitions.bridge(nodes, random.Random(seed))
+    order = list(nodes)
+    random.Random(seed).shuffle(order)
+    mid, rest = order[0], order[1:]
+    k = len(rest) // 2
+    # The lab's bridge takes the middle of the order given as the bridge node.
+    left, right = sorted(rest[:k]), sorted(rest[k:])
+    if len(left) != n // 2:
+        left, right = right, left
+    as_lab_orders = [*left, mid, *right]
+    assert links == frozenset(lab_partition.links(lab_partition.bridge(as_lab_orders)))
+
+
+def test_one_way_cuts_what_the_labs_one_way_cuts() -> None:
+    links, _ = partitions.one_way([1, 2], [3, 4, 5])
+    assert links == frozenset(lab_partition.links(lab_partition.one_way([1, 2], [3, 4, 5])))
