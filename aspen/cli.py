@@ -22,9 +22,9 @@
 Exit status: 0 done, 1 failed (definitely not done; also a CAS whose expectation did not
 hold), 2 usage or configuration error, 3 outcome unknown (it may have been done).
 Endpoints default to ``$ASPEN_ENDPOINTS``, else ``127.0.0.1:8080``. The admin token (for
-init, add-learner, promote, change-membership, snapshot on a node that has one) defaults to
-``$ASPEN_ADMIN_TOKEN``; ``--cacert`` (default ``$ASPEN_TLS_CA``) talks HTTPS to the nodes and
-verifies them against that CA.
+init, add-learner, promote, change-membership, transfer-leader, snapshot and snapshot save, on
+a node that has one) defaults to ``$ASPEN_ADMIN_TOKEN``; ``--cacert`` (default
+``$ASPEN_TLS_CA``) talks HTTPS to the nodes and verifies them against that CA.
 """
 
 from __future__ import annotations
@@ -246,34 +246,25 @@ async def _snapshot(client: AsyncClient, args: argparse.Namespace) -> Report:
 
 async def _snapshot_save(client: AsyncClient, args: argparse.Namespace) -> Report:
     """Fetch ``GET /snapshot`` from the first endpoint, check it, write it atomically."""
-    import aiohttp
-
     from aspen.storage.snapfile import SnapshotFile, SnapshotFileError
 
     if args.file is None:
         raise _UsageError("usage: snapshot save FILE")
-    url = f"{client.endpoints[0]}/snapshot"
-    try:
-        timeout = aiohttp.ClientTimeout(total=max(args.timeout, 60.0))
-        async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as resp:
-            data = await resp.read()
-            status = resp.status
-    except (aiohttp.ClientError, TimeoutError) as e:
-        return Report(Result(Outcome.FAIL, error=f"{url}: {e!r}", endpoint=url))
-    if status != 200:
-        error = data[:300].decode("utf-8", "replace")
-        return Report(Result(Outcome.FAIL, error=error, status=status, endpoint=url))
+    r = await client.snapshot_file(endpoint=client.endpoints[0], timeout=max(args.timeout, 60.0))
+    if r.value is None:
+        return Report(r)
+    data, url = r.value, r.endpoint
     try:
         f = SnapshotFile.decode(data)
     except SnapshotFileError as e:
-        return Report(Result(Outcome.FAIL, error=str(e), status=status, endpoint=url))
+        return Report(Result(Outcome.FAIL, error=str(e), status=r.status, endpoint=url))
     path = Path(args.file)
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(data)
     tmp.replace(path)
     info = {"file": str(path), "index": f.index, "bytes": len(data), "sha256": f.sha256}
     text = f"saved snapshot at index {f.index} ({len(data)} bytes, sha256 {f.sha256}) to {path}"
-    return Report(Result(Outcome.OK, info, status=status, endpoint=url), info, text)
+    return Report(Result(Outcome.OK, info, status=r.status, endpoint=url), info, text)
 
 
 async def _status(client: AsyncClient, args: argparse.Namespace) -> Report:

@@ -442,6 +442,31 @@ class AsyncClient:
         r = await self.request("POST", "/trigger-snapshot", {}, to_leader=False, endpoint=endpoint)
         return _map(r, lambda b: int(b["index"]))
 
+    async def snapshot_file(
+        self, *, endpoint: str | None = None, timeout: float = 60.0
+    ) -> Result[bytes]:
+        """``GET /snapshot`` from ``endpoint`` (default: the current endpoint): the raw snapshot
+        file, with the client's token and TLS like every admin call. No failover: a backup
+        names the node it came from. A read, so any failure is FAIL."""
+        base = normalize_endpoint(endpoint, self._scheme) if endpoint else self._node_url()
+        url = base + "/snapshot"
+        headers = {**self._headers, "Accept": "application/octet-stream"}
+        try:
+            async with self._get_session().get(
+                url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                raw, status = await resp.read(), resp.status
+        except TRANSPORT_ERRORS as e:
+            return Result(Outcome.FAIL, error=f"{url}: {e!r}", endpoint=base)
+        if status == 200:
+            return Result(Outcome.OK, raw, None, status, None, base)
+        try:
+            reply = _decode(raw) if raw else None
+        except msgspec.DecodeError:
+            reply = {"error": raw[:300].decode("utf-8", "replace")}
+        failed = _result(status, reply, base, 1)
+        return Result(Outcome.FAIL, None, failed.error, status, None, base, 1, reply)
+
     async def leader(self, *, endpoint: str | None = None) -> Result[LeaderInfo]:
         r = await self._get("/leader", endpoint)
         return _map(r, lambda b: LeaderInfo(int(b["leader_id"]), b.get("http"), b.get("raft")))

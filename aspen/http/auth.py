@@ -3,8 +3,10 @@
 When the node has an admin token, a request to an admin route must carry
 ``Authorization: Bearer <token>``; otherwise it gets a 401 JSON body (``code: unauthorized``)
 and a ``WWW-Authenticate: Bearer`` header, and nothing is done. Tokens are compared with
-:func:`hmac.compare_digest`. Without a token configured every route is open, as before. Reads,
-writes, health and metrics are never guarded here: they are for clients, not operators.
+:func:`hmac.compare_digest`. Without a token configured every route is open, as before. Admin
+routes are what an operator does to the cluster: bootstrap, membership and peer records,
+leadership transfer, snapshots (a whole-state download is a backup, not a read). Reads, writes,
+health and metrics are never guarded here: they are for clients, not operators.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from aspen.http.errors import Handler, error_response
 from aspen.http.keys import ADMIN_TOKEN
 
 ADMIN_ROUTES = frozenset(
-    {"/init", "/add-learner", "/add-peer", "/change-membership", "/trigger-snapshot"}
+    {
+        "/init",
+        "/add-learner",
+        "/add-peer",
+        "/peers/{node_id}",
+        "/change-membership",
+        "/transfer-leadership",
+        "/trigger-snapshot",
+        "/snapshot",
+    }
 )
 """Paths that change who is in the cluster or what it stores about itself."""
 

@@ -449,6 +449,7 @@ _PATHS: dict[str, Any] = {
                     "content": {"application/octet-stream": {"schema": _STR}},
                 },
                 "400": _json(_ref("Error"), _ERROR_TEXT[400]),
+                "401": _json(_ref("Error"), _ERROR_TEXT[401]),
             },
         )
     },

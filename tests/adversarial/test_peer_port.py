@@ -416,6 +416,11 @@ async def test_admin_endpoints_need_the_token(tmp_path: Path) -> None:
         assert denied.returncode == 1 and "401" in denied.stderr, denied
         allowed = await asyncio.to_thread(cli, "snapshot", token=TOKEN)
         assert allowed.returncode == 0, allowed
+        backup = tmp_path / "backup.snap"  # the whole state: an operator's download
+        denied = await asyncio.to_thread(cli, "snapshot", "save", str(backup), token=None)
+        assert denied.returncode == 1 and "401" in denied.stderr and not backup.exists(), denied
+        allowed = await asyncio.to_thread(cli, "snapshot", "save", str(backup), token=TOKEN)
+        assert allowed.returncode == 0 and backup.stat().st_size > 0, allowed
         no_fatal_errors(pc)
         await pc.serves("after-admin", "ok")
 

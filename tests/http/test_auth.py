@@ -16,45 +16,70 @@ from tests.http.support import api, async_test
 TOKEN = "s3cret-admin-token"
 SECRET = "cluster-secret-0123456789"
 A2 = {"raft": "10.0.0.2:7000", "http": "10.0.0.2:8080"}
-ADMIN_REQUESTS: list[tuple[str, Any]] = [
-    ("/init", {"members": {"1": {"raft": "h1:7000", "http": "h1:8080"}}}),
-    ("/add-learner", {"node_id": 2, **A2}),
-    ("/add-peer", {"node_id": 2, **A2}),
-    ("/change-membership", {"voters": [1]}),
-    ("/trigger-snapshot", {}),
+ADMIN_REQUESTS: list[tuple[str, str, Any]] = [
+    ("POST", "/init", {"members": {"1": {"raft": "h1:7000", "http": "h1:8080"}}}),
+    ("POST", "/add-learner", {"node_id": 3, **A2}),
+    ("POST", "/add-peer", {"node_id": 2, **A2}),
+    ("DELETE", "/peers/5", None),
+    ("POST", "/change-membership", {"voters": [1]}),
+    ("POST", "/transfer-leadership", {"to": 2}),
+    ("POST", "/trigger-snapshot", {}),
+    ("GET", "/snapshot", None),
 ]
+DONE_BY = {
+    "/init": "init",
+    "/add-learner": "add_learner",
+    "/add-peer": "add_peer",
+    "/peers/5": "remove_peer",
+    "/change-membership": "change_membership",
+    "/transfer-leadership": "transfer_leadership",
+    "/trigger-snapshot": "trigger_snapshot",
+    "/snapshot": "snapshot_file",
+}
+"""The service call each admin request makes once it is let through."""
 
 
 def test_every_admin_route_is_exercised() -> None:
-    assert {path for path, _ in ADMIN_REQUESTS} == ADMIN_ROUTES
+    routes = {path.replace("/5", "/{node_id}") for _, path, _ in ADMIN_REQUESTS}
+    assert routes == ADMIN_ROUTES
 
 
-@pytest.mark.parametrize(("path", "body"), ADMIN_REQUESTS)
+def _service(path: str) -> FakeService:
+    service = FakeService(1, initialized=path != "/init")
+    service.voters.add(2)  # a voter to transfer leadership to
+    service.addresses[5] = service.address  # a stale peer record to delete
+    return service
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_REQUESTS)
 @pytest.mark.parametrize(
     "header",
     [None, "Bearer wrong-token", "Basic czNjcmV0", "Bearer ", TOKEN, f"bearer {TOKEN}x"],
 )
 @async_test
 async def test_admin_routes_without_the_right_token_are_401(
-    path: str, body: Any, header: str | None
+    method: str, path: str, body: Any, header: str | None
 ) -> None:
-    service = FakeService(1, initialized=path != "/init")
+    service = _service(path)
     async with api(service, admin_token=TOKEN) as (client, _):
         headers = {"Authorization": header} if header is not None else {}
-        r = await client.post(path, json=body, headers=headers)
+        r = await client.request(method, path, json=body, headers=headers)
         assert r.status == 401
         assert r.content_type == "application/json"
         assert (await r.json())["code"] == "unauthorized"
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
-        assert service.voters == ({1} if path != "/init" else set())  # nothing was done
+        assert service.calls == []  # nothing was done
 
 
-@pytest.mark.parametrize(("path", "body"), ADMIN_REQUESTS)
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_REQUESTS)
 @async_test
-async def test_admin_routes_with_the_token_work(path: str, body: Any) -> None:
-    async with api(FakeService(1, initialized=path != "/init"), admin_token=TOKEN) as (client, _):
-        r = await client.post(path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+async def test_admin_routes_with_the_token_work(method: str, path: str, body: Any) -> None:
+    service = _service(path)
+    async with api(service, admin_token=TOKEN) as (client, _):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        r = await client.request(method, path, json=body, headers=auth)
         assert r.status == 200, await r.text()
+        assert [name for name, _ in service.calls] == [DONE_BY[path]]
 
 
 @async_test
