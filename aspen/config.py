@@ -73,7 +73,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -477,8 +477,8 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         "data_dir": "directory for the data files (created if missing)",
         "raft_addr": "host:port the Raft transport listens on",
         "http_addr": "host:port the HTTP API listens on",
-        "advertise_raft": "host:port peers dial (default: --raft-addr)",
-        "advertise_http": "host:port clients are sent to (default: --http-addr)",
+        "advertise_raft": "host:port peers dial",
+        "advertise_http": "host:port clients are sent to",
         "cluster_id": "the cluster this node belongs to",
         "tick_ms": "Raft tick length in ms",
         "heartbeat_ms": "leader heartbeat interval in ms",
@@ -506,21 +506,43 @@ def config_parser(prog: str = "aspen-node") -> argparse.ArgumentParser:
         "http_max_connections": "open HTTP connections beyond which new ones get 503",
     }
     for name, text in helps.items():
-        p.add_argument(_flag(name), dest=name, metavar=name.upper(), help=text)
+        help_text = f"{text} [{_env(name)}; default: {_default_text(name)}]"
+        p.add_argument(_flag(name), dest=name, metavar=name.upper(), help=help_text)
     p.add_argument(
         "--peer",
         dest="peers",
         action="append",
         metavar="ID=RAFT@HTTP",
-        help="a static peer (repeatable)",
+        help="a static peer (repeatable) [ASPEN_PEERS, comma-separated; default: none]",
     )
     return p
+
+
+def _env(name: str) -> str:
+    return "ASPEN_" + name.upper()
+
+
+def _default_text(name: str) -> str:
+    """A field's default as ``--help`` shows it: sizes in binary units, unset ones as none."""
+    f = next(f for f in fields(NodeConfig) if f.name == name)
+    if f.default is MISSING:
+        return "required"
+    value = f.default
+    if name.startswith("advertise_"):
+        return "the listen address"
+    if value in ("", None):
+        return "none"
+    if name == "map_size" and isinstance(value, int):
+        for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+            if value % (1 << shift) == 0:
+                return f"{value >> shift}{unit}"
+    return str(value)
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, object]:
     raw: dict[str, object] = {}
     for name in FIELDS:
-        value = environ.get("ASPEN_" + name.upper())
+        value = environ.get(_env(name))
         if value is not None:
             raw[name] = value
     return raw

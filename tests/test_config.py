@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aspen.config import (
+    FIELDS,
     NodeConfig,
     PeerSpec,
     config_parser,
@@ -335,3 +336,14 @@ def test_tls_files_that_cannot_be_used_name_their_field(data_dir: str, tmp_path:
         load(data_dir, "--node-id", "1", "--tls-cert", str(cert), "--tls-key", str(key),
              "--tls-ca", str(junk))  # fmt: skip
     assert e.value.field == "tls_ca"
+
+
+def test_help_names_every_fields_environment_variable_and_default() -> None:
+    text = " ".join(config_parser().format_help().split())  # unwrap argparse's lines
+    for name in FIELDS:
+        env = "ASPEN_PEERS" if name == "peers" else "ASPEN_" + name.upper()
+        assert env in text, name
+    assert "[ASPEN_MAP_SIZE; default: 1GiB]" in text
+    assert "[ASPEN_NODE_ID; default: required]" in text
+    assert "[ASPEN_TICK_MS; default: 50]" in text
+    assert "[ASPEN_ADMIN_TOKEN; default: none]" in text
