@@ -41,6 +41,31 @@ class Phases:
     concurrency: int = 6
 
 
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    """What a run is doing now, for a live display (the fields of the soak's status line).
+
+    ``phase`` is ``setup`` (nodes starting), ``workload``, ``recovery`` (faults healed, waiting
+    for the cluster and reading the final state) or ``checking``; the counts are the
+    workload's so far."""
+
+    phase: str
+    elapsed: float = 0.0
+    """Seconds of workload run."""
+    ok: int = 0
+    """Operations completed ok so far."""
+    fault: str = ""
+    """The fault whose window is open now ("" when none)."""
+
+
+Progress = Callable[[RunStatus], None]
+
+
+def fault_at(windows: Sequence[FaultWindow], t: float) -> str:
+    """The fault whose window holds ``t`` seconds into the workload, "" when none."""
+    return next((w.fault for w in windows if w.start <= t < w.end), "")
+
+
 @dataclass(slots=True)
 class RunOutcome:
     recovered: bool
@@ -148,7 +173,7 @@ async def run_workload(
     nemeses: dict[str, Nemesis],
     windows: Sequence[FaultWindow],
     phases: Phases,
-    progress: Callable[[float], None] = lambda _t: None,
+    progress: Progress = lambda _s: None,
     *,
     sample: bool = True,
     stop: StopRequest | None = None,
@@ -175,7 +200,9 @@ async def run_workload(
     try:
         try:
             while not all(w.done() for w in workers) and not stop.requested:
-                progress(time.monotonic() - t0)
+                elapsed = time.monotonic() - t0
+                ok = ctx.recorder.counts["ok"]
+                progress(RunStatus("workload", elapsed, ok, fault_at(windows, elapsed)))
                 await asyncio.wait(workers, timeout=0.5)
             for w in workers:
                 if w.done() and not w.cancelled() and w.exception() is not None:
@@ -194,6 +221,7 @@ async def run_workload(
             await _heal_all(ctx, nemeses, outcome)
         if stop.hurried:
             return outcome
+        progress(RunStatus("recovery", time.monotonic() - t0, ctx.recorder.counts["ok"]))
         ok, seconds, statuses = await wait_recovered(ctx, phases.recovery_timeout)
         outcome.recovered, outcome.recovery_seconds = ok, seconds
         outcome.final_statuses = [

@@ -18,7 +18,6 @@ import shlex
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from lab.db.registry import load_db
 from lab.interrupt import StopRequest
 from lab.net import attach_network
 from lab.recorder import Recorder
-from lab.runner import Phases, RunOutcome, run_workload
+from lab.runner import Phases, Progress, RunOutcome, RunStatus, run_workload
 from lab.runtime.base import Runtime
 from lab.runtime.swarm_options import SwarmOptions
 from lab.store import DEFAULT_ROOT, new_run_dir, write_json
@@ -169,11 +168,10 @@ def make_db(test: LabTest) -> DB:
     return load_db(test.db)
 
 
-async def _run(
-    test: LabTest, ctx: RunContext, progress: Callable[[float], None], stop: StopRequest
-) -> RunOutcome:
+async def _run(test: LabTest, ctx: RunContext, progress: Progress, stop: StopRequest) -> RunOutcome:
     scenario = test.the_scenario
     db = ctx.the_db
+    progress(RunStatus("setup"))
     await db.setup(ctx)
     workload = test.workload()
     plan = test.fault_plan(db)
@@ -191,7 +189,7 @@ async def _run(
 
 def run_test(
     test: LabTest,
-    progress: Callable[[float], None] = lambda _t: None,
+    progress: Progress = lambda _s: None,
     stop: StopRequest | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Run one test; returns its run directory and results (also in ``results.json``).
@@ -246,6 +244,8 @@ def run_test(
         recorder.close()
         log.removeHandler(handler)
         handler.close()
+    if not stop.hurried:
+        progress(RunStatus("checking", ok=recorder.counts["ok"]))
     results = check_run(
         run_dir,
         test,

@@ -18,6 +18,7 @@ from typing import Any
 from lab.chaos.scenarios import DEFAULT_MATRIX, SCENARIOS
 from lab.context import NodeOptions
 from lab.interrupt import StopRequest, stop_on_signals
+from lab.runner import RunStatus
 from lab.store import DEFAULT_ROOT
 
 
@@ -107,15 +108,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _summary_line(name: str, run_dir: Path, results: dict[str, Any]) -> str:
     verdicts = " ".join(f"{k}={v}" for k, v in results["verdicts"].items())
     ops = results["ops"]["total"]
+    from lab.report.templating import fmt_seconds, unsafe_modes
+    from lab.stats import outcomes_text
+
     rec = results.get("recovery_seconds")
-    rec_text = "n/a" if rec is None else f"{rec:.1f}s"
+    rec_text = "n/a" if rec is None else fmt_seconds(rec).replace(" ", "")
     if results.get("interrupted"):
         status = "INTERRUPTED"
     else:
         status = "VALID" if results["valid"] else "NOT VALID"
-    from lab.report.templating import unsafe_modes
-    from lab.stats import outcomes_text
-
     unsafe = unsafe_modes(results)
     if unsafe:
         expected = "invalid, as expected" if not results["valid"] else "NOT caught"
@@ -194,12 +195,16 @@ def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
             flush=True,
         )
         progress = _progress(name, args.duration, args.quiet)
+        written = ""
         try:
             run_dir, results = run_test(test, progress, stop)
+            if not args.no_report:
+                progress(RunStatus("reporting", args.duration))
+                written = _report(run_dir, args.store)
         finally:
             progress.close()
-        if not args.no_report:
-            _report(run_dir, args.store)
+        if written:
+            print(written, flush=True)
         line = _summary_line(name, run_dir, results)
         lines.append(line)
         reruns.append(str(results["rerun"]))
@@ -229,13 +234,14 @@ def _counterexamples(results: dict[str, Any], limit: int = 3) -> list[str]:
     return found
 
 
-def _report(run_dir: Path, store: Path) -> None:
-    """The run's report.html, and the index of every run in the store, rebuilt."""
+def _report(run_dir: Path, store: Path) -> str:
+    """Write the run's report.html and rebuild the index of every run in the store; returns
+    the lines that say where they are."""
     from lab.report import write_index, write_run_report
 
     path = write_run_report(run_dir)
     index = write_index(store)
-    print(f"    report: {path.resolve()}\n    index:  {index.resolve()}", flush=True)
+    return f"    report: {path.resolve()}\n    index:  {index.resolve()}"
 
 
 class _Stderr:
@@ -251,7 +257,8 @@ class _Stderr:
 
 
 class _progress:
-    """Elapsed / total on the terminal (rich), fed by the runner's progress callback."""
+    """The run's status line (rich), fed by the runner: phase, workload seconds done of the
+    total, ok operations and their rate, and the fault open now, as the soak's line shows."""
 
     def __init__(self, name: str, total: float, quiet: bool) -> None:
         self._bar: Any = None
@@ -262,18 +269,34 @@ class _progress:
         self._bar = Progress(
             TextColumn(f"[bold]{name}"),
             BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s of workload"),
+            TextColumn("{task.fields[line]}"),
             TimeElapsedColumn(),
             transient=True,
             redirect_stderr=True,
         )
-        self._task = self._bar.add_task(name, total=total)
+        self._total = total
+        self._task = self._bar.add_task(name, total=total, line="starting")
         self._bar.start()
 
-    def __call__(self, elapsed: float) -> None:
+    def __call__(self, status: RunStatus) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=elapsed)
+            self._bar.update(
+                self._task, completed=status.elapsed, line=status_line(status, self._total)
+            )
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def status_line(s: RunStatus, total: float) -> str:
+    """``workload 12/20 s · 1,430 ok (119/s) · fault partition-halves``."""
+    parts = [s.phase]
+    if s.phase == "workload":
+        parts[0] += f" {s.elapsed:.0f}/{total:g} s"
+    if s.ok:
+        rate = f" ({s.ok / s.elapsed:,.0f}/s)" if s.phase == "workload" and s.elapsed >= 1 else ""
+        parts.append(f"{s.ok:,} ok{rate}")
+    if s.fault:
+        parts.append(f"fault {s.fault}")
+    return " · ".join(parts)
