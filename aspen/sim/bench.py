@@ -115,20 +115,27 @@ def share_by_package(stats: pstats.Stats) -> str:
     return "internal time by package: " + ", ".join(parts)
 
 
+def _judge(name: str, row: dict[str, Any], metric: str, least: int) -> dict[str, Any]:
+    """One target of issue #19 (CPU time, so a busy machine does not fail it)."""
+    value = row[metric]
+    return {"target": name, "metric": metric, "least": least, "value": value, "met": value >= least}
+
+
 def main(out_path: str, virtual_ms: int, clients: int, profile: bool) -> int:
     """Batched runs (``clients`` writers) for 3 and 5 nodes, plus a 4-client run per size in
     which each AppendEntries carries about one entry (what per-message cost looks like)."""
     batched = [bench_one(n, virtual_ms, clients) for n in (3, 5)]
     unbatched = [bench_one(n, virtual_ms * 4, 4) for n in (3, 5)]
-    three = batched[0]
+    targets = [
+        _judge("messages per CPU-second, 3 nodes, unbatched", unbatched[0], "messages_per_cpu_s",
+               TARGET_MSGS_PER_S),
+        _judge("committed ops per CPU-second, 3 nodes, batched", batched[0],
+               "committed_ops_per_cpu_s", TARGET_OPS_PER_S),
+    ]  # fmt: skip
     report: dict[str, Any] = {
         "benchmark": "aspen.sim",
-        "targets_3_nodes": {
-            "messages_per_s": TARGET_MSGS_PER_S,
-            "committed_ops_per_s": TARGET_OPS_PER_S,
-        },
-        "meets_target_3_nodes": three["messages_per_s"] >= TARGET_MSGS_PER_S
-        and three["committed_ops_per_s"] >= TARGET_OPS_PER_S,
+        "targets": targets,
+        "targets_met": all(t["met"] for t in targets),
         "batched": batched,
         "unbatched": unbatched,
     }
@@ -141,10 +148,11 @@ def main(out_path: str, virtual_ms: int, clients: int, profile: bool) -> int:
                 f"CPU; {r['entries_per_append']} entries/AppendEntries ({r['messages']:,} msgs, "
                 f"{r['committed_ops']:,} ops, {r['wall_s']} s wall, {r['cpu_s']} s CPU)"
             )
-    print(
-        f"target (3 nodes, batched): {TARGET_MSGS_PER_S:,} msgs/s and {TARGET_OPS_PER_S:,} ops/s: "
-        + ("met" if report["meets_target_3_nodes"] else "NOT met")
-    )
+    for t in targets:
+        print(
+            f"target {t['target']} >= {t['least']:,}: {t['value']:,} "
+            + ("met" if t["met"] else "NOT met")
+        )
     if profile:
         for label, n_clients, ms in (
             ("batched", clients, virtual_ms),

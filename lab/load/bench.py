@@ -20,6 +20,7 @@ import contextlib
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from lab.load.workloads import WORKLOADS, KeySpace, load_plan, plan
 from lab.runtime.base import Runtime
 from lab.store import write_json
 
-TARGET_CLIENTS = 32
 """Where Aspen is held to etcd: >= 1.0x its throughput and <= 1.0x its p99."""
 OPS = {"put": "W", "get": "C"}
 
@@ -77,30 +77,67 @@ def _row(db: str, op: str, clients: int, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def ratios(rows: list[dict[str, Any]], other: str) -> list[dict[str, Any]]:
-    """Aspen / ``other`` for every (op, clients) both measured."""
+    """Aspen / ``other`` for every (op, clients) both measured: throughput, p50 and p99."""
     by = {(r["db"], r["op"], r["clients"]): r for r in rows}
     out = []
     for (db, op, clients), a in by.items():
         b = by.get((other, op, clients))
         if db != "aspen" or b is None:
             continue
-        tput = a["throughput"] / b["throughput"] if b["throughput"] else None
-        p99 = a["latency_ms"]["p99"] / b["latency_ms"]["p99"] if b["latency_ms"]["p99"] else None
-        out.append({"op": op, "clients": clients, "throughput_ratio": tput, "p99_ratio": p99})
+        ratio: dict[str, Any] = {"op": op, "clients": clients}
+        ratio["throughput_ratio"] = _ratio(a["throughput"], b["throughput"])
+        for q in ("p50", "p99"):
+            ratio[f"{q}_ratio"] = _ratio(a["latency_ms"][q], b["latency_ms"][q])
+        out.append(ratio)
     return out
 
 
-def verdict(rs: list[dict[str, Any]], clients: int = TARGET_CLIENTS) -> dict[str, Any]:
-    """The target: at ``clients``, Aspen >= 1.0x etcd's throughput and <= 1.0x its p99."""
-    at = [r for r in rs if r["clients"] == clients]
-    met = bool(at) and all(
-        r["throughput_ratio"] is not None
-        and r["throughput_ratio"] >= 1.0
-        and r["p99_ratio"] is not None
-        and r["p99_ratio"] <= 1.0
-        for r in at
-    )
-    return {"clients": clients, "throughput_ratio_min": 1.0, "p99_ratio_max": 1.0, "met": met}
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """One release target, as issue #19 states it: ``metric`` (a ratio to the other store) of
+    ``op`` at ``clients`` must be at least ``least`` or at most ``most``."""
+
+    op: str
+    clients: int
+    metric: str
+    least: float | None = None
+    most: float | None = None
+
+    @property
+    def name(self) -> str:
+        bound = f">= {self.least}" if self.least is not None else f"<= {self.most}"
+        return f"{self.op} at {self.clients} clients: {self.metric} {bound}x"
+
+    def judge(self, rs: list[dict[str, Any]]) -> dict[str, Any]:
+        """``met`` is None when the run did not measure this op at this many clients."""
+        row = next((r for r in rs if r["op"] == self.op and r["clients"] == self.clients), None)
+        value = None if row is None else row.get(self.metric)
+        met = None
+        if value is not None:
+            met = value >= self.least if self.least is not None else value <= (self.most or 0)
+        return {"target": self.name, "value": value, "met": met}
+
+
+GOALS = (
+    Goal("put", 32, "throughput_ratio", least=1.0),
+    Goal("put", 32, "p99_ratio", most=1.0),
+    Goal("put", 64, "throughput_ratio", least=1.0),
+    Goal("put", 64, "p99_ratio", most=1.0),
+    Goal("put", 1, "p50_ratio", most=1.0),
+    Goal("get", 32, "throughput_ratio", least=1.1),
+    Goal("get", 64, "throughput_ratio", least=1.1),
+)
+"""Puts at 32 and 64 clients at least etcd's throughput with at most its p99; one client's put
+p50 at most etcd's; gets at least 1.1x etcd's throughput."""
+
+
+def verdicts(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One verdict per target, so a release can be gated on the JSON."""
+    return [g.judge(rs) for g in GOALS]
 
 
 async def _measure(
@@ -200,21 +237,21 @@ def print_table(out: dict[str, Any]) -> None:
     console.print(t)
     if out.get("ratios"):
         rt = Table(title=f"Aspen / {out['config']['vs']}")
-        for col in ("op", "clients", "throughput ratio", "p99 ratio"):
+        for col in ("op", "clients", "throughput ratio", "p50 ratio", "p99 ratio"):
             rt.add_column(col, justify="right")
         for r in out["ratios"]:
-            rt.add_row(
-                r["op"],
-                str(r["clients"]),
-                "-" if r["throughput_ratio"] is None else f"{r['throughput_ratio']:.2f}x",
-                "-" if r["p99_ratio"] is None else f"{r['p99_ratio']:.2f}x",
-            )
+            shown = [
+                "-" if r[k] is None else f"{r[k]:.2f}x"
+                for k in ("throughput_ratio", "p50_ratio", "p99_ratio")
+            ]
+            rt.add_row(r["op"], str(r["clients"]), *shown)
         console.print(rt)
-        v = out["target"]
-        console.print(
-            f"target at {v['clients']} clients (throughput >= 1.0x, p99 <= 1.0x): "
-            + ("[green]met[/green]" if v["met"] else "[red]not met[/red]")
-        )
+        for v in out["targets"]:
+            value = "-" if v["value"] is None else f"{v['value']:.2f}x"
+            state = {True: "[green]met[/green]", False: "[red]not met[/red]"}.get(
+                v["met"], "not measured"
+            )
+            console.print(f"target {v['target']}: {value} {state}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results.finish(out)
     if args.vs:
         out["ratios"] = ratios(out["results"], args.vs)
-        out["target"] = verdict(out["ratios"])
+        out["targets"] = verdicts(out["ratios"])
+        out["targets_met"] = all(v["met"] for v in out["targets"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, out)
     if out["results"]:
