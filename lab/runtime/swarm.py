@@ -363,9 +363,17 @@ class SwarmRuntime:
         node = self._nodes[node_id]
         if node.task is None:
             return NodeState.STOPPED if node.started else NodeState.NEW
-        container = self._container_info(node)
+        container = self._container(node, wait=False)
         if container is not None:
-            status = container["State"]["Status"]
+            try:
+                info = self._engine(node).api.inspect_container(container)
+            except docker.errors.NotFound:
+                # Removed (wipe) or gone with its host: nothing runs, whatever the task says
+                # (Swarm notices a removed container seconds later).
+                return NodeState.STOPPED
+            except RuntimeError:  # no engine for that host: ask Swarm below
+                info = None
+            status = None if info is None else info["State"]["Status"]
             if status == "paused":
                 return NodeState.PAUSED
             if status in ("running", "restarting"):
