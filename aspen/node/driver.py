@@ -20,7 +20,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from aspen.kv.commands import CommandResult
@@ -80,7 +80,13 @@ class RaftDriver:
         snapshot_bytes: int | None = None,
         rebuild: Callable[[], RawNode] | None = None,
         full_backoff: tuple[float, float] = (0.2, 5.0),
+        executor: Executor | None = None,
     ) -> None:
+        """``executor`` runs the storage writes (default: one worker thread, so the loop keeps
+        taking proposals while a write is made durable). The deterministic world
+        (``aspen.sim.world``) passes one that runs each write at once, on the loop's thread:
+        a thread would make the interleaving depend on the OS scheduler. It is shut down by
+        :meth:`close`."""
         self._storage = storage
         self._transport = transport
         self._tick_seconds = tick_seconds
@@ -100,7 +106,11 @@ class RaftDriver:
         full); None once one could. See ``_recover_from_full``."""
         self._snapshot_task: asyncio.Task[int] | None = None
         self._role_changed = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="aspen-storage")
+        self._executor: Executor = (
+            executor
+            if executor is not None
+            else ThreadPoolExecutor(1, thread_name_prefix="aspen-storage")
+        )
         self._wake = asyncio.Event()
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._applied_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
