@@ -55,6 +55,18 @@ def unb64(text: str) -> str:
     return base64.b64decode(text).decode()
 
 
+def revision(reply: Mapping[str, Any]) -> int | None:
+    """The store revision a reply's header carries (the gRPC gateway writes int64s as strings):
+    for a put or a successful txn the revision that made the change, for a linearizable range
+    or a failed compare the revision the state was read at. etcd's own robustness tests order
+    operations by it, as the checker does with Aspen's Raft indexes (`Op.revision`)."""
+    raw = (reply.get("header") or {}).get("revision")
+    try:
+        return None if raw is None else int(raw)
+    except (TypeError, ValueError):
+        return None
+
+
 def prefix_end(prefix: str) -> str:
     """etcd's range_end for "every key starting with ``prefix``" (last byte + 1), base64."""
     raw = bytearray(prefix.encode())
@@ -121,7 +133,9 @@ class EtcdClient:
     Outcomes: ``ok`` (a CAS whose compare failed too, as an observation:
     `Completion.compare_failed`); ``fail`` when the operation surely did not happen
     (connection refused, a read that did not answer, an error code in ``NOT_APPLIED_CODES``);
-    ``info`` otherwise (a write that timed out may have been applied).
+    ``info`` otherwise (a write that timed out may have been applied). Every ok register
+    operation carries the store revision etcd answered with (`revision`), except serializable
+    reads.
     """
 
     def __init__(self, http: str, *, timeout: float, stale_reads: bool) -> None:
@@ -152,10 +166,14 @@ class EtcdClient:
             reply = await self._range({"key": b64(key)})
             kvs = reply.get("kvs") or []
             value = unb64(kvs[0].get("value", "")) if kvs else None
-            return Completion("ok", None if value is None else int(value))
+            # A serializable read is served from one member's store, at no position in the
+            # cluster's order: it gets no revision, so the search must place it.
+            at = None if self._serializable else revision(reply)
+            return Completion("ok", None if value is None else int(value), revision=at)
         if inv.f == "write":
-            await self._http.call("/v3/kv/put", {"key": b64(key), "value": b64(str(inv.value))})
-            return Completion("ok")
+            body = {"key": b64(key), "value": b64(str(inv.value))}
+            reply = await self._http.call("/v3/kv/put", body)
+            return Completion("ok", revision=revision(reply))
         if inv.f == "cas":
             expected, new = inv.value
             compare: dict[str, Any] = {"key": b64(key), "result": "EQUAL"}
@@ -166,8 +184,8 @@ class EtcdClient:
             put = {"request_put": {"key": b64(key), "value": b64(str(new))}}
             reply = await self._http.call("/v3/kv/txn", {"compare": [compare], "success": [put]})
             if not reply.get("succeeded"):
-                return Completion.compare_failed()
-            return Completion("ok")
+                return Completion.compare_failed(revision=revision(reply))
+            return Completion("ok", revision=revision(reply))
         if inv.f == "add":
             element = {"key": b64(f"{SET_PREFIX}{inv.value}"), "value": b64("1")}
             await self._http.call("/v3/kv/put", element)

@@ -30,6 +30,9 @@ def test_partition_with_linearizable_reads_is_valid(tmp_path: Path) -> None:
     skipped = {s["fault"] for s in r["skipped_faults"]}
     assert skipped == {"partition-one-way", "partition-majorities-ring"}  # one-way: refused
     assert "--db etcd" in r["rerun"]
+    # Every ok register operation carries the store revision etcd answered with.
+    oks = [e for e in history(run.run_dir) if e["type"] == "ok" and e["f"] != "add"]
+    assert oks and all(isinstance(e.get("revision"), int) for e in oks), oks[:3]
 
 
 def test_partition_with_serializable_reads_is_invalid_and_shows_the_stale_read(

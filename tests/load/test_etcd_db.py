@@ -10,7 +10,7 @@ import pytest
 
 from lab.context import NodeOptions, RunContext
 from lab.db.base import DB
-from lab.db.etcd import EtcdDB, prefix_end
+from lab.db.etcd import EtcdDB, prefix_end, revision
 from lab.recorder import Recorder
 from lab.runtime.local import LocalRuntime
 
@@ -64,3 +64,11 @@ def test_etcd_db_is_a_lab_database() -> None:
         assert callable(getattr(db, method))
     for method in ("remove_member", "add_learner", "promote"):
         assert callable(getattr(db, method))
+
+
+def test_revision_is_the_header_revision_the_gateway_writes_as_a_string() -> None:
+    assert revision({"header": {"cluster_id": "1", "revision": "42"}, "kvs": []}) == 42
+    assert revision({"header": {"revision": 7}}) == 7
+    assert revision({"header": {}}) is None
+    assert revision({}) is None
+    assert revision({"header": {"revision": "x"}}) is None
