@@ -209,6 +209,8 @@ def _run_all(args: argparse.Namespace, stop: StopRequest) -> int:
         lines.append(line)
         reruns.append(str(results["rerun"]))
         print(line, flush=True)
+        if warning := no_fault_warning(test, results):
+            print(f"    warning: {warning}", flush=True)
         for err in results["errors"]:
             print(f"    error: {err}", flush=True)
         for text in _counterexamples(results):
@@ -300,3 +302,17 @@ def status_line(s: RunStatus, total: float) -> str:
     if s.fault:
         parts.append(f"fault {s.fault}")
     return " · ".join(parts)
+
+
+def no_fault_warning(test: Any, results: dict[str, Any]) -> str | None:
+    """Why a run that planned faults injected none (too short for its schedule), or None."""
+    from lab.chaos.schedule import room_for_a_fault
+
+    if results.get("faults") or results.get("interrupted") or not test.fault_plan().run:
+        return None
+    need = room_for_a_fault(test.the_scenario.timing)
+    return (
+        f"no fault was injected: {test.duration:g} s of workload left no room for a fault "
+        f"window after the warm-up; a verdict without faults says nothing about them "
+        f"(--duration {need:g} or more always injects one)"
+    )

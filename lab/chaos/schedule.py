@@ -47,6 +47,13 @@ class Timing:
             raise ValueError("jitter must be in [0, 1)")
 
 
+def room_for_a_fault(timing: Timing) -> float:
+    """The shortest ``--duration`` whose schedule always holds a fault window: the warm-up,
+    the longest a first window may be drawn, and the tail. A shorter run may inject nothing
+    and still come out valid, which says nothing about faults."""
+    return timing.warmup + timing.fault * (1 + timing.jitter) + timing.tail
+
+
 def build_schedule(
     seed: int, duration: float, faults: Sequence[str], timing: Timing = Timing()
 ) -> list[FaultWindow]:
