@@ -30,7 +30,7 @@ from tests.checker.strategies import MUTATIONS, candidates, mutate, plans
 
 TOTAL = int(os.environ.get("ORACLE_HISTORIES", "48"))
 BATCH = 24
-EXAMPLES = max(1, TOTAL // BATCH)
+EXAMPLES = max(1, -(-TOTAL // BATCH))  # rounded up: at least TOTAL histories
 
 
 @pytest.fixture(scope="module")
