@@ -20,12 +20,11 @@ from aspen.client import AsyncClient, Outcome
 from aspen.config import NodeConfig
 from aspen.http.app import build_app, serve
 from aspen.http.limits import HttpLimits
-from aspen.node.driver import RaftDriver
-from aspen.node.kv_service import AspenService
+from aspen.node.assembly import core_factory, make_driver, make_service
 from aspen.node.peers import PEER_KEY_PREFIX, AddressBook, split_host_port
 from aspen.node.service import PeerAddress
 from aspen.node.storage import NodeStorage, open_storage
-from aspen.raft import Entry, EntryKind, RaftConfig, RawNode
+from aspen.raft import Entry, EntryKind, RawNode
 from aspen.ticket import Ticket
 from aspen.tls import client_context, peer_contexts, server_context
 from aspen.transport.tcp import PeerTransport
@@ -73,22 +72,8 @@ class Node:
             ssl_server, ssl_client = peer_contexts(config.tls_cert, config.tls_key, config.tls_ca)
         self._hello_learned: set[int] = set()
         self.storage: NodeStorage = open_storage(config)
-        applied = self.storage.applied_index()
-        raft_config = RaftConfig(
-            id=config.node_id,
-            election_tick=config.election_ticks,
-            heartbeat_tick=config.heartbeat_ticks,
-            max_entries_per_msg=config.max_proposal_batch,
-            applied=applied,
-        )
         rng = random.Random(int.from_bytes(os.urandom(8), "big"))
-        self.raw = RawNode(raft_config, self.storage.raft_view, rng)
-
-        def rebuild() -> RawNode:
-            """The core as a restart would build it from storage (after a full map)."""
-            applied_now = dataclasses.replace(raft_config, applied=self.storage.applied_index())
-            return RawNode(applied_now, self.storage.raft_view, rng)
-
+        build_core = core_factory(config, self.storage, rng)
         raft_host, raft_port = split_host_port(config.raft_addr)
         self.transport = PeerTransport(
             config.node_id,
@@ -111,31 +96,22 @@ class Node:
             {p.id: PeerAddress(p.raft, p.http) for p in config.peers},
             on_change=self._on_peer_change,
         )
-        self.driver = RaftDriver(
-            self.raw,
+        self.driver = make_driver(
+            config,
+            build_core,
             self.storage,
             _TransportStats(self.transport),
-            tick_seconds=config.tick_ms / 1000,
             leader_address=self._leader_address,
             on_applied=self._on_applied,
-            snapshot_threshold=config.snapshot_threshold,
-            snapshot_bytes=config.map_size // 8,
-            rebuild=rebuild,
         )
-        self.service = AspenService(
-            node_id=config.node_id,
-            cluster_id=config.cluster_id,
-            driver=self.driver,
-            storage=self.storage,
-            peers=self.peers,
-            self_address=PeerAddress(config.raft_advertised, config.http_advertised),
-            data_dir=config.data_dir,
-            fsync=config.fsync,
-            version=VERSION,
-            promote_max_lag=config.promote_max_lag,
-        )
+        self.service = make_service(config, self.driver, self.storage, self.peers, VERSION)
         self._http: Any = None
         self._join_task: asyncio.Task[None] | None = None
+
+    @property
+    def raw(self) -> RawNode:
+        """The core the driver runs now (it builds a new one after a full map)."""
+        return self.driver.node
 
     # --- callbacks ----------------------------------------------------------------------------
 

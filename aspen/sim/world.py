@@ -27,7 +27,6 @@ so ``run_world(seed, seconds)`` is a pure function: the trace's SHA-256 proves i
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import tempfile
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from aspen.config import NodeConfig, PeerSpec
+from aspen.node.assembly import core_factory, make_driver, make_service
 from aspen.node.driver import RaftDriver
 from aspen.node.kv_service import AspenService
 from aspen.node.memstore import MemoryNodeStorage
@@ -48,7 +48,7 @@ from aspen.node.service import (
     UnavailableError,
     UnknownOutcomeError,
 )
-from aspen.raft import ConfState, Entry, Message, RaftConfig, RawNode, Role
+from aspen.raft import ConfState, Entry, Message, Role
 from aspen.raft.errors import InvariantViolation
 from aspen.sim.history import History, Trace
 from aspen.sim.vloop import InlineExecutor, run
@@ -189,46 +189,20 @@ class WorldNode:
         return self.driver is not None
 
     def start(self, bootstrap: ConfState | None = None) -> None:
-        """Build core, driver and service as ``aspen.node.server.Node`` does."""
-        c, storage, rng = self.config, self.storage, self._world.rng
-        raft_config = RaftConfig(
-            id=c.node_id,
-            election_tick=c.election_ticks,
-            heartbeat_tick=c.heartbeat_ticks,
-            max_entries_per_msg=c.max_proposal_batch,
-            applied=storage.applied_index(),
-        )
-        core_rng = random.Random(rng.getrandbits(64))
-
-        def rebuild() -> RawNode:
-            applied_now = dataclasses.replace(raft_config, applied=storage.applied_index())
-            return RawNode(applied_now, storage.raft_view, core_rng)
-
+        """Build core, driver and service as the server does (`aspen.node.assembly`)."""
+        c, storage = self.config, self.storage
+        build_core = core_factory(c, storage, random.Random(self._world.rng.getrandbits(64)))
         peers = AddressBook(c.node_id, {p.id: PeerAddress(p.raft, p.http) for p in c.peers})
-        self.driver = RaftDriver(
-            RawNode(raft_config, storage.raft_view, core_rng),
+        self.driver = make_driver(
+            c,
+            build_core,
             storage,
             _Transport(self._world.network),
-            tick_seconds=c.tick_ms / 1000,
             leader_address=peers.address,
             on_applied=self._on_applied,
-            snapshot_threshold=c.snapshot_threshold,
-            snapshot_bytes=c.map_size // 8,
-            rebuild=rebuild,
             executor=InlineExecutor(),
         )
-        self.service = AspenService(
-            node_id=c.node_id,
-            cluster_id=c.cluster_id,
-            driver=self.driver,
-            storage=storage,
-            peers=peers,
-            self_address=PeerAddress(c.raft_advertised, c.http_advertised),
-            data_dir=c.data_dir,
-            fsync=c.fsync,
-            version="world",
-            promote_max_lag=c.promote_max_lag,
-        )
+        self.service = make_service(c, self.driver, storage, peers, "world")
         self.driver.start()
         if bootstrap is not None:
             self.driver.bootstrap(bootstrap)
