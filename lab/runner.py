@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lab.chaos.nemesis import Nemesis
 from lab.chaos.schedule import FaultWindow
@@ -41,15 +41,18 @@ class Phases:
     concurrency: int = 6
 
 
+Phase = Literal["setup", "workload", "recovery", "checking", "reporting"]
+
+
 @dataclass(frozen=True, slots=True)
 class RunStatus:
     """What a run is doing now, for a live display (the fields of the soak's status line).
 
-    ``phase`` is ``setup`` (nodes starting), ``workload``, ``recovery`` (faults healed, waiting
-    for the cluster and reading the final state) or ``checking``; the counts are the
-    workload's so far."""
+    ``phase``: ``setup`` (nodes starting), ``workload``, ``recovery`` (faults healed, waiting
+    for the cluster and reading the final state), ``checking``, ``reporting`` (the command
+    writing the report); the counts are the workload's so far."""
 
-    phase: str
+    phase: Phase
     elapsed: float = 0.0
     """Seconds of workload run."""
     ok: int = 0

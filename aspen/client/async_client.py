@@ -29,7 +29,7 @@ import io
 import random
 import ssl as _ssl
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -216,11 +216,7 @@ class AsyncClient:
         ) as resp:
             raw = await resp.read()
             status = resp.status
-        try:
-            body = _decode(raw) if raw else None
-        except msgspec.DecodeError:
-            body = {"error": raw[:500].decode("utf-8", "replace")}
-        return status, body
+        return status, _body(raw)
 
     async def request(
         self,
@@ -460,12 +456,8 @@ class AsyncClient:
             return Result(Outcome.FAIL, error=f"{url}: {e!r}", endpoint=base)
         if status == 200:
             return Result(Outcome.OK, raw, None, status, None, base)
-        try:
-            reply = _decode(raw) if raw else None
-        except msgspec.DecodeError:
-            reply = {"error": raw[:300].decode("utf-8", "replace")}
-        failed = _result(status, reply, base, 1)
-        return Result(Outcome.FAIL, None, failed.error, status, None, base, 1, reply)
+        # Any refusal of a read is FAIL (a 5xx too: nothing was changed).
+        return replace(_result(status, _body(raw), base, 1), outcome=Outcome.FAIL, index=None)
 
     async def leader(self, *, endpoint: str | None = None) -> Result[LeaderInfo]:
         r = await self._get("/leader", endpoint)
@@ -521,6 +513,14 @@ def _leader_hint(reply: Any, scheme: str = "http") -> str | None:
         except ValueError:
             return None
     return None
+
+
+def _body(raw: bytes) -> Any:
+    """A reply's JSON body; a body that is not JSON (a proxy's error page) as its first bytes."""
+    try:
+        return _decode(raw) if raw else None
+    except msgspec.DecodeError:
+        return {"error": raw[:500].decode("utf-8", "replace")}
 
 
 def _result(status: int, reply: Any, base: str, attempt: int) -> Result[Any]:

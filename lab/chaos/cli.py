@@ -13,12 +13,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.chaos.scenarios import DEFAULT_MATRIX, SCENARIOS
 from lab.context import NodeOptions
 from lab.interrupt import StopRequest, stop_on_signals
 from lab.runner import RunStatus
+
+if TYPE_CHECKING:
+    from lab.test import LabTest
 from lab.store import DEFAULT_ROOT
 
 
@@ -293,7 +296,7 @@ class _progress:
 
 def status_line(s: RunStatus, total: float) -> str:
     """``workload 12/20 s · 1,430 ok (119/s) · fault partition-halves``."""
-    parts = [s.phase]
+    parts: list[str] = [s.phase]
     if s.phase == "workload":
         parts[0] += f" {s.elapsed:.0f}/{total:g} s"
     if s.ok:
@@ -304,7 +307,7 @@ def status_line(s: RunStatus, total: float) -> str:
     return " · ".join(parts)
 
 
-def no_fault_warning(test: Any, results: dict[str, Any]) -> str | None:
+def no_fault_warning(test: LabTest, results: dict[str, Any]) -> str | None:
     """Why a run that planned faults injected none (too short for its schedule), or None."""
     from lab.chaos.schedule import room_for_a_fault
 
