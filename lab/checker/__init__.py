@@ -18,8 +18,9 @@ from lab.checker.model import ANY, ILLEGAL, Model, ModelError
 from lab.checker.models import MODELS, model_for
 from lab.checker.registers import KVModel, RegisterModel, freeze
 from lab.checker.result import Counterexample, PartitionResult, Result, Verdict
-from lab.checker.search import SearchOp, SearchResult, search
+from lab.checker.search import SearchResult, search
 from lab.checker.sets import SetModel
+from lab.checker.timeline import SearchOp
 
 __all__ = [
     "ANY",

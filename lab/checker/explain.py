@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.checker.model import ANY, Model
-from lab.checker.search import SearchOp, search, search_op
+from lab.checker.search import search
+from lab.checker.timeline import SearchOp
 from lab.history.op import UNKNOWN, Operation
 
 
@@ -81,8 +82,7 @@ def _fails(
         if ckey in compiled:
             sop = compiled[ckey]
         else:
-            step = model.compile(op)
-            sop = compiled[ckey] = None if step is None else search_op(model, op, step)
+            sop = compiled[ckey] = model.lower(op)
         if sop is not None:
             sops.append(sop)
     res = search(sops, init, deadline=deadline)

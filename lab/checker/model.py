@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
+from lab.checker.timeline import SearchOp
 from lab.history.op import UNKNOWN, Operation
 
 if TYPE_CHECKING:
@@ -159,3 +160,23 @@ class Model(ABC, Generic[S]):
             return new if ok else ILLEGAL
 
         return compiled
+
+    def lower(self, op: Operation) -> SearchOp | None:
+        """Everything the search needs of ``op`` (`compile` and the hooks above, as a
+        `lab.checker.timeline.SearchOp`), or None when `compile` drops it. A model may
+        override it to derive them all in one pass (`lab.checker.registers` does: it runs
+        once per operation, the checker's main fixed cost)."""
+        step = self.compile(op)
+        if step is None:
+            return None
+        unknown = op.ret is None
+        return SearchOp(
+            op.call,
+            op.ret,
+            step,
+            self.symmetry_key(op) if unknown else None,
+            self.is_blind(op),
+            self.resets(op),
+            None if unknown else self.frontier(op),
+            self.is_read_only(op),
+        )

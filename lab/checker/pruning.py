@@ -5,7 +5,8 @@ comparison in tests/checker/test_pruning.py holds them to that):
 
 * `symmetry_blocked`: interchangeable unknown operations are placed in call order only;
 * `blind_pointless`: an unknown operation is never placed right before a blind one;
-* `doomed`: a configuration whose most urgent read can no longer succeed is dead at once;
+* `doomed` (`unreachable`): a configuration whose most urgent read can no longer succeed is
+  dead at once;
 * `steer`: candidates after which the urgent operation can succeed are tried first;
 * `Dominance`: a configuration with more pending operations placed than one that failed
   (same known set, same state) fails too.
@@ -44,42 +45,47 @@ def doomed(tl: Timeline, state: Any, bound: int) -> int:
     """Look ahead to the first operation due (in return order) that has a frontier test: if the
     state fails it, and nothing that could still run before it resets the state to one it
     accepts (appends alone cannot help), the configuration is dead: returns that operation's
-    return entry, else -1."""
-    match, nxt, resets = tl.match, tl.nxt, tl.resets
-    tail = tl.tail
-    y = bound
-    fc = None
-    while y != tail:
-        if match[y] < 0:
-            fc = tl.fcheck[y]
-            if fc is not None:
-                break
-        y = nxt[y]
-    if fc is None or fc(state):
+    return entry, else -1. (The search inlines the look-ahead and calls `unreachable`.)"""
+    tail, fnext, nxt, prv = tl.tail, tl.fnext, tl.nxt, tl.prv
+    if bound == tail:
         return -1
-    # Could any operation called before y (known, or pending) reset the state to one that
-    # passes? (Loops, not any(): this runs at every node.)
+    y = fnext[bound]
+    # A lifted entry keeps its links but its neighbour no longer points back at it (lifts are
+    # undone in reverse order): skip those, their operations are placed.
+    while y != tail and nxt[prv[y]] != y:
+        y = fnext[y + 1]
+    if y == tail:
+        return -1
+    fc = tl.fcheck[y]
+    return y if not fc(state) and unreachable(tl, fc, y) else -1
+
+
+def unreachable(tl: Timeline, fc: Callable[[Any], bool], y: int) -> bool:
+    """Can no operation called before return entry ``y`` (known, or pending) reset the state
+    to one that passes ``fc``, the frontier test of ``y``'s operation?"""
+    match, resets, nxt = tl.match, tl.resets, tl.nxt
+    # Loops, not any(): this runs at many nodes.
     c = nxt[tl.head]
     while c != y:
         if match[c] >= 0:
             r = resets[c]
             if r is None:
-                return -1
+                return False
             for value in r:
                 if fc(value):
-                    return -1
+                    return False
         c = nxt[c]
     p = nxt[tl.ihead]
     itail = tl.itail
     while p != itail and p < y:
         r = resets[p]
         if r is None:
-            return -1
+            return False
         for value in r:
             if fc(value):
-                return -1
+                return False
         p = nxt[p]
-    return y  # the return entry of the operation that can no longer succeed
+    return True
 
 
 def steer(

@@ -23,11 +23,11 @@ register did *not* hold, as Porcupine's etcd model reads Jepsen's ``:fail :cas``
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, Final
 
 from lab.checker.model import ANY, ILLEGAL, Model, ModelError, StepFn
+from lab.checker.timeline import SearchOp
 from lab.history.op import COMPARE_FAILED, F_SYNONYMS, UNKNOWN, Operation
 from lab.history.pairing import normalize_f
 
@@ -153,11 +153,14 @@ class RegisterModel(Model[Any]):
             target = value[0]
         else:
             return None
-        return functools.partial(_may_grow_into, target=target)
+        return _grows_into(target)
 
     def compile(self, op: Operation) -> StepFn | None:
         kind, value = self.input(op)
-        out = self.output(op)
+        return self.compile_parsed(kind, value, self.output(op))
+
+    def compile_parsed(self, kind: str, value: Any, out: Any) -> StepFn | None:
+        """`compile` from the parsed input (`input`) and output (`output`)."""
         any_ = ANY
         illegal = ILLEGAL
         if kind == "read":
@@ -210,6 +213,42 @@ class RegisterModel(Model[Any]):
             return append
         raise ModelError(f"unknown operation {kind!r}")
 
+    def lower(self, op: Operation) -> SearchOp | None:
+        # `compile`, `symmetry_key`, `is_blind`, `resets` and `frontier` in one pass: each
+        # parses the operation again, and this runs once per operation of every history.
+        kind, value = self.input(op)
+        output = op.output
+        unknown = output is UNKNOWN
+        if not unknown:
+            output = freeze(output)
+        step = self.compile_parsed(kind, value, output)
+        if step is None:
+            return None
+        sig = (kind, value) if unknown and op.ret is None else None
+        frontier: Callable[[Any], bool] | None = None
+        read_only = False
+        if kind == "read":
+            read_only = True
+            resets: tuple[Any, ...] = ()
+            if not unknown and op.ret is not None:
+                frontier = _grows_into(output)
+        elif kind == "write":
+            resets = (value,)
+        elif kind == "cas":
+            if output is COMPARE_FAILED:
+                read_only = True
+                resets = ()
+            else:
+                resets = (value[1],)
+                if not unknown and op.ret is not None:
+                    frontier = _grows_into(value[0])
+        elif kind == "delete":
+            resets = (self.absent,)
+        else:  # append
+            resets = ()
+        blind = kind == "write" or kind == "delete"
+        return SearchOp(op.call, op.ret, step, sig, blind, resets, frontier, read_only)
+
     def describe(self, op: Operation) -> str:
         kind = normalize_f(op.f)
         if kind == "read":
@@ -236,6 +275,31 @@ class KVModel(RegisterModel):
 
     name: ClassVar[str] = "kv"
     FS: ClassVar[frozenset[str]] = frozenset({"read", "write", "cas", "delete", "append"})
+
+
+def _grows_into(target: Any) -> Callable[[Any], bool]:
+    """`frontier`'s test for an operation that must observe ``target``."""
+    any_ = ANY
+    if not isinstance(target, str | tuple):  # appends never grow into it: equality decides
+
+        def equals(state: Any, t: Any = target) -> bool:
+            return state == t or state is any_
+
+        return equals
+
+    if isinstance(target, str):
+
+        def grows_str(state: Any, t: str = target) -> bool:
+            return (
+                state is None or state is any_ or (isinstance(state, str) and t.startswith(state))
+            )
+
+        return grows_str
+
+    def grows(state: Any, t: Any = target) -> bool:
+        return state == t or state is any_ or _may_grow_into(state, target=t)
+
+    return grows
 
 
 def _may_grow_into(state: Any, *, target: Any) -> bool:

@@ -28,28 +28,27 @@ later point, so its segment runs to the end of the partition.
 from __future__ import annotations
 
 import bisect
-import contextlib
-import gc
 import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
 
 from lab.checker.model import ILLEGAL, Model, StepFn
 from lab.checker.result import Counterexample, PartitionResult, Verdict
-from lab.checker.search import SearchOp, SearchResult, search
+from lab.checker.search import SearchResult, search
+from lab.checker.timeline import SearchOp
 from lab.history.op import Operation
 
 
-@dataclass(frozen=True, slots=True)
-class _Placed:
-    """A revisioned operation at its place: (revision, 0 for a change / 1 for an observation)."""
+class _Placed(NamedTuple):
+    """A revisioned operation at its place: (revision, 0 for a change / 1 for an observation),
+    with its compiled step and whether it is blind (`lab.checker.model.Model.is_blind`)."""
 
     point: tuple[int, int]
     op: Operation
     step: StepFn
+    blind: bool
 
 
 def has_revisions(ops: Sequence[Operation]) -> bool:
@@ -62,42 +61,20 @@ def check_by_revisions(
 ) -> PartitionResult | None:
     """The verdict on one partition using its revisions; None when no operation has one (the
     plain search decides). ``deadline`` (`time.monotonic`) bounds the segment searches."""
-    with _collector_paused():
-        return _check(model, key, ops, deadline)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector: a check allocates a compiled step, a key and
-    a place per operation, all alive until it ends and none in a cycle, and the collector
-    would scan them again and again (a million operations: 3x slower). Reference counting
-    still frees everything; the collector resumes as it was."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _check(
-    model: Model[Any], key: Any, ops: Sequence[Operation], deadline: float | None
-) -> PartitionResult | None:
     started = time.perf_counter()
     keyed: list[tuple[int, int, float, int, _Placed]] = []
-    loose: list[tuple[Operation, StepFn]] = []
-    compile_, read_only = model.compile, model.is_read_only
+    loose: list[Loose] = []
+    lower = model.lower
     for n, op in enumerate(ops):
-        step = compile_(op)
-        if step is None:
+        sop = lower(op)
+        if sop is None:
             continue  # an unknown read: no constraint, no effect
         revision = op.revision
         if revision is not None and op.ret is not None:
-            ro = 1 if read_only(op) else 0
-            keyed.append((revision, ro, op.call, n, _Placed((revision, ro), op, step)))
+            point = (revision, 1 if sop.read_only else 0)
+            keyed.append((*point, op.call, n, _Placed(point, op, sop.step, sop.blind)))
         else:
-            loose.append((op, step))
+            loose.append((op, sop))
     if not keyed:
         return None
     # Observations sharing a place commute: among them, call order (real time's, if any).
@@ -249,8 +226,8 @@ RECENT: Final = (0, 16, 128)
 """How far back (in revisioned operations before a unit) the unknown outcomes tried first in
 it were invoked: most take effect soon, and a search with few of them is fast."""
 
-Loose = tuple[Operation, StepFn]
-"""An operation without a revision, with its compiled step."""
+Loose = tuple[Operation, SearchOp]
+"""An operation without a revision, lowered (`lab.checker.model.Model.lower`)."""
 
 
 class _Windows:
@@ -301,9 +278,9 @@ def _with_loose(
     """
     m = len(placed)
     win = _Windows(placed)
-    known = [(win.of(op), op, step) for op, step in loose if op.ret is not None]
+    known = [(win.of(op), op, sop) for op, sop in loose if op.ret is not None]
     pool = sorted(
-        ((win.of(op)[0], op, step) for op, step in loose if op.ret is None),
+        ((win.of(op)[0], op, sop) for op, sop in loose if op.ret is None),
         key=lambda u: (u[0], u[1].call),
     )
     cover = [0] * (m + 1)  # windows of known outcomes: no unit boundary inside
@@ -315,12 +292,12 @@ def _with_loose(
     inside = 0
     for i in range(m):
         inside += cover[i]
-        if i and not inside and model.is_blind(placed[i].op):
+        if i and not inside and placed[i].blind:
             starts.append(i)
     stops = [*starts[1:], m]
     members: list[list[Loose]] = [[] for _ in starts]
-    for (lo, _), op, step in known:
-        members[max(0, bisect.bisect_right(starts, lo) - 1)].append((op, step))
+    for (lo, _), op, sop in known:
+        members[max(0, bisect.bisect_right(starts, lo) - 1)].append((op, sop))
     pool_los = [lo for lo, _, _ in pool]
     used: set[int] = set()
     state = model.init()
@@ -339,7 +316,7 @@ def _with_loose(
         for reach in (*RECENT, None):  # the unused ones invoked ever longer before the unit
             since = -2 if reach is None else start - 1 - reach
             first = bisect.bisect_left(pool_los, since, 0, n_avail)
-            pick = [(op, step) for _, op, step in pool[first:n_avail] if op.id not in used]
+            pick = [(op, sop) for _, op, sop in pool[first:n_avail] if op.id not in used]
             if pick and (not tries or len(pick) > len(tries[-1])):
                 tries.append(pick)
         for extra in tries:
@@ -354,7 +331,7 @@ def _with_loose(
             if res.outcome != "invalid":
                 return verdict.unknown(_budget(len(mine) + len(extra), res.steps))
         else:
-            every = [(op, step) for _, op, step in pool[:n_avail]]
+            every = [(op, sop) for _, op, sop in pool[:n_avail]]
             ops = [p.op for p in placed[start:stop]] + [op for op, _ in mine + every]
             res, end = _search_unit(model, placed[start:stop], mine, every, state, deadline)
             if res.outcome == "invalid":
@@ -411,13 +388,9 @@ def _search_unit(
         for p, g in zip(inside, groups, strict=True)
     ]
     sops += [
-        SearchOp(
-            op.call, op.ret, _free(step),
-            sig=model.symmetry_key(op) if op.ret is None else None,
-            blind=model.is_blind(op),
-        )
-        for op, step in (*known, *unknown)
-    ]  # fmt: skip
+        SearchOp(op.call, op.ret, _free(sop.step), sig=sop.sig, blind=sop.blind)
+        for op, sop in (*known, *unknown)
+    ]
     init = (state, -1, 0)
     res = search(sops, init, deadline=deadline)
     s: Any = init
@@ -440,11 +413,11 @@ def _exact(
     m = len(placed)
     blind_from = [m] * (m + 1)  # the first blind revisioned operation at or after a position
     for i in range(m - 1, -1, -1):
-        blind_from[i] = i if model.is_blind(placed[i].op) else blind_from[i + 1]
+        blind_from[i] = i if placed[i].blind else blind_from[i + 1]
     segments: list[tuple[int, int, list[Loose]]] = []
-    for op, step in loose:
+    for op, sop in loose:
         lo, hi = win.of(op)
-        segments.append((lo + 1, blind_from[hi], [(op, step)]))
+        segments.append((lo + 1, blind_from[hi], [(op, sop)]))
     merged: list[tuple[int, int, list[Loose]]] = []
     for start, stop, us in sorted(segments, key=lambda s: s[0]):
         if merged and start <= merged[-1][1]:

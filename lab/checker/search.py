@@ -24,40 +24,17 @@ operation whose return stopped it (the one that could not be placed).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Hashable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-from lab.checker.model import ILLEGAL, Model, StepFn
-from lab.checker.pruning import Dominance, blind_pointless, doomed, steer, symmetry_blocked
-from lab.checker.timeline import Timeline
-from lab.history.op import Operation
+from lab.checker.model import ILLEGAL
+from lab.checker.pruning import Dominance, blind_pointless, steer, symmetry_blocked, unreachable
+from lab.checker.timeline import SearchOp, Timeline
 
 Outcome = Literal["valid", "invalid", "timeout", "stopped"]
 
 _CHECK_EVERY: Final = 2048  # lifts + backtracks between looks at the clock
-
-
-@dataclass(frozen=True)
-class SearchOp:
-    """One operation as the search sees it: real-time interval and compiled step.
-
-    ``ret`` None means the outcome is unknown (the operation may happen at any point after
-    its call, or never). ``sig``, for such operations, names their effect: two with equal
-    ``sig`` are interchangeable, and the search then only places them in call order.
-    ``blind`` says the step ignores the state it is applied to (a plain write): placing an
-    unknown operation right before a blind unknown one is pointless, so the search never does.
-    ``resets`` and ``frontier`` come from `lab.checker.model.Model`: a look-ahead test for
-    the most urgent operation, and the states other operations could set that it must allow.
-    """
-
-    call: float
-    ret: float | None
-    step: StepFn
-    sig: Hashable | None = None
-    blind: bool = False
-    resets: tuple[Any, ...] | None = None
-    frontier: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,20 +56,6 @@ class SearchResult:
     steps: int = 0
     cache_size: int = 0
     progress: float | None = None
-
-
-def search_op(model: Model[Any], op: Operation, step: StepFn) -> SearchOp:
-    """What the search needs to know about ``op`` (compiled ``step`` included)."""
-    unknown = op.ret is None
-    return SearchOp(
-        op.call,
-        op.ret,
-        step,
-        sig=model.symmetry_key(op) if unknown else None,
-        blind=model.is_blind(op),
-        resets=model.resets(op),
-        frontier=None if unknown else model.frontier(op),
-    )
 
 
 def search(
@@ -201,7 +164,8 @@ def ordered_search_steps(
     if tl.nxt[tl.head] == tl.tail:
         return SearchResult("valid")  # only unknown outcomes: none has to have happened
     match, opid, steps, bits = tl.match, tl.opid, tl.steps, tl.bits
-    nxt, psame, head, ihead = tl.nxt, tl.psame, tl.head, tl.ihead
+    nxt, prv, psame, head, ihead = tl.nxt, tl.prv, tl.psame, tl.head, tl.ihead
+    call_of, fnext, fcheck, tail = tl.call_of, tl.fnext, tl.fcheck, tl.tail
     illegal = ILLEGAL
     has_pending = tl.nxt[tl.ihead] != tl.itail
     # Lowe's cache: configurations entered, (linearized set, state).
@@ -212,8 +176,9 @@ def ordered_search_steps(
     urgency = _urgency(ops, match, tl.call_pos, eager)
     by_urgency = urgency.__getitem__
     # A frame: (entry placed, state before it, the node's candidates, index among them,
-    # the node's bound, -1 for a known operation or 1 for a pending one).
-    stack: list[tuple[int, Any, list[int], int, int, int]] = []
+    # the node's bound, -1 for a known operation or 1 for a pending one, the node's doom and
+    # lost: see `enter`).
+    stack: list[tuple[int, Any, Sequence[int], int, int, int, int, int]] = []
     push = stack.append
     pop = stack.pop
     klin = 0  # known operations linearized (bitset)
@@ -229,35 +194,65 @@ def ordered_search_steps(
     budget = slice_steps
     work = 0
 
-    def enter(state: Any, after_pending: bool) -> tuple[list[int], int, int]:
-        """A node's (candidates, bound, doom): the known calls before the first return in
-        the main list (the bound) and the pending calls before it that the symmetry and
-        blind rules allow, most urgent first; none if the node is doomed."""
+    def enter(state: Any, after_pending: bool) -> tuple[Sequence[int], int, int, int]:
+        """A node's (candidates, bound, doom, lost), where the bound is the first return in the
+        main list. The look-ahead (`doomed`) finds the first observation due: the node is doomed
+        (no candidates) if its state fails it beyond repair; else the urgent operation (the
+        one returning at the bound) is left out if placing it would doom the child
+        (`unreachable` answers alike before and after it is placed: it cannot repair what it
+        breaks): it is then ``lost``, and ``doom`` names the observation it would fail, so the
+        deepest prefix and the culprit are what placing it and finding the child doomed gave.
+        When the urgent operation comes first in any case, as it does unless an unknown call
+        precedes the bound in the eager order, only it is given, as a 1-tuple: the search asks
+        `candidates` for the rest if it comes back to the node, which most nodes of a valid
+        history never do."""
+        b = nxt[head]
+        while match[b] >= 0:
+            b = nxt[b]
+        y = fnext[b]
+        while y != tail and nxt[prv[y]] != y:  # see `doomed`
+            y = fnext[y + 1]
+        if y != tail:
+            fc = fcheck[y]
+            if not fc(state):
+                if unreachable(tl, fc, y):
+                    return [], b, y, -1  # a read due soon can no longer succeed
+            elif y != b:
+                u = call_of[b]
+                new = steps[u](state)
+                if new is not illegal and not fc(new) and unreachable(tl, fc, y):
+                    cands = candidates(state, after_pending, b)
+                    cands.remove(u)
+                    return cands, b, y, u
+        if eager and nxt[ihead] < b:  # itail is past every entry
+            return candidates(state, after_pending, b), b, -1, -1
+        return (call_of[b],), b, -1, -1
+
+    def candidates(state: Any, after_pending: bool, bound: int) -> list[int]:
+        """Every candidate of a node that is not doomed: the known calls before the bound and
+        the pending calls before it that the symmetry and blind rules allow, most urgent
+        first."""
         cands = []
         e = nxt[head]
-        while match[e] >= 0:
+        while e != bound:
             cands.append(e)
             e = nxt[e]
-        bound = e
         p = nxt[ihead]
-        while p < bound:  # itail is past every entry
+        while p < bound:
             if not (psame[p] >= 0 and symmetry_blocked(tl, p, plin)) and not (
                 after_pending and blind_pointless(tl, p, after_pending)
             ):
                 cands.append(p)
             p = nxt[p]
-        doom = doomed(tl, state, bound)
-        if doom >= 0:
-            return [], bound, doom  # a read due soon can no longer succeed
         if len(cands) > 1:
             cands.sort(key=by_urgency)
-            fc = tl.fcheck[bound]
+            fc = fcheck[bound]
             if fc is not None:
                 cands = steer(tl, fc, cands, state, bound)
-        return cands, bound, -1
+        return cands
 
     state = init
-    cands, bound, doom = enter(state, False)
+    cands, bound, doom, lost = enter(state, False)
     idx = 0
 
     while True:
@@ -269,18 +264,27 @@ def ordered_search_steps(
                 pending = match[e] < 0
                 lin = klin if pending else klin | bits[e]
                 pl = plin | bits[e] if pending else plin
-                if (lin | pl, new) not in cache and not (has_pending and prunes(lin, new, pl)):
-                    cache_add((lin | pl, new))
-                    tl.lift(e)
-                    push((e, state, cands, idx, bound, 1 if pending else -1))
+                key = (lin | pl, new)
+                if key not in cache and not (has_pending and prunes(lin, new, pl)):
+                    cache_add(key)
+                    # tl.lift(e), inlined: the hot loop's most frequent call.
+                    a, b = prv[e], nxt[e]
+                    nxt[a] = b
+                    prv[b] = a
+                    if not pending:
+                        m = match[e]
+                        a, b = prv[m], nxt[m]
+                        nxt[a] = b
+                        prv[b] = a
+                    push((e, state, cands, idx, bound, 1 if pending else -1, doom, lost))
                     state = new
                     klin = lin
                     plin = pl
-                    if not pending and tl.nxt[tl.head] == tl.tail:
+                    if not pending and nxt[head] == tail:
                         done = work + slice_steps - budget
                         order = tuple(opid[f[0]] for f in stack)
                         return SearchResult("valid", order, steps=done, cache_size=len(cache))
-                    cands, bound, doom = enter(state, pending)
+                    cands, bound, doom, lost = enter(state, pending)
                     idx = 0
                     n_cands = len(cands)
                     budget -= 1
@@ -292,14 +296,23 @@ def ordered_search_steps(
                             return _give_up("timeout", prefix, culprit, work, cache)
                     continue
             idx += 1
+        if type(cands) is tuple:
+            # Only the most urgent candidate was given (see `enter`): now all of them (it is
+            # among them again, and goes no further: its configuration is cached or illegal).
+            cands = candidates(state, bool(stack) and stack[-1][5] > 0, bound)
+            idx = 0
+            continue
         # Nothing fits: this configuration failed; backtrack.
         if bound > far:
             far = bound
-        if len(stack) > best_len:
-            best_len = len(stack)
+        depth = len(stack) + (lost >= 0)
+        if depth > best_len:
+            best_len = depth
             del best[shared:]
-            best.extend(stack[k][0] for k in range(shared, best_len))
-            shared = best_len
+            best.extend(stack[k][0] for k in range(shared, len(stack)))
+            if lost >= 0:
+                best.append(lost)
+            shared = len(stack)
             culprit = opid[doom if doom >= 0 else bound]
         if not stack:
             return SearchResult(
@@ -309,10 +322,9 @@ def ordered_search_steps(
             )  # fmt: skip
         if has_pending:
             dominance.record(klin, state, plin)
-        top, state, cands, idx, bound, kind = pop()
+        top, state, cands, idx, bound, kind, doom, lost = pop()
         if len(stack) < shared:
             shared = len(stack)
-        doom = -1  # the parent node was not doomed: it had children
         if kind < 0:
             klin ^= bits[top]
         else:

@@ -13,26 +13,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
 
-class Placeable(Protocol):
-    """What the timeline needs of one operation (`lab.checker.search.SearchOp` has it)."""
+class SearchOp(NamedTuple):
+    """One operation as the search sees it: real-time interval and compiled step.
 
-    @property
-    def call(self) -> float: ...
-    @property
-    def ret(self) -> float | None: ...
-    @property
-    def step(self) -> Callable[[Any], Any]: ...
-    @property
-    def sig(self) -> Hashable | None: ...
-    @property
-    def blind(self) -> bool: ...
-    @property
-    def resets(self) -> tuple[Any, ...] | None: ...
-    @property
-    def frontier(self) -> Callable[[Any], bool] | None: ...
+    ``ret`` None means the outcome is unknown (the operation may happen at any point after
+    its call, or never). ``sig``, for such operations, names their effect: two with equal
+    ``sig`` are interchangeable, and the search then only places them in call order.
+    ``blind`` says the step ignores the state it is applied to (a plain write): placing an
+    unknown operation right before a blind unknown one is pointless, so the search never does.
+    ``resets`` and ``frontier`` come from `lab.checker.model.Model`: a look-ahead test for
+    the most urgent operation, and the states other operations could set that it must allow.
+    ``read_only`` (`lab.checker.model.Model.is_read_only`) is for revision-guided checking.
+    A named tuple, not a dataclass: one is built per operation, and a tuple builds fastest.
+    """
+
+    call: float
+    ret: float | None
+    step: Callable[[Any], Any]
+    sig: Hashable | None = None
+    blind: bool = False
+    resets: tuple[Any, ...] | None = None
+    frontier: Callable[[Any], bool] | None = None
+    read_only: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -43,7 +48,9 @@ class Timeline:
     operation), ``steps`` and ``bits`` (a call's compiled step and bit in the linearized set),
     ``resets`` (a call's `Model.resets`), ``psame`` (a pending call's previous pending call
     with the same effect, or -1), ``blind`` (a pending call that ignores the state),
-    ``fcheck`` (a return's frontier test) and ``call_of`` (a return's call).
+    ``fcheck`` (a return's frontier test), ``fnext`` (the first return entry at or after this
+    one that has a frontier test, ``tail`` if none: `lab.checker.pruning.doomed` hops along
+    it instead of walking the list) and ``call_of`` (a return's call).
     """
 
     size: int
@@ -62,10 +69,11 @@ class Timeline:
     psame: list[int]
     blind: list[bool]
     fcheck: list[Any]
+    fnext: list[int]
     call_of: list[int]
 
     @classmethod
-    def build(cls, ops: Sequence[Placeable]) -> Timeline:
+    def build(cls, ops: Sequence[SearchOp]) -> Timeline:
         n = len(ops)
         entries: list[tuple[float, int, int]] = []
         for i, op in enumerate(ops):
@@ -97,6 +105,9 @@ class Timeline:
             if op.ret is not None:
                 fcheck[match[pos]] = op.frontier
                 call_of[match[pos]] = pos
+        fnext = [tail] * (size + 2)
+        for pos in range(size - 1, -1, -1):
+            fnext[pos] = pos if fcheck[pos] is not None else fnext[pos + 1]
         nxt = [0] * (size + 4)
         prv = [0] * (size + 4)
         last, ilast = head, ihead
@@ -125,7 +136,7 @@ class Timeline:
                     last_by_sig[op.sig] = pos
         return cls(
             size, head, tail, ihead, itail, nxt, prv, match, opid, call_pos, steps, bits,
-            resets, psame, blind, fcheck, call_of,
+            resets, psame, blind, fcheck, fnext, call_of,
         )  # fmt: skip
 
     def lift(self, e: int) -> None:

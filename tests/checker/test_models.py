@@ -56,6 +56,28 @@ def test_compiled_steps_agree_with_step(o: Operation, state: Any) -> None:
         assert got == new or (got is ANY and new is ANY)
 
 
+@settings(max_examples=300, deadline=None)
+@given(operations(), st.lists(states, min_size=1, max_size=4))
+def test_the_one_pass_lowering_is_the_hooks_lowering(o: Operation, probes: list[Any]) -> None:
+    """`RegisterModel.lower` fuses `compile` and the search hooks; `Model.lower` (the default)
+    calls them one by one: every field must agree, and the steps and frontier tests must
+    answer alike on any state."""
+    model = KVModel()
+    fused, generic = model.lower(o), Model.lower(model, o)
+    if generic is None:
+        assert fused is None
+        return
+    assert fused is not None
+    assert fused[:2] == generic[:2] and fused[3:6] == generic[3:6]
+    assert fused.read_only == generic.read_only
+    assert (fused.frontier is None) == (generic.frontier is None)
+    for s in probes:
+        a, b = fused.step(s), generic.step(s)
+        assert a == b or (a is b)
+        if fused.frontier is not None and generic.frontier is not None:
+            assert fused.frontier(s) == generic.frontier(s)
+
+
 def test_register_refuses_kv_operations() -> None:
     with pytest.raises(ModelError, match="no operation 'append'"):
         RegisterModel().compile(op(0, "append", "x", 0, 1))
@@ -105,7 +127,7 @@ def test_set_rule() -> None:
 
 def test_set_model_is_a_real_model_that_check_decides_by_the_rule() -> None:
     from lab.checker import Verdict, check
-    from lab.checker.search import search, search_op
+    from lab.checker.search import search
 
     model = SetModel()
     assert isinstance(model, Model)
@@ -113,10 +135,10 @@ def test_set_model_is_a_real_model_that_check_decides_by_the_rule() -> None:
         ("add", 1, 0, 2), ("read", [1], 1, 3), ("add", 2, 4, 5), ("read", [1, 2], 6, 7)
     )
     # As a sequential specification it can be searched like any model ...
-    sops = [search_op(model, op, step) for op in history if (step := model.compile(op))]
+    sops = [sop for op in history if (sop := model.lower(op))]
     assert search(sops, model.init()).outcome == "valid"
     stale = _set_ops(("add", 1, 0, 1), ("read", [], 2, 3))
-    sops = [search_op(model, op, step) for op in stale if (step := model.compile(op))]
+    sops = [sop for op in stale if (sop := model.lower(op))]
     assert search(sops, model.init()).outcome == "invalid"
     # ... but check() asks it to decide each partition (Jepsen's rule: the final read only).
     assert model.decide("s", history).verdict is Verdict.VALID

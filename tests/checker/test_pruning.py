@@ -18,19 +18,14 @@ from hypothesis import strategies as st
 from lab.checker import KVModel, RegisterModel
 from lab.checker.model import ILLEGAL
 from lab.checker.pruning import Dominance, blind_pointless, doomed, steer, symmetry_blocked
-from lab.checker.search import SearchOp, ordered_search_steps, search, search_op
-from lab.checker.timeline import Timeline
+from lab.checker.search import ordered_search_steps, search
+from lab.checker.timeline import SearchOp, Timeline
 from lab.history.op import Operation
 from tests.checker.helpers import ops
 
 
 def compiled(model: RegisterModel, history: Sequence[Operation]) -> list[SearchOp]:
-    out = []
-    for o in history:
-        step = model.compile(o)
-        if step is not None:
-            out.append(search_op(model, o, step))
-    return out
+    return [sop for o in history if (sop := model.lower(o)) is not None]
 
 
 def brute_force(sops: Sequence[SearchOp], init: Any) -> bool:
