@@ -105,6 +105,11 @@ class RaftDriver:
         """Why the last Ready that carried entries could not be written (the map or disk is
         full); None once one could. See ``_recover_from_full``."""
         self._snapshot_task: asyncio.Task[int] | None = None
+        self._snapshot_strikes = 0
+        self._snapshot_not_before = 0.0
+        """After a snapshot failed for want of room, background snapshots wait this long
+        (`time` of the loop), backing off as ``full_backoff`` does: retried after every Ready,
+        a map too full for an image failed (and logged) every few milliseconds."""
         self._role_changed = asyncio.Event()
         self._executor: Executor = (
             executor
@@ -235,7 +240,10 @@ class RaftDriver:
             await asyncio.wait_for(self._role_changed.wait(), timeout)
 
     def request_snapshot(self) -> None:
-        """Snapshot and compact in the background, unless one is already running."""
+        """Snapshot and compact in the background, unless one is already running or the last
+        one found no room and its backoff is not over."""
+        if asyncio.get_running_loop().time() < self._snapshot_not_before:
+            return
         if self._snapshot_task is None or self._snapshot_task.done():
             self._snapshot_task = asyncio.create_task(self.snapshot_now(), name="raft-snapshot")
             self._snapshot_task.add_done_callback(_log_failure)
@@ -243,16 +251,24 @@ class RaftDriver:
     async def snapshot_now(self) -> int:
         """Snapshot the state machine as applied now and compact the log below it."""
         loop = asyncio.get_running_loop()
-        index, conf_state, image = await loop.run_in_executor(
-            self._executor, self._storage.snapshot_image
-        )
-        if index >= self._storage.first_index():
-            await loop.run_in_executor(
-                self._executor, self._storage.create_snapshot, index, conf_state, image
+        try:
+            index, conf_state, image = await loop.run_in_executor(
+                self._executor, self._storage.snapshot_image
             )
-            self.storage_writes += 1
-            await loop.run_in_executor(self._executor, self._storage.compact, index)
-            self.storage_writes += 1
+            if index >= self._storage.first_index():
+                await loop.run_in_executor(
+                    self._executor, self._storage.create_snapshot, index, conf_state, image
+                )
+                self.storage_writes += 1
+                await loop.run_in_executor(self._executor, self._storage.compact, index)
+                self.storage_writes += 1
+        except StorageFullError:
+            self._snapshot_strikes += 1
+            base, most = self._full_backoff
+            wait = min(most, base * 2 ** min(self._snapshot_strikes - 1, 30))
+            self._snapshot_not_before = loop.time() + wait
+            raise
+        self._snapshot_strikes = 0
         self._bytes_since_snapshot = 0
         return index
 

@@ -262,3 +262,36 @@ async def test_a_full_storage_stalls_a_follower_without_killing_it_and_it_catche
         full = False
         await eventually(lambda: store.get("k4") == "v")
         assert follower.stalled is None and follower.fatal is None
+
+
+async def test_a_snapshot_that_finds_no_room_backs_off_instead_of_retrying_every_ready() -> None:
+    """Background snapshots are asked for after every Ready past the threshold; one that failed
+    for want of room waits out its backoff (a full map once failed and logged one every 60 ms),
+    and the next that succeeds clears it."""
+    from aspen.storage.errors import StorageFullError
+
+    async with three_nodes() as (net, stores):
+        await eventually(lambda: leader_of(net) is not None)
+        leader = leader_of(net)
+        assert leader is not None
+        store = stores[leader.node.id]
+        real_create = store.create_snapshot
+        tries: list[int] = []
+
+        def create_snapshot(*args: Any) -> Any:
+            tries.append(args[0])
+            raise StorageFullError("create snapshot: LMDB map is full")
+
+        store.create_snapshot = create_snapshot  # type: ignore[method-assign]
+        leader._snapshot_threshold = 1
+        leader._full_backoff = (3600.0, 3600.0)  # longer than the test: one try, no more
+        for i in range(10):
+            await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
+        await eventually(lambda: bool(tries))
+        for i in range(10, 20):
+            await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
+        assert len(tries) == 1, tries
+        store.create_snapshot = real_create  # type: ignore[method-assign]
+        leader._snapshot_not_before = 0.0  # the backoff is over
+        await leader.propose_command(encode(Put("k20", "v")), 5)
+        await eventually(lambda: leader._snapshot_strikes == 0 and store.first_index() > 1)
