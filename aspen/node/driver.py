@@ -264,9 +264,7 @@ class RaftDriver:
                 self.storage_writes += 1
         except StorageFullError:
             self._snapshot_strikes += 1
-            base, most = self._full_backoff
-            wait = min(most, base * 2 ** min(self._snapshot_strikes - 1, 30))
-            self._snapshot_not_before = loop.time() + wait
+            self._snapshot_not_before = loop.time() + self._backoff(self._snapshot_strikes)
             raise
         self._snapshot_strikes = 0
         self._bytes_since_snapshot = 0
@@ -428,8 +426,7 @@ class RaftDriver:
         loses its leadership, and with it the writes in flight (their outcome is unknown).
         """
         self._full_strikes += 1
-        base, most = self._full_backoff
-        backoff = min(most, base * 2 ** min(self._full_strikes - 1, 30))
+        backoff = self._backoff(self._full_strikes)
         if self.stalled is None:
             log.error("storage full, refusing entries for %.1f s: %s", backoff, e)
         self.stalled = str(e)
@@ -440,6 +437,12 @@ class RaftDriver:
         self.storage_writes += 1
         self._role_changed.set()
         self.request_snapshot()
+
+    def _backoff(self, strikes: int) -> float:
+        """Seconds to wait after ``strikes`` failures in a row for want of room: ``full_backoff``
+        (base, most), doubling from the base."""
+        base, most = self._full_backoff
+        return float(min(most, base * 2 ** min(strikes - 1, 30)))
 
     def _maybe_snapshot(self) -> None:
         behind = self.applied - (self._storage.first_index() - 1)

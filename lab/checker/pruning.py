@@ -5,8 +5,8 @@ comparison in tests/checker/test_pruning.py holds them to that):
 
 * `symmetry_blocked`: interchangeable unknown operations are placed in call order only;
 * `blind_pointless`: an unknown operation is never placed right before a blind one;
-* `doomed` (`unreachable`): a configuration whose most urgent read can no longer succeed is
-  dead at once;
+* `doomed` (`first_observation`, `unreachable`): a configuration whose most urgent read
+  can no longer succeed is dead at once;
 * `steer`: candidates after which the urgent operation can succeed are tried first;
 * `Dominance`: a configuration with more pending operations placed than one that failed
   (same known set, same state) fails too.
@@ -41,20 +41,28 @@ def blind_pointless(tl: Timeline, p: int, after_pending: bool) -> bool:
     return after_pending and tl.blind[p]
 
 
-def doomed(tl: Timeline, state: Any, bound: int) -> int:
-    """Look ahead to the first operation due (in return order) that has a frontier test: if the
-    state fails it, and nothing that could still run before it resets the state to one it
-    accepts (appends alone cannot help), the configuration is dead: returns that operation's
-    return entry, else -1. (The search inlines the look-ahead and calls `unreachable`.)"""
+def first_observation(tl: Timeline, bound: int) -> int:
+    """The return entry of the first operation due (in return order, at or after ``bound``)
+    that has a frontier test and is not placed yet, or ``tl.tail`` if none."""
     tail, fnext, nxt, prv = tl.tail, tl.fnext, tl.nxt, tl.prv
     if bound == tail:
-        return -1
+        return tail
     y = fnext[bound]
     # A lifted entry keeps its links but its neighbour no longer points back at it (lifts are
     # undone in reverse order): skip those, their operations are placed.
     while y != tail and nxt[prv[y]] != y:
         y = fnext[y + 1]
-    if y == tail:
+    return y
+
+
+def doomed(tl: Timeline, state: Any, bound: int) -> int:
+    """Look ahead to the first operation due (in return order) that has a frontier test: if the
+    state fails it, and nothing that could still run before it resets the state to one it
+    accepts (appends alone cannot help), the configuration is dead: returns that operation's
+    return entry, else -1. (The search applies the two parts, `first_observation` and
+    `unreachable`, itself: it also needs the observation when the node is not doomed.)"""
+    y = first_observation(tl, bound)
+    if y == tl.tail:
         return -1
     fc = tl.fcheck[y]
     return y if not fc(state) and unreachable(tl, fc, y) else -1

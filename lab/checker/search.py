@@ -29,7 +29,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from lab.checker.model import ILLEGAL
-from lab.checker.pruning import Dominance, blind_pointless, steer, symmetry_blocked, unreachable
+from lab.checker.pruning import (
+    Dominance,
+    blind_pointless,
+    first_observation,
+    steer,
+    symmetry_blocked,
+    unreachable,
+)
 from lab.checker.timeline import SearchOp, Timeline
 
 Outcome = Literal["valid", "invalid", "timeout", "stopped"]
@@ -164,8 +171,8 @@ def ordered_search_steps(
     if tl.nxt[tl.head] == tl.tail:
         return SearchResult("valid")  # only unknown outcomes: none has to have happened
     match, opid, steps, bits = tl.match, tl.opid, tl.steps, tl.bits
-    nxt, prv, psame, head, ihead = tl.nxt, tl.prv, tl.psame, tl.head, tl.ihead
-    call_of, fnext, fcheck, tail = tl.call_of, tl.fnext, tl.fcheck, tl.tail
+    nxt, psame, head, ihead = tl.nxt, tl.psame, tl.head, tl.ihead
+    call_of, fcheck, tail = tl.call_of, tl.fcheck, tl.tail
     illegal = ILLEGAL
     has_pending = tl.nxt[tl.ihead] != tl.itail
     # Lowe's cache: configurations entered, (linearized set, state).
@@ -196,9 +203,9 @@ def ordered_search_steps(
 
     def enter(state: Any, after_pending: bool) -> tuple[Sequence[int], int, int, int]:
         """A node's (candidates, bound, doom, lost), where the bound is the first return in the
-        main list. The look-ahead (`doomed`) finds the first observation due: the node is doomed
-        (no candidates) if its state fails it beyond repair; else the urgent operation (the
-        one returning at the bound) is left out if placing it would doom the child
+        main list. The look-ahead (`first_observation`) finds the first observation due: the
+        node is doomed (no candidates) if its state fails it beyond repair; else the urgent
+        operation (the one returning at the bound) is left out if placing it would doom the child
         (`unreachable` answers alike before and after it is placed: it cannot repair what it
         breaks): it is then ``lost``, and ``doom`` names the observation it would fail, so the
         deepest prefix and the culprit are what placing it and finding the child doomed gave.
@@ -209,9 +216,7 @@ def ordered_search_steps(
         b = nxt[head]
         while match[b] >= 0:
             b = nxt[b]
-        y = fnext[b]
-        while y != tail and nxt[prv[y]] != y:  # see `doomed`
-            y = fnext[y + 1]
+        y = first_observation(tl, b)
         if y != tail:
             fc = fcheck[y]
             if not fc(state):
@@ -267,15 +272,7 @@ def ordered_search_steps(
                 key = (lin | pl, new)
                 if key not in cache and not (has_pending and prunes(lin, new, pl)):
                     cache_add(key)
-                    # tl.lift(e), inlined: the hot loop's most frequent call.
-                    a, b = prv[e], nxt[e]
-                    nxt[a] = b
-                    prv[b] = a
-                    if not pending:
-                        m = match[e]
-                        a, b = prv[m], nxt[m]
-                        nxt[a] = b
-                        prv[b] = a
+                    tl.lift(e)
                     push((e, state, cands, idx, bound, 1 if pending else -1, doom, lost))
                     state = new
                     klin = lin

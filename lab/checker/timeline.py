@@ -49,8 +49,8 @@ class Timeline:
     ``resets`` (a call's `Model.resets`), ``psame`` (a pending call's previous pending call
     with the same effect, or -1), ``blind`` (a pending call that ignores the state),
     ``fcheck`` (a return's frontier test), ``fnext`` (the first return entry at or after this
-    one that has a frontier test, ``tail`` if none: `lab.checker.pruning.doomed` hops along
-    it instead of walking the list) and ``call_of`` (a return's call).
+    one that has a frontier test, ``tail`` if none: `lab.checker.pruning.first_observation`
+    hops along it instead of walking the list) and ``call_of`` (a return's call).
     """
 
     size: int
