@@ -74,3 +74,5 @@ def test_a_run_that_planned_faults_but_injected_none_says_so() -> None:
     assert (
         no_fault_warning(_test(8, ["partition"]), {"faults": [], "interrupted": "SIGINT"}) is None
     )
+    # Long enough for a fault: none means the run failed (a node never served), not "too short".
+    assert no_fault_warning(_test(120, ["partition"]), {"faults": [], "interrupted": None}) is None
