@@ -37,6 +37,11 @@ S = TypeVar("S", bound=Hashable)
 StepFn = Callable[[Any], Any]
 """A compiled operation: ``state -> new state``, or `ILLEGAL` when the output is impossible."""
 
+Placing = tuple[Any, ...]
+"""What revision-guided checking needs of an operation (`Model.placings`): 1 for an
+observation (`Model.is_read_only`), else 0; `Model.is_blind`; then the model's own fields,
+which `Model.replay` reads (one flat tuple: a history may hold a million)."""
+
 
 class _Sentinel:
     __slots__ = ("_name",)
@@ -160,6 +165,31 @@ class Model(ABC, Generic[S]):
             return new if ok else ILLEGAL
 
         return compiled
+
+    def placings(self, ops: Sequence[Operation]) -> list[Placing | None]:
+        """Each operation as revision-guided checking (`lab.checker.revisions`) places and
+        replays it (`Placing`), or None for one `compile` drops. The default lowers each
+        (`lower`) and adds its compiled step. A model may answer for the whole list in one
+        pass with fields of its own, which its `replay` then reads (registers do: a history
+        with revisions is mostly replayed, and a closure compiled per operation would be
+        most of its cost)."""
+        out: list[Placing | None] = []
+        for op in ops:
+            sop = self.lower(op)
+            out.append(None if sop is None else (1 if sop.read_only else 0, sop.blind, sop.step))
+        return out
+
+    def replay(self, placings: Sequence[Placing], state: Any) -> tuple[int, Any]:
+        """Apply `placings` in order from ``state``: (the position of the first impossible
+        one, or -1; the state before it, or at the end). The default's third field is the
+        compiled step."""
+        illegal = ILLEGAL
+        for i, (_, _, step) in enumerate(placings):
+            new = step(state)
+            if new is illegal:
+                return i, state
+            state = new
+        return -1, state
 
     def lower(self, op: Operation) -> SearchOp | None:
         """Everything the search needs of ``op`` (`compile` and the hooks above, as a

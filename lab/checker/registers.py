@@ -23,13 +23,21 @@ register did *not* hold, as Porcupine's etcd model reads Jepsen's ``:fail :cas``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar, Final
 
-from lab.checker.model import ANY, ILLEGAL, Model, ModelError, StepFn
+from lab.checker.model import ANY, ILLEGAL, Model, ModelError, Placing, StepFn
 from lab.checker.timeline import SearchOp
 from lab.history.op import COMPARE_FAILED, F_SYNONYMS, UNKNOWN, Operation
 from lab.history.pairing import normalize_f
+
+_READ, _CAS, _SET, _DIFFERS, _MAYBE_CAS, _APPEND = range(6)
+"""`RegisterModel.replay`'s instruction codes: a known read, an ok cas, a write or delete,
+a cas whose compare failed, a cas of unknown outcome, an append."""
+
+
+_ATOMS: Final = frozenset({int, str, float, bool, type(None)})
+"""Types `freeze` returns as they are."""
 
 
 def freeze(value: Any) -> Any:
@@ -248,6 +256,77 @@ class RegisterModel(Model[Any]):
             resets = ()
         blind = kind == "write" or kind == "delete"
         return SearchOp(op.call, op.ret, step, sig, blind, resets, frontier, read_only)
+
+    def placings(self, ops: Sequence[Operation]) -> list[Placing | None]:
+        # One pass, no closures: (observes, blind, code, a, b), which `replay` interprets.
+        out: list[Placing | None] = []
+        add = out.append
+        synonyms, fs, failed, unknown = F_SYNONYMS, self.FS, COMPARE_FAILED, UNKNOWN
+        atoms = _ATOMS
+        for op in ops:
+            f = op.f
+            kind = synonyms.get(f, f)
+            if kind not in fs:
+                self._kind(f)  # raises: the model has no such operation
+            output = op.output
+            if kind == "read":
+                if output is unknown:
+                    add(None)
+                    continue
+                if type(output) not in atoms:
+                    output = freeze(output)
+                add((1, False, _READ, output, None))
+            elif kind == "cas":
+                value = op.input
+                if type(value) is not list or len(value) != 2:
+                    value = freeze(value)
+                    if type(value) is not tuple or len(value) != 2:
+                        self.input(op)  # raises: not [expected, new]
+                e, n = value
+                if type(e) not in atoms:
+                    e = freeze(e)
+                if type(n) not in atoms:
+                    n = freeze(n)
+                if output is failed:
+                    add((1, False, _DIFFERS, e, None))
+                else:
+                    add((0, False, _MAYBE_CAS if output is unknown else _CAS, e, n))
+            elif kind == "write":
+                value = op.input
+                add((0, True, _SET, value if type(value) in atoms else freeze(value), None))
+            elif kind == "delete":
+                add((0, True, _SET, self.absent, None))
+            else:  # append
+                add((0, False, _APPEND, freeze(op.input), None))
+        return out
+
+    def replay(self, placings: Sequence[Placing], state: Any) -> tuple[int, Any]:
+        # The compiled steps of `compile_parsed`, interpreted.
+        any_ = ANY
+        for i, (_, _, code, a, b) in enumerate(placings):
+            if code == _READ:
+                if state != a:
+                    if state is not any_:
+                        return i, state
+                    state = a
+            elif code == _CAS:
+                if state != a and state is not any_:
+                    return i, state
+                state = b
+            elif code == _SET:
+                state = a
+            elif code == _DIFFERS:
+                if state == a:
+                    return i, state
+            elif code == _MAYBE_CAS:
+                if state == a:
+                    state = b
+            elif state is not any_:  # _APPEND
+                new = _append(self.absent if state is None else state, a)
+                if new is ILLEGAL:
+                    return i, state
+                state = new
+        return -1, state
 
     def describe(self, op: Operation) -> str:
         kind = normalize_f(op.f)

@@ -29,26 +29,102 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
+import operator
 import time
 from collections.abc import Sequence
-from typing import Any, Final, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Final
 
-from lab.checker.model import ILLEGAL, Model, StepFn
+from lab.checker.model import ILLEGAL, Model, Placing, StepFn
 from lab.checker.result import Counterexample, PartitionResult, Verdict
 from lab.checker.search import SearchResult, search
 from lab.checker.timeline import SearchOp
 from lab.history.op import Operation
 
 
-class _Placed(NamedTuple):
-    """A revisioned operation at its place: (revision, 0 for a change / 1 for an observation),
-    with its compiled step and whether it is blind (`lab.checker.model.Model.is_blind`)."""
+@dataclass(slots=True)
+class _Order:
+    """The revisioned operations in revision order, as parallel columns: a change sits at
+    ``(revision, 0)``, an observation at ``(revision, 1)`` (its ``point``); ``placings`` are
+    the model's (`lab.checker.model.Model.placings`), for `lab.checker.model.Model.replay`.
 
-    point: tuple[int, int]
-    op: Operation
-    step: StepFn
-    blind: bool
+    Columns built by C-level maps and index sorts rather than a record per operation: on a
+    history of a million operations, every object built or touched per operation counts."""
+
+    ops: Sequence[Operation]
+    placings: list[Placing]
+    revisions: list[int]
+    observes: list[int]
+    calls: list[float]
+    rets: list[float]
+    blind: list[bool]
+
+    @classmethod
+    def of(cls, model: Model[Any], ops: Sequence[Operation]) -> _Order | None:
+        """The operations of ``ops`` with a revision and a known outcome, ordered; None when
+        there is none."""
+        placed = [op for op in ops if op.revision is not None and op.ret is not None]
+        maybe = model.placings(placed)
+        placings: list[Placing]
+        if None in maybe:
+            placed = [op for op, p in zip(placed, maybe, strict=True) if p is not None]
+            placings = [p for p in maybe if p is not None]
+        else:
+            placings = maybe  # type: ignore[assignment]  # (None is not in it)
+        if not placed:
+            return None
+        observes = list(map(_FIRST, placings))
+        revisions = list(map(_REVISION, placed))
+        calls = list(map(_CALL, placed))
+        # By place (revision, then change before observation), ties in call order: stable
+        # sorts, the last key first. Observations sharing a place commute, and among them
+        # this is real time's order, which `_against_real_time` relies on.
+        order = sorted(range(len(placed)), key=calls.__getitem__)
+        order.sort(key=observes.__getitem__)
+        order.sort(key=revisions.__getitem__)
+        placed, placings = _take(placed, order), _take(placings, order)
+        return cls(
+            placed, placings, _take(revisions, order), _take(observes, order),
+            _take(calls, order), list(map(_RET, placed)), list(map(_SECOND, placings)),
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def point(self, i: int) -> tuple[int, int]:
+        return self.revisions[i], self.observes[i]
+
+
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
+_CALL, _RET, _REVISION = (operator.attrgetter(a) for a in ("call", "ret", "revision"))
+
+
+def _running_max(xs: Sequence[float], *, min_: bool = False) -> list[float]:
+    """Each prefix's maximum (or minimum). A loop: `itertools.accumulate` with `max` is
+    slower, the builtin's call costing more than the comparison."""
+    out: list[float] = []
+    add = out.append
+    if not xs:
+        return out
+    best = xs[0]
+    if min_:
+        for x in xs:
+            if x < best:
+                best = x
+            add(best)
+    else:
+        for x in xs:
+            if x > best:
+                best = x
+            add(best)
+    return out
+
+
+def _take(column: Sequence[Any], order: list[int]) -> list[Any]:
+    """``column`` permuted: ``[column[i] for i in order]``, at C speed."""
+    if len(order) == 1:
+        return [column[order[0]]]
+    return list(operator.itemgetter(*order)(column))
 
 
 def has_revisions(ops: Sequence[Operation]) -> bool:
@@ -62,37 +138,27 @@ def check_by_revisions(
     """The verdict on one partition using its revisions; None when no operation has one (the
     plain search decides). ``deadline`` (`time.monotonic`) bounds the segment searches."""
     started = time.perf_counter()
-    keyed: list[tuple[int, int, float, int, _Placed]] = []
+    order = _Order.of(model, ops)
+    if order is None:
+        return None
     loose: list[Loose] = []
     lower = model.lower
-    for n, op in enumerate(ops):
-        sop = lower(op)
-        if sop is None:
-            continue  # an unknown read: no constraint, no effect
-        revision = op.revision
-        if revision is not None and op.ret is not None:
-            point = (revision, 1 if sop.read_only else 0)
-            keyed.append((*point, op.call, n, _Placed(point, op, sop.step, sop.blind)))
-        else:
-            loose.append((op, sop))
-    if not keyed:
-        return None
-    # Observations sharing a place commute: among them, call order (real time's, if any).
-    keyed.sort()
-    placed = [k[4] for k in keyed]
-    del keyed
+    for op in ops:
+        if op.revision is None or op.ret is None:
+            sop = lower(op)
+            if sop is not None:  # else an unknown read: no constraint, no effect
+                loose.append((op, sop))
     verdict = _Verdicts(model, key, ops, started)
-    found = _shared_revision(placed) or _against_real_time(model, placed)
+    latest_call = _running_max(order.calls)
+    found = _shared_revision(order) or _against_real_time(model, order, latest_call)
     if found is not None:
         return verdict.invalid(*found)
     if not loose:
-        at, state = _replay(placed, 0, len(placed), model.init())
+        at, state = model.replay(order.placings, model.init())
         return (
-            _impossible(verdict, model, placed, at, state)
-            if at >= 0
-            else verdict.valid(len(placed))
+            _impossible(verdict, model, order, at, state) if at >= 0 else verdict.valid(len(order))
         )
-    return _with_loose(verdict, model, placed, loose, deadline)
+    return _with_loose(verdict, model, order, latest_call, loose, deadline)
 
 
 class _Verdicts:
@@ -137,45 +203,46 @@ Found = tuple[Operation, tuple[Operation, ...], str]
 """An inconsistency: (culprit, the operations that show it, the reason in words)."""
 
 
-def _shared_revision(placed: Sequence[_Placed]) -> Found | None:
+def _shared_revision(order: _Order) -> Found | None:
     """Two changes of the key at one revision."""
-    for a, b in itertools.pairwise(placed):
-        if a.point == b.point and a.point[1] == 0:
+    changes = list(itertools.compress(order.revisions, map(operator.not_, order.observes)))
+    if len(set(changes)) == len(changes):
+        return None
+    for i in range(1, len(order)):
+        if order.point(i) == order.point(i - 1) and not order.observes[i]:
+            a, b = order.ops[i - 1], order.ops[i]
             return (
-                b.op, (a.op, b.op),
-                f"op #{a.op.id} and op #{b.op.id} both changed the key at revision "
-                f"{a.point[0]}: a log position holds one command.",
+                b, (a, b),
+                f"op #{a.id} and op #{b.id} both changed the key at revision "
+                f"{order.revisions[i]}: a log position holds one command.",
             )  # fmt: skip
-    return None
+    raise AssertionError("a revision shared by two changes was not found")  # pragma: no cover
 
 
-def _against_real_time(model: Model[Any], placed: Sequence[_Placed]) -> Found | None:
+def _against_real_time(
+    model: Model[Any], order: _Order, latest_call: Sequence[float]
+) -> Found | None:
     """A pair the revision order puts against real time: A placed after B although A returned
-    before B was invoked. One sweep in revision order keeping the latest call seen so far."""
-    latest_call: float = float("-inf")
-    latest: _Placed | None = None
-    i, n = 0, len(placed)
-    while i < n:
-        j = i
-        while j < n and placed[j].point == placed[i].point:
-            a = placed[j]
-            ret = a.op.ret
-            if latest is not None and ret is not None and ret < latest_call:
-                return a.op, (a.op, latest.op), _real_time_reason(model, a, latest)
-            j += 1
-        for k in range(i, j):
-            if placed[k].op.call > latest_call:
-                latest_call, latest = placed[k].op.call, placed[k]
-        i = j
-    return None
+    before B was invoked. ``latest_call[i]`` is the latest call up to position ``i``, so A at
+    ``j`` is out of place when it returned before ``latest_call[j - 1]``. (Observations sharing
+    a place are in call order and all returned after their own calls: none of them is ever
+    the one that is out of place.)"""
+    rets = order.rets
+    if not any(map(operator.lt, itertools.islice(rets, 1, None), latest_call)):
+        return None
+    j = next(j for j in range(1, len(order)) if rets[j] < latest_call[j - 1])
+    i = latest_call.index(latest_call[j - 1])  # where that latest call was made
+    a, b = order.ops[j], order.ops[i]
+    return a, (a, b), _real_time_reason(model, order, j, i)
 
 
-def _real_time_reason(model: Model[Any], a: _Placed, b: _Placed) -> str:
-    """Why A (returned first) placed after B (invoked later) is impossible, in words."""
-    ra, rb = a.point[0], b.point[0]
-    what_a = f"op #{a.op.id} ({model.describe(a.op)}, revision {ra})"
-    what_b = f"op #{b.op.id} ({model.describe(b.op)}, revision {rb})"
-    reads_a, reads_b = a.point[1] == 1, b.point[1] == 1
+def _real_time_reason(model: Model[Any], order: _Order, j: int, i: int) -> str:
+    """Why ``j`` (returned first) placed after ``i`` (invoked later) is impossible, in words."""
+    a, b = order.ops[j], order.ops[i]
+    ra, rb = order.revisions[j], order.revisions[i]
+    what_a = f"op #{a.id} ({model.describe(a)}, revision {ra})"
+    what_b = f"op #{b.id} ({model.describe(b)}, revision {rb})"
+    reads_a, reads_b = order.observes[j] == 1, order.observes[i] == 1
     if reads_b and not reads_a:
         why = f"a read served at revision {rb}, older than a write that completed before it"
     elif reads_a and not reads_b:
@@ -190,35 +257,23 @@ def _real_time_reason(model: Model[Any], a: _Placed, b: _Placed) -> str:
     )
 
 
-def _replay(placed: Sequence[_Placed], lo: int, hi: int, state: Any) -> tuple[int, Any]:
-    """Apply ``placed[lo:hi]`` in order from ``state``: (the position of the first impossible
-    step, or -1; the state reached before it, or at the end)."""
-    illegal = ILLEGAL
-    for i in range(lo, hi):
-        new = placed[i].step(state)
-        if new is illegal:
-            return i, state
-        state = new
-    return -1, state
-
-
 def _impossible(
-    verdict: _Verdicts, model: Model[Any], placed: Sequence[_Placed], i: int, state: Any
+    verdict: _Verdicts, model: Model[Any], order: _Order, i: int, state: Any
 ) -> PartitionResult:
     """The invalid result for a replay that failed at position ``i`` in ``state``."""
-    last = next((k for k in range(i - 1, -1, -1) if placed[k].point[1] == 0), -1)
-    culprit = placed[i].op
-    window = (placed[last].op, culprit) if last >= 0 else (culprit,)
+    last = next((k for k in range(i - 1, -1, -1) if not order.observes[k]), -1)
+    culprit = order.ops[i]
+    window = (order.ops[last], culprit) if last >= 0 else (culprit,)
     before = (
-        f"after op #{placed[last].op.id} at revision {placed[last].point[0]}"
+        f"after op #{order.ops[last].id} at revision {order.revisions[last]}"
         if last >= 0 else "from the start"
     )  # fmt: skip
     return verdict.invalid(
         culprit, window,
         f"In revision order, op #{culprit.id} (process {culprit.process}: "
-        f"{model.describe(culprit)}, revision {placed[i].point[0]}) is impossible: the key "
+        f"{model.describe(culprit)}, revision {order.revisions[i]}) is impossible: the key "
         f"holds {model.describe_state(state)} ({before}).",
-        prefix=[q.op for q in placed[:i]], state=state,
+        prefix=order.ops[:i], state=state,
     )  # fmt: skip
 
 
@@ -234,33 +289,28 @@ class _Windows:
     """Where an operation without a revision may go among the revisioned ones (by position in
     revision order): after ``lo``, the last that returned before it was invoked (-1: none),
     and before ``hi``, the first invoked after it returned (len: none, or its outcome is
-    unknown). The sweep has put the revision order in line with real time, so lo < hi."""
+    unknown). The sweep has put the revision order in line with real time, so lo < hi.
 
-    def __init__(self, placed: Sequence[_Placed]) -> None:
-        m = len(placed)
-        ops = [p.op for p in placed]
-        ret_of = [op.ret if op.ret is not None else math.inf for op in ops]  # (never inf)
-        by_ret = sorted(range(m), key=ret_of.__getitem__)
-        self.rets = [ret_of[i] for i in by_ret]
-        self.last_before = list(itertools.accumulate(by_ret, max))  # in return order
-        call_of = [op.call for op in ops]
-        by_call = sorted(range(m), key=call_of.__getitem__)
-        self.calls = [call_of[i] for i in by_call]
-        # Suffix minimum of positions, in call order (m past the end).
-        self.first_after = [*itertools.accumulate(reversed(by_call), min, initial=m)][::-1]
-        self.m = m
+    Both are binary searches over monotonic columns: the latest call up to each position,
+    and the earliest return from each position on (the last position returning before t is
+    the last whose earliest-return-from-here is before t)."""
+
+    def __init__(self, order: _Order, latest_call: list[float]) -> None:
+        self.latest_call = latest_call
+        self.earliest_ret = _running_max(order.rets[::-1], min_=True)[::-1]
+        self.m = len(order)
 
     def of(self, op: Operation) -> tuple[int, int]:
-        k = bisect.bisect_left(self.rets, op.call)
-        lo = self.last_before[k - 1] if k else -1
-        hi = self.m if op.ret is None else self.first_after[bisect.bisect_right(self.calls, op.ret)]
+        lo = bisect.bisect_left(self.earliest_ret, op.call) - 1
+        hi = self.m if op.ret is None else bisect.bisect_right(self.latest_call, op.ret)
         return lo, hi
 
 
 def _with_loose(
     verdict: _Verdicts,
     model: Model[Any],
-    placed: Sequence[_Placed],
+    order: _Order,
+    latest_call: list[float],
     loose: Sequence[Loose],
     deadline: float | None,
 ) -> PartitionResult:
@@ -268,50 +318,54 @@ def _with_loose(
 
     The revisioned operations are cut into *units* at blind ones (after a plain write the
     state no longer depends on the past) that no window of an operation with a known outcome
-    straddles; each unit starts from a known state. A unit whose replay fails is searched with
-    the operations of unknown outcome that could take effect in it and no earlier unit used:
+    straddles; each unit starts from a known state. Units are replayed until one fails or
+    holds an operation of known outcome without a revision; that unit is searched with the
+    operations of unknown outcome that could take effect in it and no earlier unit used:
     first those invoked just before it, then from ever further back (`RECENT`), then all.
     Each unknown operation takes effect at most once, so the units' choices are kept; a unit
     that fails even with every unknown operation, used or not, proves the partition invalid.
     In the rare case in between (only operations already used elsewhere would help), the
     exact search of `_exact` decides.
     """
-    m = len(placed)
-    win = _Windows(placed)
+    m = len(order)
+    win = _Windows(order, latest_call)
     known = [(win.of(op), op, sop) for op, sop in loose if op.ret is not None]
     pool = sorted(
         ((win.of(op)[0], op, sop) for op, sop in loose if op.ret is None),
         key=lambda u: (u[0], u[1].call),
     )
-    cover = [0] * (m + 1)  # windows of known outcomes: no unit boundary inside
-    for (lo, hi), _, _ in known:
-        if lo + 1 < hi:
-            cover[lo + 1] += 1
-            cover[hi] -= 1
-    starts = [0]
-    inside = 0
-    for i in range(m):
-        inside += cover[i]
-        if i and not inside and placed[i].blind:
-            starts.append(i)
+    starts = _unit_starts(order, [w for w, _, _ in known])
     stops = [*starts[1:], m]
     members: list[list[Loose]] = [[] for _ in starts]
     for (lo, _), op, sop in known:
         members[max(0, bisect.bisect_right(starts, lo) - 1)].append((op, sop))
+    searched = [starts[u] for u in range(len(starts)) if members[u]]  # even if they replay
+    searched.append(m)
     pool_los = [lo for lo, _, _ in pool]
     used: set[int] = set()
+    placings = order.placings
     state = model.init()
-    steps = 0
-    for unit, (start, stop) in enumerate(zip(starts, stops, strict=True)):
-        n_avail = bisect.bisect_right(pool_los, stop - 1)  # (no slice: most units replay)
+    at = steps = 0
+    while at < m:
+        limit = searched[bisect.bisect_left(searched, at)]
+        bad, end = model.replay(placings[at:limit], state)
+        if bad < 0:
+            steps += limit - at
+            state, at = end, limit
+            if at == m:
+                break
+            unit = bisect.bisect_right(starts, at) - 1
+        else:
+            unit = bisect.bisect_right(starts, at + bad) - 1
+            start = starts[unit]
+            if start > at:  # the state at the failing unit's start
+                state = model.replay(placings[at:start], state)[1]
+                steps += start - at
+            if not members[unit] and not bisect.bisect_right(pool_los, stops[unit] - 1):
+                return _impossible(verdict, model, order, at + bad, end)
+        start, stop = starts[unit], stops[unit]
+        n_avail = bisect.bisect_right(pool_los, stop - 1)
         mine = members[unit]
-        if not mine:
-            at, end = _replay(placed, start, stop, state)
-            if at < 0:
-                state, steps = end, steps + stop - start
-                continue
-            if not n_avail:
-                return _impossible(verdict, model, placed, at, end)
         tries: list[list[Loose]] = [[]] if mine else []
         for reach in (*RECENT, None):  # the unused ones invoked ever longer before the unit
             since = -2 if reach is None else start - 1 - reach
@@ -320,8 +374,7 @@ def _with_loose(
             if pick and (not tries or len(pick) > len(tries[-1])):
                 tries.append(pick)
         for extra in tries:
-            got = _search_unit(model, placed[start:stop], mine, extra, state, deadline)
-            res, end = got
+            res, end = _search_unit(model, order, start, stop, mine, extra, state, deadline)
             steps += res.steps
             if res.outcome == "valid":
                 used.update(extra[i - (stop - start) - len(mine)][0].id
@@ -332,14 +385,14 @@ def _with_loose(
                 return verdict.unknown(_budget(len(mine) + len(extra), res.steps))
         else:
             every = [(op, sop) for _, op, sop in pool[:n_avail]]
-            ops = [p.op for p in placed[start:stop]] + [op for op, _ in mine + every]
-            res, end = _search_unit(model, placed[start:stop], mine, every, state, deadline)
+            ops = [*order.ops[start:stop], *(op for op, _ in mine + every)]
+            res, end = _search_unit(model, order, start, stop, mine, every, state, deadline)
             if res.outcome == "invalid":
                 culprit = ops[res.culprit] if res.culprit is not None else ops[-1]
                 return verdict.invalid(
                     culprit, ops,
-                    f"Between revisions {placed[start].point[0]} and "
-                    f"{placed[stop - 1].point[0]}, with {len(mine)} operation(s) of known "
+                    f"Between revisions {order.revisions[start]} and "
+                    f"{order.revisions[stop - 1]}, with {len(mine)} operation(s) of known "
                     f"outcome and {len(every)} of unknown outcome without a revision, no order "
                     "consistent with real time and the revisions places op "
                     f"#{culprit.id} (process {culprit.process}: {model.describe(culprit)}).",
@@ -347,8 +400,26 @@ def _with_loose(
                 )  # fmt: skip
             if res.outcome != "valid":
                 return verdict.unknown(_budget(len(mine) + len(every), res.steps))
-            return _exact(verdict, model, placed, loose, win, deadline)
+            return _exact(verdict, model, order, loose, win, deadline)
+        at = stop
     return verdict.valid(steps)
+
+
+def _unit_starts(order: _Order, windows: Sequence[tuple[int, int]]) -> list[int]:
+    """Where units start: position 0 and every blind operation that no operation of known
+    outcome without a revision may straddle (one with window ``(lo, hi)`` covers positions
+    lo + 1 .. hi - 1: a unit starting there would cut it off from part of its window)."""
+    covered: list[list[int]] = []  # merged [first, last) ranges
+    for first, last in sorted((lo + 1, hi) for lo, hi in windows if lo + 1 < hi):
+        if covered and first <= covered[-1][1]:
+            covered[-1][1] = max(covered[-1][1], last)
+        else:
+            covered.append([first, last])
+    blind = itertools.compress(range(len(order)), order.blind)
+    if not covered:
+        return [0, *(i for i in blind if i)]
+    edges = [e for span in covered for e in span]  # i is covered when an odd number are <= i
+    return [0, *(i for i in blind if i and not bisect.bisect_right(edges, i) % 2)]
 
 
 def _budget(n: int, steps: int) -> str:
@@ -360,15 +431,18 @@ def _budget(n: int, steps: int) -> str:
 
 def _search_unit(
     model: Model[Any],
-    inside: Sequence[_Placed],
+    order: _Order,
+    start: int,
+    stop: int,
     known: Sequence[Loose],
     unknown: Sequence[Loose],
     state: Any,
     deadline: float | None,
 ) -> tuple[SearchResult, Any]:
-    """Search revisioned operations with some without a revision, from ``state``: the result
-    (indices: ``inside``, then ``known``, then ``unknown``) and the model state reached (the
-    end of the linearization found, or of the longest prefix).
+    """Search the revisioned operations ``start..stop-1`` with some without a revision, from
+    ``state``: the result (indices: the revisioned ones, then ``known``, then ``unknown``)
+    and the model state reached (the end of the linearization found, or of the longest
+    prefix).
 
     The search state is (model state, group, placed in group): a revisioned operation of group
     g (its place; observations sharing one form a group) may go only once group g - 1 is
@@ -376,17 +450,18 @@ def _search_unit(
     """
     groups: list[int] = []
     sizes: list[int] = []
-    for i, p in enumerate(inside):
-        if i and p.point == inside[i - 1].point:
+    for i in range(start, stop):
+        if i > start and order.point(i) == order.point(i - 1):
             sizes[-1] += 1
         else:
             sizes.append(1)
         groups.append(len(sizes) - 1)
     sizes.append(0)  # sizes[-1]: the empty group before the first
-    sops = [
-        SearchOp(p.op.call, p.op.ret, _ordered(p.step, g, sizes))
-        for p, g in zip(inside, groups, strict=True)
-    ]
+    sops = []
+    for op, g in zip(order.ops[start:stop], groups, strict=True):
+        lowered = model.lower(op)
+        assert lowered is not None  # `placings` kept it
+        sops.append(SearchOp(op.call, op.ret, _ordered(lowered.step, g, sizes)))
     sops += [
         SearchOp(op.call, op.ret, _free(sop.step), sig=sop.sig, blind=sop.blind)
         for op, sop in (*known, *unknown)
@@ -402,7 +477,7 @@ def _search_unit(
 def _exact(
     verdict: _Verdicts,
     model: Model[Any],
-    placed: Sequence[_Placed],
+    order: _Order,
     loose: Sequence[Loose],
     win: _Windows,
     deadline: float | None,
@@ -410,10 +485,10 @@ def _exact(
     """The exact check: every operation without a revision gets a segment of the revisioned
     ones around it, up to the next blind one after its window (the end, for an unknown
     outcome); overlapping segments merge and are searched, the rest is replayed."""
-    m = len(placed)
+    m = len(order)
     blind_from = [m] * (m + 1)  # the first blind revisioned operation at or after a position
     for i in range(m - 1, -1, -1):
-        blind_from[i] = i if placed[i].blind else blind_from[i + 1]
+        blind_from[i] = i if order.blind[i] else blind_from[i + 1]
     segments: list[tuple[int, int, list[Loose]]] = []
     for op, sop in loose:
         lo, hi = win.of(op)
@@ -429,13 +504,13 @@ def _exact(
     at = 0
     steps = 0
     for start, stop, us in merged:
-        bad, state = _replay(placed, at, start, state)
+        bad, state = model.replay(order.placings[at:start], state)
         if bad >= 0:
-            return _impossible(verdict, model, placed, bad, state)
-        res, end = _search_unit(model, placed[start:stop], us, (), state, deadline)
+            return _impossible(verdict, model, order, at + bad, state)
+        res, end = _search_unit(model, order, start, stop, us, (), state, deadline)
         steps += res.steps
         if res.outcome == "invalid":
-            ops = [p.op for p in placed[start:stop]] + [op for op, _ in us]
+            ops = [*order.ops[start:stop], *(op for op, _ in us)]
             culprit = ops[res.culprit] if res.culprit is not None else ops[-1]
             return verdict.invalid(
                 culprit, ops,
@@ -447,9 +522,9 @@ def _exact(
         if res.outcome != "valid":
             return verdict.unknown(_budget(len(us), res.steps))
         at = stop  # a blind operation (or the end): it needs no state
-    bad, state = _replay(placed, at, m, state)
+    bad, state = model.replay(order.placings[at:m], state)
     if bad >= 0:
-        return _impossible(verdict, model, placed, bad, state)
+        return _impossible(verdict, model, order, at + bad, state)
     return verdict.valid(steps + m)
 
 

@@ -78,6 +78,22 @@ def test_the_one_pass_lowering_is_the_hooks_lowering(o: Operation, probes: list[
             assert fused.frontier(s) == generic.frontier(s)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(operations(), max_size=8), states)
+def test_the_interpreted_replay_is_the_compiled_steps(ops: list[Operation], state: Any) -> None:
+    """`RegisterModel.placings` and `replay` interpret what `Model.placings` and `replay` (the
+    defaults) run as compiled steps: the same places, the same failing position, the same
+    state, from any state."""
+    model = KVModel()
+    fused, generic = model.placings(ops), Model.placings(model, ops)
+    assert [p is None for p in fused] == [p is None for p in generic]
+    assert [p[:2] for p in fused if p] == [p[:2] for p in generic if p]
+    kept = [p for p in fused if p is not None]
+    a = model.replay(kept, state)
+    b = Model.replay(model, [p for p in generic if p is not None], state)
+    assert a[0] == b[0] and (a[1] == b[1] or a[1] is b[1])
+
+
 def test_register_refuses_kv_operations() -> None:
     with pytest.raises(ModelError, match="no operation 'append'"):
         RegisterModel().compile(op(0, "append", "x", 0, 1))
