@@ -36,6 +36,8 @@ _READ, _CAS, _SET, _DIFFERS, _MAYBE_CAS, _APPEND = range(6)
 a cas whose compare failed, a cas of unknown outcome, an append."""
 
 
+_new: Final = tuple.__new__
+
 _ATOMS: Final = frozenset({int, str, float, bool, type(None)})
 """Types `freeze` returns as they are."""
 
@@ -224,10 +226,18 @@ class RegisterModel(Model[Any]):
     def lower(self, op: Operation) -> SearchOp | None:
         # `compile`, `symmetry_key`, `is_blind`, `resets` and `frontier` in one pass: each
         # parses the operation again, and this runs once per operation of every history.
-        kind, value = self.input(op)
+        f = op.f
+        kind = F_SYNONYMS.get(f, f)
+        value = op.input
+        if kind not in self.FS or (
+            kind == "cas" and (type(value) is not list or len(value) != 2)
+        ):  # fmt: skip
+            kind, value = self.input(op)  # raises unless a tuple pair: the rare path
+        elif type(value) not in _ATOMS:
+            value = freeze(value)
         output = op.output
         unknown = output is UNKNOWN
-        if not unknown:
+        if not unknown and type(output) not in _ATOMS:
             output = freeze(output)
         step = self.compile_parsed(kind, value, output)
         if step is None:
@@ -255,7 +265,8 @@ class RegisterModel(Model[Any]):
         else:  # append
             resets = ()
         blind = kind == "write" or kind == "delete"
-        return SearchOp(op.call, op.ret, step, sig, blind, resets, frontier, read_only)
+        # (tuple.__new__ directly: the named tuple's own constructor is a Python call more.)
+        return _new(SearchOp, (op.call, op.ret, step, sig, blind, resets, frontier, read_only))
 
     def placings(self, ops: Sequence[Operation]) -> list[Placing | None]:
         # One pass, no closures: (observes, blind, code, a, b), which `replay` interprets.
