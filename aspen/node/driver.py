@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -48,7 +49,7 @@ from aspen.raft.messages import (
     InstallSnapshot,
     Message,
 )
-from aspen.raft.ready import Role, SoftState
+from aspen.raft.ready import Ready, Role, SoftState
 from aspen.raft.ready_processor import ReadyProcessor, Step
 from aspen.storage.errors import StorageFullError
 
@@ -99,6 +100,7 @@ class RaftDriver:
         self._full_backoff = full_backoff
         self._full_strikes = 0
         self._refuse_entries_until = 0.0
+        self._refuse_snapshots_until = 0.0
         self.storage_writes = 0
         """Counts the writes that changed what storage holds (for ``AspenService._space``)."""
         self.stalled: str | None = None
@@ -181,18 +183,13 @@ class RaftDriver:
         there (:meth:`rejected_messages`) and logged here: the node goes on. An
         ``InvariantViolation`` is the node's OWN state breaking Raft: it is not a RaftError, is
         never dropped, and stops the node (the process exits non-zero). While storage is stalled
-        (a full map), entries and snapshots are dropped as if lost: the leader sends them later.
+        (a full map), what it could not store is dropped as if lost: the leader sends it later
+        (see ``_recover_from_full``).
         """
         if self.fatal is not None:
             return  # stopping: a core past a broken invariant must not act on anything more
-        if (
-            self.stalled is not None
-            and (
-                (isinstance(msg, AppendEntries) and msg.entries) or isinstance(msg, InstallSnapshot)
-            )
-            and asyncio.get_running_loop().time() < self._refuse_entries_until
-        ):
-            return  # no room to store them now: as if lost, so the leader sends them later
+        if self.stalled is not None and self._refuses(msg):
+            return  # no room to store it now: as if lost, so the leader sends it later
         try:
             self.node.step(msg)
         except PeerProtocolError as e:
@@ -214,6 +211,14 @@ class RaftDriver:
             self._stop(f"stepping {type(msg).__name__} from {msg.frm}", e)
             return
         self._wake.set()
+
+    def _refuses(self, msg: Message) -> bool:
+        now = asyncio.get_running_loop().time()
+        if isinstance(msg, AppendEntries) and msg.entries:
+            return now < self._refuse_entries_until
+        if isinstance(msg, InstallSnapshot):
+            return now < self._refuse_snapshots_until
+        return False
 
     def rejected_messages(self) -> dict[str, int]:
         """Peer messages the core rejected as impossible, by check (for /metrics)."""
@@ -393,7 +398,8 @@ class RaftDriver:
                 except StorageFullError as e:
                     if self._rebuild is None:
                         raise
-                    self._recover_from_full(e)
+                    await self._answer_without_applying(step.ready)
+                    self._recover_from_full(e, step.ready)
                     continue
                 processor.finish(step, results)
                 self._maybe_snapshot()
@@ -414,23 +420,57 @@ class RaftDriver:
             self._full_strikes = 0
         return results
 
-    def _recover_from_full(self, e: StorageFullError) -> None:
+    async def _answer_without_applying(self, rd: Ready) -> None:
+        """Write the durable half of ``rd`` (which failed as a whole) without applying its
+        committed entries, and send its persisted messages, if applying is all it would add.
+
+        Those messages promise what is on disk (term, vote, log), not what is applied. A
+        follower whose map cannot apply an entry it already holds is handed that entry again
+        with the commit index of every heartbeat: were its answers lost with each failed Ready,
+        the leader would never hear from it again, so never send it the snapshot that replaces
+        its state, and it would stall for good. The commit index stays as stored: recorded, it
+        would hand the rebuilt core the same entries at once, in a loop.
+        """
+        if not rd.committed_entries or rd.entries or rd.snapshot is not None:
+            return
+        hs = rd.hard_state
+        if hs is not None:
+            stored = self._storage.raft_view.initial_state()[0]
+            hs = dataclasses.replace(hs, commit=stored.commit)
+            if hs != stored:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._storage.write_ready, hs, (), None, (), None
+                    )
+                except StorageFullError:
+                    return
+                self.storage_writes += 1
+        for m in rd.persisted_messages:
+            self._transport.send(m)
+
+    def _recover_from_full(self, e: StorageFullError, rd: Ready) -> None:
         """A Ready could not be written because the map or the disk is full: do what a restart
         would do, without the exit (were a full map fatal, it would stop every replica at once,
         since all apply the same entries, and again at every restart).
 
         The Ready is dropped un-advanced, and the core is rebuilt from what storage holds: like
-        after a crash, whatever the Ready promised was never sent (its persisted messages), so
-        the leader just sends the entries again. For a growing while the node refuses entries
-        and snapshots (``step``), and compacts its log to make room; a node that is leader
-        loses its leadership, and with it the writes in flight (their outcome is unknown).
+        after a crash, whatever the Ready promised was never sent (its persisted messages,
+        unless ``_answer_without_applying`` could keep them), so the leader just sends the
+        entries again. For a growing while the node refuses entries (``step``), and compacts
+        its log to make room. It refuses snapshots only if installing one is what failed: a
+        leader's snapshot replaces the log and the state that fill the map, so it is the way
+        out for a node that cannot apply what it holds. A node that is leader loses its
+        leadership, and with it the writes in flight (their outcome is unknown).
         """
         self._full_strikes += 1
         backoff = self._backoff(self._full_strikes)
         if self.stalled is None:
             log.error("storage full, refusing entries for %.1f s: %s", backoff, e)
         self.stalled = str(e)
-        self._refuse_entries_until = asyncio.get_running_loop().time() + backoff
+        until = asyncio.get_running_loop().time() + backoff
+        self._refuse_entries_until = until
+        if rd.snapshot is not None:
+            self._refuse_snapshots_until = until
         self._fail_reads(UnavailableError("storage full: the node reloaded its Raft state"))
         assert self._rebuild is not None
         self.node = self._rebuild()

@@ -22,6 +22,7 @@ The layout of keys and values is in :mod:`aspen.storage.layout`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -418,7 +419,9 @@ class LmdbStorage:
         transaction, so a crash can never leave a log that starts after the applied index.
         """
         with self._writing("persist") as txn:
-            self._persist(txn, hard_state, entries, snapshot)
+            installed = self._persist(txn, hard_state, entries, snapshot)
+        if installed:
+            self._release_installed("persist")
 
     def apply(
         self,
@@ -449,13 +452,24 @@ class LmdbStorage:
     ) -> list[CommandResult | None]:
         """``persist`` then ``apply`` in ONE transaction: what the driver does per Ready."""
         with self._writing("write ready") as txn:
-            self._persist(txn, hard_state, entries, snapshot)
+            installed = self._persist(txn, hard_state, entries, snapshot)
             results = self._apply(txn, committed, commands.decode)
             if conf_state is not None:
                 txn.put(L.APPLIED_CONF, L.conf_state_value(conf_state), db=self._applied)
             if entries or committed:
                 self._keep_floor(txn, "write ready")
-            return results
+        if installed:
+            self._release_installed("write ready")
+        return results
+
+    def _release_installed(self, what: str) -> None:
+        """After installing a snapshot, make the pages of the log, image and state it replaced
+        usable by the very next write (see ``_release_freed``): on a map the old ones filled,
+        that write could fail for want of the room the install just gave back. The install is
+        already durable: should even this tiny commit find no room, the next write releases
+        them as well."""
+        with contextlib.suppress(StorageFullError):
+            self._release_freed(what)
 
     def _keep_floor(self, txn: lmdb.Transaction[bytes], what: str) -> None:
         """Refuse (roll back) a transaction that would leave less than ``floor_bytes`` free."""
@@ -482,13 +496,16 @@ class LmdbStorage:
         hard_state: HardState | None,
         entries: Sequence[Entry],
         snapshot: Snapshot | None,
-    ) -> None:
+    ) -> bool:
+        """Returns whether a snapshot was installed."""
+        installed = False
         if snapshot is not None and not snapshot.empty:
-            self._apply_snapshot(txn, snapshot)
+            installed = self._apply_snapshot(txn, snapshot)
             self._restore(txn, snapshot)
         self._append(txn, entries)
         if hard_state is not None:
             txn.put(L.META_HARD_STATE, L.hard_state_value(hard_state), db=self._meta)
+        return installed
 
     def _apply(
         self,

@@ -70,6 +70,25 @@ def leader_of(net: LoopbackNetwork) -> RaftDriver | None:
     return leaders[0] if len(leaders) == 1 else None
 
 
+async def leader_and_follower(
+    net: LoopbackNetwork, stores: dict[int, MemoryNodeStorage]
+) -> tuple[RaftDriver, RaftDriver, MemoryNodeStorage]:
+    """The leader once elected, a follower, and the follower's storage; the follower rebuilds
+    its core from that storage after a full map, as the node wires it (see aspen.node.server)."""
+    await eventually(lambda: leader_of(net) is not None)
+    leader = leader_of(net)
+    assert leader is not None
+    follower = next(d for d in net.drivers.values() if d is not leader)
+    store = stores[follower.node.id]
+    config = RaftConfig(id=follower.node.id, election_tick=10)
+    follower._rebuild = lambda: RawNode(
+        dataclasses.replace(config, applied=store.applied_index()),
+        store.raft_view,
+        random.Random(7),
+    )
+    return leader, follower, store
+
+
 async def test_proposals_apply_on_every_node_with_their_results() -> None:
     async with three_nodes() as (net, stores):
         await eventually(lambda: leader_of(net) is not None)
@@ -234,11 +253,7 @@ async def test_a_full_storage_stalls_a_follower_without_killing_it_and_it_catche
     from aspen.storage.errors import StorageFullError
 
     async with three_nodes() as (net, stores):
-        await eventually(lambda: leader_of(net) is not None)
-        leader = leader_of(net)
-        assert leader is not None
-        follower = next(d for i, d in net.drivers.items() if d is not leader)
-        store = stores[follower.node.id]
+        leader, follower, store = await leader_and_follower(net, stores)
         real_write = store.write_ready
         full = True
 
@@ -248,12 +263,6 @@ async def test_a_full_storage_stalls_a_follower_without_killing_it_and_it_catche
             return real_write(*args)
 
         store.write_ready = write_ready  # type: ignore[method-assign]
-        config = RaftConfig(id=follower.node.id, election_tick=10)
-        follower._rebuild = lambda: RawNode(  # what the node wires in (see aspen.node.server)
-            dataclasses.replace(config, applied=store.applied_index()),
-            store.raft_view,
-            random.Random(7),
-        )
         for i in range(5):  # the other two still form a quorum
             await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
         await eventually(lambda: follower.stalled is not None)
@@ -295,3 +304,38 @@ async def test_a_snapshot_that_finds_no_room_backs_off_instead_of_retrying_every
         leader._snapshot_not_before = 0.0  # the backoff is over
         await leader.propose_command(encode(Put("k20", "v")), 5)
         await eventually(lambda: leader._snapshot_strikes == 0 and store.first_index() > 1)
+
+
+async def test_a_follower_that_cannot_apply_what_it_holds_answers_and_installs_a_snapshot() -> None:
+    """A follower whose map took an entry into its log but has no room to apply it (its map is
+    smaller than the leader's) is handed that entry again with every heartbeat's commit, and
+    every such Ready fails. It must still answer, and take the snapshot the leader sends once
+    it compacted past it: installing it replaces what filled the map. (A fresh clone's run of
+    test_full_disk once stalled 60 s so: its answers were lost with each failed Ready, and the
+    snapshot was refused with the entries.)"""
+    from aspen.storage.errors import StorageFullError
+
+    async with three_nodes() as (net, stores):
+        leader, follower, store = await leader_and_follower(net, stores)
+        real_write = store.write_ready
+        installed: list[int] = []
+
+        def write_ready(*args: Any) -> list[CommandResult | None]:
+            _, _, snapshot, committed, _ = args
+            if snapshot is not None:
+                installed.append(snapshot.meta.index)
+            elif committed and not installed:
+                raise StorageFullError("write ready: LMDB map is full")
+            return real_write(*args)
+
+        store.write_ready = write_ready  # type: ignore[method-assign]
+        for i in range(5):
+            await leader.propose_command(encode(Put(f"k{i}", "v")), 5)
+        await eventually(lambda: follower.stalled is not None)
+        assert follower.fatal is None
+        index = await leader.snapshot_now()  # the leader compacts past what the follower holds
+        await eventually(lambda: store.get("k4") == "v", what="the follower installing it")
+        assert installed and installed[0] >= index
+        await leader.propose_command(encode(Put("after", "v")), 5)
+        await eventually(lambda: store.get("after") == "v" and follower.stalled is None)
+        assert follower.fatal is None

@@ -353,6 +353,47 @@ def test_a_full_map_refuses_the_write_and_keeps_serving_reads(path: Path) -> Non
         assert s.last_index() == index + 1
 
 
+def test_a_map_too_full_to_apply_what_it_holds_still_installs_the_leaders_snapshot(
+    path: Path,
+) -> None:
+    """A follower with a smaller map than the leader's takes big entries into its log until it
+    cannot apply the last (nor write a snapshot image of its state): the leader's snapshot,
+    small once keys were deleted, is its way out, so installing it must find room, and drop
+    the log, the old image and the state that filled the map."""
+    with LmdbStorage(path, 1, 6 << 20, fsync="never") as s:
+        sizes = [985_440, 240_891, 990_298, 349_523, 347_524, 900_000, 600_000, 800_000]
+        index = 0
+        for i, size in enumerate(sizes):
+            e = cmd_entries([Put(f"f{i}", "z" * size)], start=index + 1)
+            try:
+                s.write_ready(HardState(1, 1, index), e, None, [], None)  # held...
+            except StorageFullError:
+                break
+            try:
+                s.write_ready(HardState(1, 1, index + 1), [], None, e, None)  # ...and applied
+            except StorageFullError:
+                break
+            index += 1
+            if index == 1:
+                applied, cs, img = s.snapshot_image()
+                s.create_snapshot(applied, cs, img)
+                s.compact(applied)
+        else:
+            pytest.fail("the map never filled")
+        assert index >= 2 and s.used_fraction() > 0.8
+        with pytest.raises(StorageFullError):
+            applied, cs, img = s.snapshot_image()
+            s.create_snapshot(applied, cs, img)
+        leaders = Snapshot(SnapshotMeta(40, 2, CS), image(40, {"after": "small"}))
+        s.write_ready(HardState(2, 1, 40), [], leaders, [], None)
+        assert s.applied_index() == 40 and s.first_index() == 41 == s.last_index() + 1
+        assert s.get("after") == "small" and s.get("f0") is None
+        assert s.used_fraction() < 0.05
+        e = cmd_entries([Put("big", "y" * 1_000_000)], start=41, term=2)
+        s.write_ready(HardState(2, 1, 41), e, None, e, None)
+        assert s.applied_index() == 41
+
+
 def test_full_disk_errors_become_storage_full() -> None:
     err = lmdb.DiskError("mdb_txn_commit", 28)
     from aspen.storage.errors import translate
