@@ -199,8 +199,12 @@ def gc_processes(run_id: str | None = None, *, dry_run: bool = False) -> list[in
     """Kill the processes of runs whose owner is gone (see `lab.runtime.owner`), or of the one
     run named, live or not; returns their pids (``dry_run``: kills nothing)."""
     killed = []
-    for proc in psutil.process_iter(["pid"]):
+    for pid in psutil.pids():
+        # A fresh Process per pid, never `psutil.process_iter`'s cached ones: a cached one whose
+        # pid the kernel has since reused reads the new process's environment but refuses to
+        # signal it (pid reused), so a run's node went unkilled once pids wrapped.
         try:
+            proc = psutil.Process(pid)
             env = proc.environ()
         except (psutil.Error, OSError):
             continue

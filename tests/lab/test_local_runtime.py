@@ -118,3 +118,38 @@ def test_gc_command_kills_leftovers_and_reports(
     assert "local processes killed: 1" in capsys.readouterr().out
     wait_until(lambda: rt.state(1) is NodeState.STOPPED)
     rt.close()
+
+
+NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
+
+
+def test_gc_kills_a_run_process_whose_pid_was_used_before(tmp_path: Path) -> None:
+    """The kernel reuses pids (32,768 of them by default): a full test suite wraps them. A node
+    that got the pid of a process gc had already looked at must still be killed (psutil's
+    cached Process for that pid reads the new environment but refuses to signal it: the gc
+    test once killed 0 so). ``ns_last_pid`` hands the node the old pid for real."""
+    if not NS_LAST_PID.exists() or not psutil.LINUX:
+        pytest.skip("needs Linux's /proc/sys/kernel/ns_last_pid")
+    run_id = f"test-gc-reused-{uuid.uuid4().hex}"
+    rt = LocalRuntime(tmp_path, [1], run_id=run_id)
+    try:
+        for _ in range(50):  # another process may fork between setting the pid and ours
+            before = psutil.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            gc_processes(f"{run_id}-nothing")  # gc sees (and psutil caches) this pid
+            before.kill()
+            before.wait()
+            try:
+                NS_LAST_PID.write_text(str(before.pid - 1))
+            except PermissionError:
+                pytest.skip("writing ns_last_pid needs root")
+            rt.start(1, CHILD)
+            if rt.pid(1) == before.pid:
+                break
+            rt.kill(1)
+            wait_until(lambda: rt.state(1) is NodeState.STOPPED)
+        else:
+            pytest.skip("other processes took the pid 50 times")
+        assert gc_processes(run_id) == [before.pid]
+        wait_until(lambda: rt.state(1) is NodeState.STOPPED)
+    finally:
+        rt.close()
