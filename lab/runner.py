@@ -85,7 +85,11 @@ async def _worker(
     phases: Phases,
     clients: dict[int, Client],
     stop_at: float,
+    stop: StopRequest,
 ) -> None:
+    """Run ``slot``'s operations one after another until ``stop_at`` or a stop request (the
+    run cancels its workers then too; looking here as well means a worker never starts an
+    operation after the stop, whatever happens to the cancellation)."""
     rec = ctx.recorder
     nodes = ctx.nodes
     node = nodes[slot % len(nodes)]
@@ -93,7 +97,7 @@ async def _worker(
     stream = workload.stream(slot)
     interval = phases.concurrency / phases.rate if phases.rate > 0 else 0.0
     next_at = time.monotonic()
-    while time.monotonic() < stop_at:
+    while time.monotonic() < stop_at and not stop.requested:
         inv = stream.next()
         rec.invoke(process, inv, node)
         comp = await _invoke(clients[node], inv, phases.op_timeout)
@@ -108,8 +112,15 @@ async def _worker(
 
 
 async def _invoke(client: Client, inv: Invocation, timeout: float) -> Completion:
+    """``inv`` on ``client``; its outcome is unknown (``info``) after ``timeout`` seconds.
+
+    `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 ``wait_for`` returns the
+    operation's result when the worker is cancelled just as the operation completes, so the
+    cancellation is lost, and a stopped run's worker went on to the end of its duration (a
+    double Ctrl-C'd 120 s Docker run ran all 120 s)."""
     try:
-        return await asyncio.wait_for(client.invoke(inv), timeout)
+        async with asyncio.timeout(timeout):
+            return await client.invoke(inv)
     except TimeoutError:
         return Completion("info", error="timeout")
 
@@ -197,7 +208,7 @@ async def run_workload(
     if sample:
         background.append(asyncio.create_task(sample_resources(ctx)))
     workers = [
-        asyncio.create_task(_worker(ctx, workload, slot, phases, clients, stop_at))
+        asyncio.create_task(_worker(ctx, workload, slot, phases, clients, stop_at, stop))
         for slot in range(phases.concurrency)
     ]
     try:
