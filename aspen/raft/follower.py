@@ -71,6 +71,13 @@ def handle_snapshot_chunk(r: Raft, m: InstallSnapshot) -> None:
         r.send(InstallSnapshotResponse(r.term, r.id, m.frm, meta.index, recv.received))
         return
     r.snap_recv = None
+    if r.log.applying > r.log.applied:
+        # The driver is applying committed entries of a Ready it was handed, membership
+        # changes among them: a snapshot must not replace the log and the configuration under
+        # them (applying a change to the snapshot's configuration broke the node's invariant).
+        # The leader starts the stream over; by then they are applied.
+        r.send(InstallSnapshotResponse(r.term, r.id, m.frm, meta.index, 0, reject=True))
+        return
     snap = recv.build()
     if r.restore(meta.index, meta.term):
         r.log.restore(snap)

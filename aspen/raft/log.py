@@ -14,7 +14,7 @@ class RaftLog:
     Invariant: ``first_index() - 1 <= applied <= committed <= last_index()``.
     """
 
-    __slots__ = ("applied", "committed", "storage", "unstable")
+    __slots__ = ("applied", "applying", "committed", "storage", "unstable")
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -25,6 +25,9 @@ class RaftLog:
         """Highest index known to be committed."""
         self.applied = first - 1
         """Highest index handed to the driver to apply (and acknowledged by ``advance``)."""
+        self.applying = first - 1
+        """Highest index handed to the driver to apply, acknowledged or not: above ``applied``
+        while a Ready's committed entries are being applied (see `RawNode.ready`)."""
 
     # --- shape ---------------------------------------------------------------------------------
 
@@ -224,6 +227,7 @@ class RaftLog:
                 f"applied {index} out of range [{self.applied}, {self.committed}]"
             )
         self.applied = index
+        self.applying = max(self.applying, index)
 
     def stable_to(self, index: int, term: int) -> None:
         self.unstable.stable_to(index, term)

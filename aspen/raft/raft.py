@@ -106,7 +106,7 @@ class Raft:
         applied = max(config.applied, self.log.applied)
         if applied > self.log.committed:
             raise InvariantViolation(f"applied {applied} > commit {self.log.committed}")
-        self.log.applied = applied
+        self.log.applied = self.log.applying = applied
         self.become_follower(self.term, NONE)
 
     # --- output ---------------------------------------------------------------------------------

@@ -154,6 +154,8 @@ class RawNode:
             committed_entries=log.next_committed_entries(),
             read_states=r.read_states,
         )
+        if rd.committed_entries:
+            log.applying = rd.committed_entries[-1].index
         r.msgs = []
         r.msgs_after_persist = []
         r.read_states = []

@@ -8,6 +8,7 @@ import pytest
 from aspen.raft import ConfState, Role, Snapshot, SnapshotMeta
 from aspen.raft.messages import (
     AppendEntries,
+    Entry,
     InstallSnapshot,
     InstallSnapshotResponse,
 )
@@ -242,3 +243,33 @@ def test_a_rejected_stream_restarts_with_the_newest_snapshot() -> None:
     restarted = [m for m in outbox(leader, net.storages[1]) if isinstance(m, InstallSnapshot)]
     assert restarted and restarted[0].offset == 0
     assert {m.meta.index for m in restarted} == {newer}
+
+
+def test_a_snapshot_arriving_while_a_membership_change_is_applied_waits_for_it() -> None:
+    """A follower handed committed entries (a membership change among them) receives the
+    leader's snapshot while its driver is still applying them: installing it then switched the
+    configuration under the change being applied, and applying it broke the node's invariant
+    (the simulator's Hypothesis exploration found it with a new learner). The follower rejects
+    the stream until they are applied; the leader's restart then installs."""
+    from aspen.raft import ConfChange, ConfChangeKind
+    from aspen.raft.messages import EntryKind
+    from tests.raft.harness import Disk, Outbox, processor
+
+    node, storage = make_node(2, log_terms=[1], term=1, commit=1)
+    add = ConfChange(((ConfChangeKind.ADD_LEARNER, 4),)).encode()
+    entries = (Entry(1, 2, EntryKind.CONF_CHANGE, add), Entry(1, 3, data=b"x"))
+    node.step(AppendEntries(1, 1, 2, 1, 1, entries, 3))
+    drive(node, storage)  # entries 2 and 3 durable (committed entries are handed out once so)
+    proc = processor(node, Disk(storage), Outbox())
+    step = proc.begin()
+    assert step is not None and [e.index for e in step.ready.committed_entries] == [2, 3]
+    with_learner = ConfState(voters=frozenset({1, 2, 3}), learners=frozenset({4}))
+    meta = SnapshotMeta(index=9, term=1, conf_state=with_learner)
+    node.step(InstallSnapshot(1, 1, 2, meta, 0, b"img", True))  # while step is being written
+    assert node.conf_state == ConfState(voters=frozenset({1, 2, 3}))  # untouched
+    proc.finish(step, step.write(proc.store))  # the change applies to the configuration it was
+    assert node.conf_state == with_learner  # computed against, not to the snapshot's
+    assert InstallSnapshotResponse(1, 2, 1, 9, 0, reject=True) in outbox(node, storage)
+    node.step(InstallSnapshot(1, 1, 2, meta, 0, b"img", True))  # the leader's restart
+    rd = drive(node, storage)
+    assert rd.snapshot == Snapshot(meta, b"img") and node.applied == 9
