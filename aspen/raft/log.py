@@ -11,7 +11,9 @@ from aspen.raft.storage import Storage, limit_size
 class RaftLog:
     """Read-through view of ``storage`` + ``unstable``, with the commit and apply cursors.
 
-    Invariant: ``first_index() - 1 <= applied <= committed <= last_index()``.
+    Invariant: ``first_index() - 1 <= applied <= committed <= last_index()`` and
+    ``applied <= applying <= committed`` (except while a received snapshot is being handed out:
+    then ``applied`` may trail ``first_index() - 1`` until ``advance``).
     """
 
     __slots__ = ("applied", "applying", "committed", "storage", "unstable")
